@@ -1,0 +1,52 @@
+# servespec: two set-up commands, `make render` and `make test`, each bootstraps what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SPEC ?= specs/glm51-fp8-b200.yaml
+# SGLang versions whose real argument parsers check the rendered flags (see tools/sglang-env.sh).
+SGLANG_VERSIONS ?= 0.5.23 0.5.10
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
+# Core: what `render` and `validate` need (pyyaml, jsonschema, jinja2, click).
+$(VENV)/.core: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(PIP) -e . 2> >(grep -v "^WARNING: Location" >&2)
+	@touch $@
+
+# Everything the tests use: modal, openai, huggingface-hub, ruff, hypothesis, check-jsonschema.
+$(VENV)/.dev: $(VENV)/.core
+	@$(PIP) -e '.[dev]' 2> >(grep -v "^WARNING: Location" >&2)
+	@touch $@
+
+.PHONY: render validate check plan test lint deploy bench envs clean
+render: $(VENV)/.core ## Render every specs/*.yaml into rendered/<name>/
+	@$(BIN)/servespec render
+
+validate: $(VENV)/.core ## Schema + rule checks of every spec
+	@$(BIN)/servespec validate
+
+check: $(VENV)/.core ## Fail with a diff when rendered/ is stale or hand-edited
+	@$(BIN)/servespec render --check
+
+plan: $(VENV)/.core ## Memory, KV-cache and cost figures per spec
+	@$(BIN)/servespec plan
+
+envs: $(VENV)/.dev ## The real SGLang parsers and the local OpenAI-compatible test server
+	@for v in $(SGLANG_VERSIONS); do bash tools/sglang-env.sh $$v; done
+	@bash tools/smoke-server-env.sh
+
+test: $(VENV)/.dev envs ## The whole test suite
+	@$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.dev
+	@$(BIN)/ruff check renderer tests bench tools rendered
+
+deploy: $(VENV)/.dev ## Deploy SPEC (default: the GLM-5.1 B200 spec) step by step
+	@$(BIN)/servespec deploy $(SPEC)
+
+bench: $(VENV)/.dev ## Benchmarks against check-jsonschema
+	@$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .cache

@@ -1,0 +1,132 @@
+"""The `servespec` command line. Thin: parses options, calls a stage, prints, picks the exit code.
+
+Exit codes: 0 clean, 1 findings at error level (or a failed step), 2 usage error.
+Heavy libraries (modal, openai, huggingface_hub) are imported only inside the commands that
+need them, so `validate` and `render` start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .pipeline import Checked, check_spec, spec_paths
+
+FORMATS = click.Choice(["text", "json"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="servespec", prog_name="servespec")
+def main() -> None:
+    """Validate, plan, render and deploy SGLang-on-Modal specs."""
+
+
+def _paths_or_fail(specs: tuple[str, ...]):
+    paths = spec_paths(specs)
+    if not paths:
+        raise click.UsageError("no spec given and no specs/*.yaml found")
+    return paths
+
+
+def _summary(result: Checked, strict: bool) -> str:
+    errors = sum(1 for f in result.findings if f.severity.value == "error")
+    warnings = len(result.findings) - errors
+    if result.failed(strict):
+        state = "FAILED"
+    else:
+        state = "ok"
+    counts = []
+    if errors:
+        counts.append(f"{errors} error{'s' if errors != 1 else ''}")
+    if warnings:
+        counts.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
+    tail = f" ({', '.join(counts)})" if counts else ""
+    return f"{result.path}: {state}{tail}"
+
+
+def print_findings(results: list[Checked], strict: bool, fmt: str, extra: dict | None = None) -> None:
+    if fmt == "json":
+        payload = {
+            "strict": strict,
+            "specs": [
+                {
+                    "file": str(r.path),
+                    "ok": not r.failed(strict),
+                    "findings": [f.to_json() for f in r.findings],
+                    **((extra or {}).get(str(r.path), {})),
+                }
+                for r in results
+            ],
+        }
+        click.echo(json.dumps(payload, indent=2, sort_keys=True))
+        return
+    for r in results:
+        for finding in r.findings:
+            click.echo(finding.format(), err=True)
+        click.echo(_summary(r, strict), err=True)
+
+
+@main.command()
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--strict", is_flag=True, help="Treat warnings (unpinned image or revision) as errors.")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def validate(specs: tuple[str, ...], strict: bool, fmt: str) -> None:
+    """Check SPECS (default: every specs/*.yaml) against the schema and the rule catalog."""
+    results = [check_spec(p) for p in _paths_or_fail(specs)]
+    print_findings(results, strict, fmt)
+    sys.exit(1 if any(r.failed(strict) for r in results) else 0)
+
+
+@main.command()
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", default="rendered", show_default=True, type=click.Path(file_okay=False),
+              help="Directory that holds one folder of artifacts per spec.")
+@click.option("--check", "check_only", is_flag=True,
+              help="Write nothing; fail with a unified diff when the artifacts on disk are stale.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def render(specs: tuple[str, ...], out_dir: str, check_only: bool, strict: bool) -> None:
+    """Render SPECS (default: every specs/*.yaml) into OUT/<spec-name>/."""
+    from pathlib import Path
+
+    from . import render as stage
+
+    root = Path(out_dir)
+    failed = False
+    seen = set()
+    for path in _paths_or_fail(specs):
+        result = check_spec(path)
+        for finding in result.findings:
+            click.echo(finding.format(), err=True)
+        if result.failed(strict):
+            click.echo(_summary(result, strict) + " (not rendered; earlier artifacts kept)", err=True)
+            failed = True
+            continue
+        seen.add(result.name)
+        files = stage.render_files(result)
+        target = root / result.name
+        if check_only:
+            diffs = stage.diff_files(target, files)
+            for diff in diffs:
+                click.echo(diff, nl=False)
+            if diffs:
+                click.echo(f"{target}: STALE: {len(diffs)} file(s) differ from {path}; "
+                           "run `make render` and commit the result", err=True)
+                failed = True
+            else:
+                click.echo(f"{target}: up to date", err=True)
+            continue
+        changed = stage.write_files(target, files)
+        state = f"wrote {', '.join(changed)}" if changed else "unchanged"
+        click.echo(f"{target}: {state}", err=True)
+    if check_only and not specs and root.is_dir():
+        for orphan in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in seen):
+            if not Path("specs", orphan.name + ".yaml").exists():
+                click.echo(f"{orphan}: STALE: no specs/{orphan.name}.yaml renders it; delete it", err=True)
+                failed = True
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,58 @@
+"""The front half of the pipeline as one call: load -> validate -> check.
+
+Render, plan and deploy all start from a Checked spec, so they agree on what a valid spec is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import Finding, LoadError, SpecError, has_errors
+from .load import Document, display, load
+
+
+@dataclass
+class Checked:
+    path: Path
+    doc: Document | None = None
+    spec: dict | None = None  # validated, defaults filled; None when loading or schema failed
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    def failed(self, strict: bool = False) -> bool:
+        return self.spec is None or has_errors(self.findings, strict)
+
+
+def check_spec(path: Path | str) -> Checked:
+    """Every finding for one spec file. Never raises for a bad spec."""
+    from .check import check
+    from .validate import apply_defaults, schema, validate
+
+    path = Path(path)
+    result = Checked(path)
+    try:
+        result.doc = load(path)
+    except LoadError as exc:
+        result.findings = exc.findings
+        return result
+    schema_findings = validate(result.doc)
+    if schema_findings:
+        result.findings = schema_findings
+        return result
+    result.spec = apply_defaults(result.doc.data, schema())
+    result.findings = check(result.doc, result.spec)
+    return result
+
+
+def spec_paths(args: tuple[str, ...] | list[str], specs_dir: Path = Path("specs")) -> list[Path]:
+    """The specs named on the command line, or every specs/*.yaml when none are."""
+    if args:
+        return [Path(a) for a in args]
+    return sorted(p for p in specs_dir.glob("*.yaml") if p.is_file())
+
+
+__all__ = ["Checked", "check_spec", "spec_paths", "display", "SpecError"]

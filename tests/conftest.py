@@ -1,0 +1,42 @@
+"""Shared helpers: the repository root, running the real `servespec` CLI, writing specs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SPEC = ROOT / "specs" / "glm51-fp8-b200.yaml"
+SERVESPEC = [sys.executable, "-m", "renderer.cli"]
+
+
+def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: float = 60):
+    """Run the real command line in a subprocess, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([*SERVESPEC, *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def findings_of(*args: str, cwd: Path = ROOT) -> tuple[int, list[dict]]:
+    proc = run_cli("validate", "--format", "json", *args, cwd=cwd)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    payload = json.loads(proc.stdout)
+    return proc.returncode, [f for spec in payload["specs"] for f in spec["findings"]]
+
+
+@pytest.fixture
+def spec_dir(tmp_path: Path) -> Path:
+    """A temporary specs/ folder holding a copy of the default spec and its model facts."""
+    (tmp_path / "specs" / "models").mkdir(parents=True)
+    for rel in ("specs/glm51-fp8-b200.yaml", "specs/models/glm-5.1-fp8.yaml", "specs/schema.json"):
+        (tmp_path / rel).write_text((ROOT / rel).read_text())
+    return tmp_path
+
+
+def default_text() -> str:
+    return DEFAULT_SPEC.read_text()

@@ -1,0 +1,232 @@
+"""Loading, schema validation and the command line: positions, hints, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, default_text, findings_of, run_cli
+from renderer.pipeline import check_spec
+
+
+def write_variant(spec_dir: Path, old: str, new: str, name: str = "variant.yaml") -> Path:
+    text = default_text()
+    assert old in text, old
+    path = spec_dir / "specs" / name
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def line_of(path: Path, needle: str) -> int:
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if needle in line:
+            return number
+    raise AssertionError(needle)
+
+
+# --- the six rejections the issue names, through the real CLI ------------------------------------
+
+@pytest.mark.parametrize(
+    "old, new, needle, rule",
+    [
+        ("  max_replicas: 3", "  max_replica: 3", "max_replica: 3", "schema/unknown-field"),
+        ("  port: 8000", "  port: 8000\n  port: 8001", "port: 8001", "duplicate-key"),
+        ("  scaledown_window: 900", "  scaledown_window: fifteen", "scaledown_window: fifteen",
+         "schema/type"),
+        ("  tensor: 8", "  tensor: 4", "tensor: 4", "SS101"),
+        ("  kv_cache: bf16", "  kv_cache: fp8_e4m3", "kv_cache: fp8_e4m3", "SS103"),
+        ("  min_replicas: 0", "  min_replicas: 5", "min_replicas: 5", "SS107"),
+    ],
+)
+def test_rejected_with_line_rule_and_exit_1(spec_dir, old, new, needle, rule):
+    path = write_variant(spec_dir, old, new)
+    proc = run_cli("validate", str(path), cwd=spec_dir)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    line = line_of(path, needle)
+    assert f"specs/variant.yaml:{line}:" in proc.stderr, proc.stderr
+    assert f"[{rule}]" in proc.stderr, proc.stderr
+
+
+def test_typo_suggests_the_right_key(spec_dir):
+    path = write_variant(spec_dir, "  max_replicas: 3", "  max_replica: 3")
+    result = check_spec(path)
+    (finding,) = [f for f in result.findings if f.rule == "schema/unknown-field"]
+    assert finding.path == "scaling.max_replica"
+    assert "did you mean 'max_replicas'" in finding.hint
+    assert finding.position.col == 3
+
+
+def test_default_spec_is_clean_and_cli_defaults_to_every_spec():
+    proc = run_cli("validate")
+    assert proc.returncode == 0, proc.stderr
+    for spec in sorted((ROOT / "specs").glob("*.yaml")):
+        assert f"specs/{spec.name}: ok" in proc.stderr
+
+
+def test_strict_fails_the_unpinned_default_spec():
+    code, findings = findings_of("--strict", "specs/glm51-fp8-b200.yaml")
+    assert code == 1
+    assert {"SS112", "SS113"} <= {f["rule"] for f in findings}
+
+
+def test_usage_error_exits_2():
+    assert run_cli("validate", "--no-such-option").returncode == 2
+    assert run_cli("validate", "--format", "xml").returncode == 2
+
+
+def test_json_findings_are_machine_readable(spec_dir):
+    path = write_variant(spec_dir, "  tensor: 8", "  tensor: 2")
+    code, findings = findings_of(str(path), cwd=spec_dir)
+    assert code == 1
+    (finding,) = [f for f in findings if f["rule"] == "SS101"]
+    assert finding["line"] == line_of(path, "tensor: 2")
+    assert finding["severity"] == "error" and finding["path"] == "parallelism.tensor"
+
+
+# --- YAML 1.1 surprises become type errors, never silent coercion --------------------------------
+
+@pytest.mark.parametrize(
+    "old, new, rule, hint",
+    [
+        ('  python_version: "3.12"', "  python_version: 3.10", "schema/type", 'quote it: "3.10"'),
+        ('  version: "0.5.23"', "  version: 0.5", "schema/type", "quote it"),
+        ("  radix_cache: true", "  radix_cache: on", "schema/type", "write true or false"),
+        ("  enable_metrics: true", "  enable_metrics: no", "schema/type", "write true or false"),
+        ("  scaledown_window: 900", "  scaledown_window: 0o17", "schema/type", "plain decimal"),
+        ("  scaledown_window: 900", "  scaledown_window: 017", "schema/type", "plain decimal"),
+        ("  scaledown_window: 900", "  scaledown_window: 1_000", "schema/type", "without '_'"),
+        ("  scaledown_window: 900", "  scaledown_window: 15:00", "schema/type", "without '_' or ':'"),
+    ],
+)
+def test_yaml11_surprises_are_type_errors(spec_dir, old, new, rule, hint):
+    path = write_variant(spec_dir, old, new)
+    result = check_spec(path)
+    assert result.spec is None
+    hits = [f for f in result.findings if f.rule == rule]
+    assert hits and hits[0].position.line == line_of(path, new.strip())
+    assert hint in hits[0].hint, hits[0].hint
+
+
+def test_all_errors_reported_at_once_sorted_by_line(spec_dir):
+    text = default_text()
+    text = text.replace("  max_replicas: 3", "  max_replicas: three")
+    text = text.replace("  gpu: B200", "  gpu: B300")
+    text = text.replace("  served_name: glm-5.1", "  served_nam: glm-5.1")
+    path = spec_dir / "specs" / "many.yaml"
+    path.write_text(text)
+    result = check_spec(path)
+    lines = [f.position.line for f in result.findings]
+    assert len(result.findings) >= 3
+    assert lines == sorted(lines)
+    assert {"schema/type", "schema/enum", "schema/unknown-field"} <= {f.rule for f in result.findings}
+
+
+# --- files that are not specs ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "empty file"),
+        (b"# only a comment\n", "empty file"),
+        (b"- a\n- b\n", "top level is a list"),
+        (b"just a string\n", "top level is a single value"),
+        (b"a: [1, 2\n", "invalid YAML"),
+        (b"a: 1\n---\nb: 2\n", "more than one YAML document"),
+        (b"\x00\x01\x02binary", "binary data"),
+        (b"\xff\xfe\xfa not utf8", "not UTF-8"),
+        (b"a: &x [1]\nb: *y\n", "invalid YAML"),
+        (b"a:\n\tb: 1\n", "invalid YAML"),
+    ],
+)
+def test_non_specs_get_one_clear_error(tmp_path, content, message):
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    proc = run_cli("validate", str(path), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert message in proc.stderr, proc.stderr
+    assert "bad.yaml:" in proc.stderr
+
+
+def test_oversized_file(tmp_path):
+    path = tmp_path / "huge.yaml"
+    path.write_text("a: " + "x" * (1024 * 1024) + "\n")
+    proc = run_cli("validate", str(path), cwd=tmp_path)
+    assert proc.returncode == 1 and "at most 1048576" in proc.stderr
+
+
+def test_missing_file_and_directory(tmp_path):
+    proc = run_cli("validate", str(tmp_path / "nope.yaml"), cwd=tmp_path)
+    assert proc.returncode == 1 and "no such file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_alias_bomb_is_bounded(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, "
+              f"*a{i-1}, *a{i-1}, *a{i-1}]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    proc = run_cli("validate", str(path), cwd=tmp_path, timeout=20)
+    assert proc.returncode == 1 and "alias expansion" in proc.stderr
+
+
+def test_merge_keys_and_tags_are_refused(tmp_path):
+    path = tmp_path / "merge.yaml"
+    path.write_text("base: &b {x: 1}\nother:\n  <<: *b\nt: !!python/object:os.system {}\n")
+    result = check_spec(path)
+    messages = " ".join(f.message for f in result.findings)
+    assert "merge keys" in messages and "tag" in messages
+    assert [f.position.line for f in result.findings] == [3, 4]
+
+
+# --- extends -------------------------------------------------------------------------------------
+
+def test_extends_positions_point_into_the_right_file(spec_dir):
+    child = spec_dir / "specs" / "child.yaml"
+    child.write_text("extends: glm51-fp8-b200.yaml\nscaling:\n  max_replicas: 0\n")
+    result = check_spec(child)
+    (finding,) = [f for f in result.findings if f.rule == "schema/range"]
+    assert finding.position.file.endswith("child.yaml") and finding.position.line == 3
+
+
+def test_extends_cycle_and_missing_base(spec_dir):
+    a = spec_dir / "specs" / "a.yaml"
+    b = spec_dir / "specs" / "b.yaml"
+    a.write_text("extends: b.yaml\n")
+    b.write_text("extends: a.yaml\n")
+    assert "cycle" in check_spec(a).findings[0].message
+    a.write_text("extends: missing.yaml\n")
+    assert "not found" in check_spec(a).findings[0].message
+
+
+def test_extends_null_removes_a_key(spec_dir):
+    child = spec_dir / "specs" / "child.yaml"
+    child.write_text("extends: glm51-fp8-b200.yaml\nengine:\n  max_running_requests: null\n")
+    result = check_spec(child)
+    assert "max_running_requests" not in result.spec["engine"]
+    assert [f.rule for f in result.findings if f.rule == "SS124"] == ["SS124"]
+
+
+def test_schema_is_valid_2020_12_and_closed_everywhere():
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((ROOT / "specs" / "schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "properties" in node:
+                assert node.get("additionalProperties") is False, where
+                for key, sub in node["properties"].items():
+                    assert sub.get("description"), f"{where}.{key} has no description"
+            for key, sub in node.items():
+                walk(sub, f"{where}.{key}")
+
+    walk(schema, "$")
+
+
+def test_spec_points_editors_at_the_schema():
+    assert default_text().splitlines()[0] == "# yaml-language-server: $schema=schema.json"
