@@ -128,5 +128,24 @@ def render(specs: tuple[str, ...], out_dir: str, check_only: bool, strict: bool)
     sys.exit(1 if failed else 0)
 
 
+@main.command()
+@click.argument("url")
+@click.option("--api-key-env", default="SERVESPEC_API_KEY", show_default=True,
+              help="Environment variable holding the API key (its value is never printed).")
+@click.option("--model", default=None, help="Model name that /v1/models must list (default: the first).")
+@click.option("--reasoning/--no-reasoning", "expect_reasoning", default=False,
+              help="Require reasoning_content (set when the spec has a reasoning parser).")
+@click.option("--tools/--no-tools", "expect_tools", default=True, help="Require a tool call.")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds per request.")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def smoke(url: str, api_key_env: str, model: str | None, expect_reasoning: bool,
+          expect_tools: bool, timeout: float, fmt: str) -> None:
+    """Check a live OpenAI-compatible endpoint: health, models, streamed chat, tools, reasoning."""
+    from .smoke import main as smoke_main
+
+    sys.exit(smoke_main(url, api_key_env, model, expect_reasoning, expect_tools,
+                        "json" if fmt == "json" else "table", timeout=timeout))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -91,9 +91,18 @@ def one_line(text: str) -> str:
 # --- artifacts ------------------------------------------------------------------------------
 
 
+def project_path(path: Path) -> str:
+    """A spec's path as the project names it ("specs/x.yaml"), whatever the working directory,
+    so that rendered headers do not change with where `make render` was run from."""
+    path = Path(path).resolve()
+    for parent in path.parents:
+        if parent.name == "specs":
+            return "specs/" + path.relative_to(parent).as_posix()
+    return Path(os.path.relpath(path)).as_posix()
+
+
 def source_name(checked: Checked) -> str:
-    return Path(os.path.relpath(checked.path)).as_posix() if not Path(checked.path).is_absolute() \
-        else Path(checked.path).as_posix()
+    return project_path(checked.path)
 
 
 def _launcher(spec: dict) -> list[str]:
@@ -190,7 +199,7 @@ def render_plan(checked: Checked) -> str:
 
 
 def render_resolved(checked: Checked) -> str:
-    sources = [Path(os.path.relpath(p)).as_posix() for p in checked.doc.sources]
+    sources = [project_path(p) for p in checked.doc.sources]
     body = yaml.safe_dump(checked.spec, sort_keys=True, allow_unicode=True, width=100,
                           default_flow_style=False)
     lines = [header(source_name(checked)),

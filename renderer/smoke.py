@@ -1,0 +1,651 @@
+"""`servespec smoke URL`: check that a deployed OpenAI-compatible endpoint really serves.
+
+The checks run in this order, each recorded as (name, ok, detail, seconds):
+
+    health       GET /health answers 200
+    models       GET /v1/models (official `openai` SDK) lists a model; the requested one if given
+    chat_stream  one streamed chat completion: time to first token, non-empty content
+    tool_call    one request with a `tools` definition and a named `tool_choice`: a tool call of
+                 that name whose arguments are valid JSON      (only when tools are expected)
+    reasoning    the response carries a non-empty `reasoning_content`
+                                                               (only when reasoning is expected)
+
+A failed check does not stop the later ones, except where they depend on it: when the server
+cannot be reached at all, or `models` fails, the rest are skipped.
+
+The API key is read from the environment (`SERVESPEC_API_KEY` unless told otherwise), sent as
+`Authorization: Bearer ...`, and never printed: every detail is scrubbed of it.
+
+The `openai` package is an optional extra (`servespec[smoke]`); it is imported inside
+`run_smoke`, so nothing else in servespec needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
+
+DEFAULT_API_KEY_ENV = "SERVESPEC_API_KEY"
+DEFAULT_TIMEOUT = 120.0  # seconds, for each request
+DEFAULT_MAX_TOKENS = 1024  # room for a reasoning model to finish thinking before it answers
+# Sent when no key is set: OpenAI-compatible servers started without a key ignore it, and the
+# SDK refuses to build a client without one.
+NO_KEY_PLACEHOLDER = "EMPTY"
+
+CHECKS = ("health", "models", "chat_stream", "tool_call", "reasoning")
+
+CHAT_PROMPT = "Say hello in one short sentence."
+TOOL_PROMPT = "What is the weather in Paris right now? Use the get_weather tool."
+REASONING_PROMPT = "What is 17 + 25? Think it through step by step, then answer."
+
+SMOKE_TOOL_NAME = "get_weather"
+SMOKE_TOOL = {
+    "type": "function",
+    "function": {
+        "name": SMOKE_TOOL_NAME,
+        "description": "Get the current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "The city, e.g. Paris"}},
+            "required": ["city"],
+        },
+    },
+}
+SMOKE_TOOL_CHOICE = {"type": "function", "function": {"name": SMOKE_TOOL_NAME}}
+
+# Where OpenAI-compatible servers put the thinking text: SGLang and most others use
+# `reasoning_content`; some newer servers name it `reasoning`.
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+_FORMATS = {"table": "table", "text": "table", "human": "table", "json": "json"}
+
+
+class SmokeError(Exception):
+    """The smoke check could not run at all (as opposed to a check that failed)."""
+
+
+class SmokeUsageError(SmokeError, ValueError):
+    """Bad input: a malformed URL, an unknown output format."""
+
+
+class SmokeUnavailable(SmokeError, ImportError):
+    """The optional `openai` package is not installed."""
+
+
+@dataclass
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    seconds: float
+    skipped: bool = False
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        if self.skipped:
+            return "skip"
+        return "ok" if self.ok else "FAIL"
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "ok": self.ok,
+            "skipped": self.skipped,
+            "detail": self.detail,
+            "seconds": round(self.seconds, 4),
+            "metrics": self.metrics,
+        }
+
+
+@dataclass
+class SmokeReport:
+    base_url: str
+    api_key_env: str
+    api_key_set: bool
+    model: str | None = None  # the model the checks used, once `models` has picked it
+    checks: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.ok and not c.skipped]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and any(not c.skipped for c in self.checks)
+
+    def check(self, name: str) -> CheckResult | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+    def failure_summary(self) -> str:
+        """One line naming each failed check, e.g. `tool_call: no tool call in response`."""
+        return "; ".join(f"{c.name}: {c.detail}" for c in self.failed)
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict (for `--format json`). Holds the key's variable name, never its value."""
+        return {
+            "base_url": self.base_url,
+            "model": self.model,
+            "ok": self.ok,
+            "api_key_env": self.api_key_env,
+            "api_key_set": self.api_key_set,
+            "failed": [c.name for c in self.failed],
+            "checks": [c.to_json() for c in self.checks],
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def normalize_url(url: str) -> tuple[str, str]:
+    """Return (server root, OpenAI API base) for a URL given with or without a trailing `/v1`.
+
+    Raises SmokeUsageError for anything but an http(s) URL with a host.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise SmokeUsageError("no URL given")
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # raises ValueError for a port that is not a number in range
+    except ValueError:
+        raise SmokeUsageError(f"malformed URL {text!r}") from None
+    if parts.scheme not in ("http", "https"):
+        raise SmokeUsageError(f"URL {text!r} must start with http:// or https://")
+    if not parts.hostname:
+        raise SmokeUsageError(f"URL {text!r} names no host")
+    if any(c.isspace() for c in text):
+        raise SmokeUsageError(f"URL {text!r} contains whitespace")
+    del port
+    path = parts.path.rstrip("/").removesuffix("/v1")
+    root = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+    return root, root + "/v1"
+
+
+class _Redactor:
+    def __init__(self, secret: str | None):
+        self.secret = secret or None
+
+    def __call__(self, text: str) -> str:
+        if self.secret and self.secret in text:
+            text = text.replace(self.secret, "***")
+        return text
+
+
+def _short(text: Any, limit: int = 160) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _field(obj: Any, name: str) -> Any:
+    """Read a field from an SDK object, whether declared or carried as an extra (pydantic)."""
+    if obj is None:
+        return None
+    value = getattr(obj, name, None)
+    if value is not None:
+        return value
+    for extra_attr in ("model_extra", "__pydantic_extra__"):
+        extra = getattr(obj, extra_attr, None)
+        if isinstance(extra, dict) and extra.get(name) is not None:
+            return extra[name]
+    if isinstance(obj, dict):
+        return obj.get(name)
+    to_dict = getattr(obj, "model_dump", None) or getattr(obj, "to_dict", None)
+    if callable(to_dict):
+        try:
+            data = to_dict()
+        except Exception:  # noqa: BLE001 - best effort: a field we cannot read is absent
+            return None
+        if isinstance(data, dict):
+            return data.get(name)
+    return None
+
+
+def _reasoning_of(obj: Any) -> tuple[str, str | None]:
+    """(reasoning text, field it came from) of a message or a stream delta."""
+    for name in REASONING_FIELDS:
+        value = _field(obj, name)
+        if isinstance(value, str) and value:
+            return value, name
+    return "", None
+
+
+def _api_error(exc: BaseException, *, api_key_env: str, key_set: bool) -> str:
+    """A one-line, human description of an error from the openai SDK (or anything else)."""
+    status = getattr(exc, "status_code", None)
+    if status is not None:
+        message = getattr(exc, "message", None) or str(exc)
+        if status in (401, 403):
+            hint = (
+                f"the server rejected the API key from ${api_key_env}"
+                if key_set
+                else f"the server wants an API key: set ${api_key_env}"
+            )
+            return f"HTTP {status}: {hint} ({_short(message, 100)})"
+        return f"HTTP {status}: {_short(message)}"
+    name = type(exc).__name__
+    if name == "APITimeoutError":
+        return "request timed out"
+    if name == "APIConnectionError":
+        cause = exc.__cause__ or exc.__context__
+        return f"cannot connect: {_short(cause) if cause else _short(exc)}"
+    return f"{name}: {_short(exc)}"
+
+
+def _http_get_status(url: str, headers: dict[str, str], timeout: float) -> int:
+    """Status code of a GET; raises urllib.error.URLError / OSError when there is no answer."""
+    request = urllib.request.Request(url, headers=headers, method="GET")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _unreachable_detail(url: str, exc: BaseException, timeout: float) -> str:
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    parts = urlsplit(url)
+    where = parts.netloc or url
+    if isinstance(reason, ConnectionRefusedError):
+        return f"connection refused by {where}: is the server running?"
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return f"no answer from {where} within {timeout:g}s"
+    if isinstance(reason, socket.gaierror):
+        return f"cannot resolve host {parts.hostname!r}"
+    return f"cannot reach {where}: {_short(reason)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# the checks
+
+
+def run_smoke(
+    base_url: str,
+    *,
+    api_key: str | None,
+    model: str | None = None,
+    expect_reasoning: bool = False,
+    expect_tools: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    api_key_env: str = DEFAULT_API_KEY_ENV,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+) -> SmokeReport:
+    """Run the smoke checks against `base_url` and return the report.
+
+    `base_url` is the server root or its `/v1` base. `api_key` is the key's value (None or ""
+    for no key); `api_key_env` only names where it came from, for messages. `timeout` bounds
+    each request, in seconds.
+
+    Raises SmokeUsageError for a malformed URL and SmokeUnavailable when `openai` is missing;
+    every problem with the server itself becomes a failed check instead.
+    """
+    root, api_base = normalize_url(base_url)
+    try:
+        import openai
+    except ImportError:
+        raise SmokeUnavailable(
+            "servespec smoke needs the openai package: pip install 'servespec[smoke]'"
+        ) from None
+
+    redact = _Redactor(api_key)
+    key_set = bool(api_key)
+    report = SmokeReport(base_url=root, api_key_env=api_key_env, api_key_set=key_set)
+
+    def record(name: str, start: float, ok: bool, detail: str, **metrics: Any) -> CheckResult:
+        result = CheckResult(
+            name=name,
+            ok=ok,
+            detail=redact(detail),
+            seconds=time.perf_counter() - start,
+            metrics=metrics,
+        )
+        report.checks.append(result)
+        return result
+
+    def skip(names: tuple[str, ...], why: str) -> None:
+        for name in names:
+            report.checks.append(CheckResult(name, False, why, 0.0, skipped=True))
+
+    def describe(exc: BaseException) -> str:
+        return _api_error(exc, api_key_env=api_key_env, key_set=key_set)
+
+    later = ("models", "chat_stream", "tool_call", "reasoning")
+
+    # -- health -------------------------------------------------------------------------------
+    headers = {"Accept": "application/json"}
+    if key_set:
+        headers["Authorization"] = f"Bearer {api_key}"
+    start = time.perf_counter()
+    try:
+        status = _http_get_status(root + "/health", headers, timeout)
+    except (urllib.error.URLError, OSError) as exc:
+        record("health", start, False, _unreachable_detail(root, exc, timeout))
+        skip(later, "skipped: the server cannot be reached")
+        return report
+    except Exception as exc:  # noqa: BLE001 - any surprise is a failed check, not a traceback
+        record("health", start, False, f"{type(exc).__name__}: {_short(exc)}")
+        skip(later, "skipped: the server cannot be reached")
+        return report
+    if status == 200:
+        record("health", start, True, "GET /health: HTTP 200", status=status)
+    else:
+        hint = f" (set ${api_key_env}?)" if status in (401, 403) and not key_set else ""
+        record(
+            "health", start, False, f"GET /health: HTTP {status}, expected 200{hint}", status=status
+        )
+
+    start = time.perf_counter()
+    try:
+        client = openai.OpenAI(
+            api_key=api_key or NO_KEY_PLACEHOLDER,
+            base_url=api_base,
+            timeout=timeout,
+            max_retries=0,
+        )
+    except Exception as exc:  # noqa: BLE001
+        record("models", start, False, f"cannot set up the OpenAI client: {describe(exc)}")
+        skip(later[1:], "skipped: needs a model from the models check")
+        return report
+    try:
+        # -- models ---------------------------------------------------------------------------
+        start = time.perf_counter()
+        chosen: str | None = None
+        try:
+            page = client.models.list()
+            ids = [m.id for m in (getattr(page, "data", None) or [])]
+            if not ids:
+                record("models", start, False, "GET /v1/models lists no model")
+            elif model is not None and model not in ids:
+                listed = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+                record(
+                    "models",
+                    start,
+                    False,
+                    f"model {model!r} is not listed (server lists: {listed})",
+                )
+            else:
+                chosen = model if model is not None else ids[0]
+                record("models", start, True, f"{len(ids)} listed; using {chosen}", count=len(ids))
+        except Exception as exc:  # noqa: BLE001
+            record("models", start, False, describe(exc))
+        if chosen is None:
+            skip(later[1:], "skipped: needs a model from the models check")
+            return report
+        report.model = chosen
+
+        # -- chat_stream ----------------------------------------------------------------------
+        start = time.perf_counter()
+        try:
+            _chat_stream(client, chosen, start, max_tokens, record)
+        except Exception as exc:  # noqa: BLE001
+            record("chat_stream", start, False, describe(exc))
+
+        # -- tool_call ------------------------------------------------------------------------
+        if expect_tools:
+            start = time.perf_counter()
+            try:
+                _tool_call(client, chosen, start, max_tokens, record)
+            except Exception as exc:  # noqa: BLE001
+                record("tool_call", start, False, describe(exc))
+        else:
+            skip(("tool_call",), "not requested")
+
+        # -- reasoning ------------------------------------------------------------------------
+        if expect_reasoning:
+            start = time.perf_counter()
+            try:
+                _reasoning(client, chosen, start, max_tokens, record)
+            except Exception as exc:  # noqa: BLE001
+                record("reasoning", start, False, describe(exc))
+        else:
+            skip(("reasoning",), "not requested")
+    finally:
+        close = getattr(client, "close", None)
+        if callable(close):
+            close()
+    return report
+
+
+def _chat_stream(client: Any, model: str, start: float, max_tokens: int, record: Any) -> None:
+    stream = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": CHAT_PROMPT}],
+        stream=True,
+        max_tokens=max_tokens,
+        temperature=0,
+    )
+    ttft: float | None = None
+    content: list[str] = []
+    reasoning_chars = 0
+    chunks = 0
+    finish_reason = None
+    try:
+        for chunk in stream:
+            chunks += 1
+            for choice in getattr(chunk, "choices", None) or []:
+                delta = getattr(choice, "delta", None)
+                text = (getattr(delta, "content", None) or "") if delta is not None else ""
+                thinking, _ = _reasoning_of(delta)
+                if (text or thinking) and ttft is None:
+                    ttft = time.perf_counter() - start
+                content.append(text)
+                reasoning_chars += len(thinking)
+                if getattr(choice, "finish_reason", None):
+                    finish_reason = choice.finish_reason
+    finally:
+        close = getattr(stream, "close", None)
+        if callable(close):
+            close()
+    total = time.perf_counter() - start
+    text = "".join(content)
+    metrics = {
+        "ttft_seconds": None if ttft is None else round(ttft, 4),
+        "chunks": chunks,
+        "content_chars": len(text),
+        "reasoning_chars": reasoning_chars,
+        "finish_reason": finish_reason,
+    }
+    if chunks == 0:
+        record("chat_stream", start, False, "the stream ended without a chunk", **metrics)
+    elif not text.strip():
+        extra = f", {reasoning_chars} reasoning chars" if reasoning_chars else ""
+        record(
+            "chat_stream",
+            start,
+            False,
+            f"empty content in {chunks} chunks (finish_reason={finish_reason}{extra})",
+            **metrics,
+        )
+    else:
+        record(
+            "chat_stream",
+            start,
+            True,
+            f"ttft {ttft:.2f}s; {len(text)} chars in {chunks} chunks, {total:.2f}s; "
+            f"finish_reason={finish_reason}",
+            **metrics,
+        )
+
+
+def _first_choice_message(response: Any) -> tuple[Any, Any]:
+    choices = getattr(response, "choices", None) or []
+    if not choices:
+        return None, None
+    return getattr(choices[0], "message", None), getattr(choices[0], "finish_reason", None)
+
+
+def _tool_call(client: Any, model: str, start: float, max_tokens: int, record: Any) -> None:
+    response = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": TOOL_PROMPT}],
+        tools=[SMOKE_TOOL],
+        tool_choice=SMOKE_TOOL_CHOICE,
+        max_tokens=max_tokens,
+        temperature=0,
+    )
+    message, finish_reason = _first_choice_message(response)
+    if message is None:
+        record("tool_call", start, False, "response has no choices")
+        return
+    calls = list(getattr(message, "tool_calls", None) or [])
+    if not calls:
+        content = getattr(message, "content", None) or ""
+        said = f", content {_short(content, 80)!r}" if content else ""
+        record(
+            "tool_call",
+            start,
+            False,
+            f"no tool call in response (finish_reason={finish_reason}{said})",
+            finish_reason=finish_reason,
+        )
+        return
+    function = _field(calls[0], "function")
+    name = _field(function, "name")
+    arguments = _field(function, "arguments")
+    if name != SMOKE_TOOL_NAME:
+        record("tool_call", start, False, f"tool call names {name!r}, expected {SMOKE_TOOL_NAME!r}")
+        return
+    try:
+        parsed = json.loads(arguments) if isinstance(arguments, str) else None
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        record(
+            "tool_call",
+            start,
+            False,
+            f"tool call arguments are not a JSON object: {_short(arguments, 80)!r}",
+        )
+        return
+    record(
+        "tool_call",
+        start,
+        True,
+        f"{name}({_short(arguments, 80)}); finish_reason={finish_reason}",
+        calls=len(calls),
+        finish_reason=finish_reason,
+    )
+
+
+def _reasoning(client: Any, model: str, start: float, max_tokens: int, record: Any) -> None:
+    response = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": REASONING_PROMPT}],
+        max_tokens=max_tokens,
+        temperature=0,
+    )
+    message, finish_reason = _first_choice_message(response)
+    if message is None:
+        record("reasoning", start, False, "response has no choices")
+        return
+    text, source = _reasoning_of(message)
+    if not text.strip():
+        record(
+            "reasoning",
+            start,
+            False,
+            f"no reasoning_content in response (finish_reason={finish_reason}); "
+            "is the server's reasoning parser on?",
+            finish_reason=finish_reason,
+        )
+        return
+    record(
+        "reasoning",
+        start,
+        True,
+        f"{len(text)} chars of {source}: {_short(text, 60)!r}",
+        reasoning_chars=len(text),
+        field=source,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# output
+
+
+def format_report(report: SmokeReport) -> str:
+    """A short human table of the checks, with a closing verdict line."""
+    model = f" (model {report.model})" if report.model else ""
+    lines = [f"servespec smoke {report.base_url}{model}"]
+    if not report.api_key_set:
+        lines.append(f"  note: ${report.api_key_env} is not set; no API key sent")
+    width = max(len(c.name) for c in report.checks) if report.checks else 5
+    lines.append(f"  {'CHECK':<{width}}  {'RESULT':<6}  {'TIME':>7}  DETAIL")
+    for c in report.checks:
+        seconds = "-" if c.skipped else f"{c.seconds:.2f}s"
+        lines.append(f"  {c.name:<{width}}  {c.status:<6}  {seconds:>7}  {c.detail}")
+    ran = [c for c in report.checks if not c.skipped]
+    if report.ok:
+        lines.append(f"result: ok, all {len(ran)} checks that ran passed")
+    else:
+        names = ", ".join(c.name for c in report.failed)
+        lines.append(
+            f"result: FAILED, {len(report.failed)} of {len(ran)} checks that ran ({names})"
+        )
+    return "\n".join(lines)
+
+
+def main(
+    url: str,
+    api_key_env: str = DEFAULT_API_KEY_ENV,
+    model: str | None = None,
+    expect_reasoning: bool = False,
+    expect_tools: bool = True,
+    fmt: str = "table",
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """The CLI's entry point for `servespec smoke` (click-free).
+
+    Prints the report (`fmt` "table" or "json") to `out`; on failure, also one line
+    `smoke failed: CHECK: detail; ...` to `err`. Returns 0 when every check that ran passed,
+    1 when one failed, 2 when the smoke could not run (openai missing, malformed URL, bad
+    arguments), with a one-sentence message and never a traceback.
+    """
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    env_name = api_key_env or DEFAULT_API_KEY_ENV
+    api_key = os.environ.get(env_name) or None
+    redact = _Redactor(api_key)
+    try:
+        kind = _FORMATS.get((fmt or "table").lower())
+        if kind is None:
+            raise SmokeUsageError(f"unknown format {fmt!r}: use table or json")
+        report = run_smoke(
+            url,
+            api_key=api_key,
+            model=model or None,
+            expect_reasoning=expect_reasoning,
+            expect_tools=expect_tools,
+            timeout=timeout,
+            api_key_env=env_name,
+        )
+    except SmokeError as exc:
+        print(f"servespec smoke: {redact(str(exc))}", file=err)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a bug here must still not print a traceback
+        print(
+            f"servespec smoke: could not run: {type(exc).__name__}: {redact(_short(exc))}",
+            file=err,
+        )
+        return 2
+    if kind == "json":
+        print(json.dumps(report.to_json(), indent=2), file=out)
+    else:
+        print(format_report(report), file=out)
+    if report.ok:
+        return 0
+    print(f"smoke failed: {report.failure_summary()}", file=err)
+    return 1

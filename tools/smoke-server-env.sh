@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Build the venv that runs a real OpenAI-compatible server (`transformers serve`, CPU torch) for
+# tests/test_smoke.py. The project's own venv never gets torch or transformers.
+#
+#   bash tools/smoke-server-env.sh            # builds .cache/smoke-server/ once, then no-op
+#
+# Idempotent: a done-marker inside the env records a hash of the pinned requirements and the
+# Python version, and a matching marker means there is nothing to do. The env is built in a
+# temporary folder next to its destination and moved into place with one rename, so an
+# interrupted build never leaves a half-made env where the tests look for it. A lock serialises
+# concurrent builds.
+#
+# Environment:
+#   SERVESPEC_SMOKE_SERVER_ENV  where the env goes (default: <repo>/.cache/smoke-server)
+#   PYTHON                      interpreter to build it from (default: python3)
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+req="$root/tools/smoke-server-requirements.txt"
+dest="${SERVESPEC_SMOKE_SERVER_ENV:-$root/.cache/smoke-server}"
+python="${PYTHON:-python3}"
+marker_name=".servespec-smoke-server-done"
+
+pyver="$("$python" -c 'import sys; print(sys.version.split()[0])')"
+stamp="$( { cat "$req"; echo "python $pyver"; } | sha256sum | cut -d' ' -f1)"
+
+is_done() { [[ -f "$dest/$marker_name" && "$(cat "$dest/$marker_name")" == "$stamp" ]]; }
+
+if is_done; then
+    echo "smoke-server env is up to date: $dest"
+    exit 0
+fi
+
+parent="$(dirname "$dest")"
+mkdir -p "$parent"
+exec 9>"$dest.build.lock"
+if ! flock -w 1800 9; then
+    echo "smoke-server env: timed out waiting for another build ($dest.build.lock)" >&2
+    exit 1
+fi
+if is_done; then  # another process finished it while we waited for the lock
+    echo "smoke-server env is up to date: $dest"
+    exit 0
+fi
+
+start=$SECONDS
+name="$(basename "$dest")"
+# Leftovers of a build that was killed outright (no trap ran); we hold the lock, so none is live.
+rm -rf "$parent/.$name.tmp."* "$parent/.$name.old."*
+tmp="$(mktemp -d "$parent/.$name.tmp.XXXXXX")"
+old=""
+cleanup() {
+    rm -rf "$tmp"
+    if [[ -n "$old" ]]; then rm -rf "$old"; fi
+}
+trap cleanup EXIT
+
+echo "smoke-server env: building in $tmp (python $pyver)"
+chmod 755 "$tmp"
+"$python" -m venv "$tmp"
+# The torch pin matches the CPU wheel on this machine's disk; pip never pulls a CUDA build here.
+"$tmp/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$req"
+"$tmp/bin/python" -m pip check
+"$tmp/bin/python" - <<'EOF'
+import torch, transformers, fastapi, uvicorn, openai, tokenizers  # noqa: F401
+from transformers.utils.import_utils import is_serve_available
+assert is_serve_available(), "transformers serve dependencies are missing"
+assert torch.version.cuda is None, f"a CUDA build of torch was installed: {torch.__version__}"
+print(f"smoke-server env: torch {torch.__version__}, transformers {transformers.__version__}")
+EOF
+
+# Console scripts carry the build folder in their shebang; point them at the final place.
+# (The tests run `bin/python -m ...`, which does not depend on this.)
+for f in "$tmp"/bin/*; do
+    if [[ -f "$f" && ! -L "$f" ]] && head -c 2 "$f" | grep -q '#!'; then
+        sed -i "1s|^#!$tmp/|#!$dest/|" "$f"
+    fi
+done
+sed -i "s|$tmp|$dest|g" "$tmp"/bin/activate* "$tmp/pyvenv.cfg" 2>/dev/null || true
+
+echo "$stamp" >"$tmp/$marker_name"
+if [[ -e "$dest" ]]; then
+    old="$parent/.$name.old.$$"
+    mv "$dest" "$old"
+fi
+mv "$tmp" "$dest"
+echo "smoke-server env: ready in $((SECONDS - start))s, $(du -sh "$dest" | cut -f1): $dest"
