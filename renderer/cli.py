@@ -62,10 +62,29 @@ def print_findings(results: list[Checked], strict: bool, fmt: str, extra: dict |
         }
         click.echo(json.dumps(payload, indent=2, sort_keys=True))
         return
+    shown: set[str] = set()
     for r in results:
-        for finding in r.findings:
-            click.echo(finding.format(), err=True)
+        echo_findings(r, shown)
         click.echo(_summary(r, strict), err=True)
+
+
+def plan_summary(result: Checked) -> str:
+    """The one-line memory and cost summary `make render` prints under each spec."""
+    from .plan import summary_line
+    from .plan_cli import plan_of
+
+    estimate, why = plan_of(result)
+    return summary_line(result.name, estimate) if estimate is not None else f"plan: {why}"
+
+
+def echo_findings(result: Checked, shown: set[str]) -> None:
+    """Print a spec's findings; one a base spec passes on to several specs is printed once."""
+    for finding in result.findings:
+        text = finding.format()
+        if text in shown:
+            continue
+        shown.add(text)
+        click.echo(text, err=True)
 
 
 @main.command()
@@ -95,10 +114,10 @@ def render(specs: tuple[str, ...], out_dir: str, check_only: bool, strict: bool)
     root = Path(out_dir)
     failed = False
     seen = set()
+    shown: set[str] = set()
     for path in _paths_or_fail(specs):
         result = check_spec(path)
-        for finding in result.findings:
-            click.echo(finding.format(), err=True)
+        echo_findings(result, shown)
         if result.failed(strict):
             click.echo(_summary(result, strict) + " (not rendered; earlier artifacts kept)", err=True)
             failed = True
@@ -120,6 +139,7 @@ def render(specs: tuple[str, ...], out_dir: str, check_only: bool, strict: bool)
         changed = stage.write_files(target, files)
         state = f"wrote {', '.join(changed)}" if changed else "unchanged"
         click.echo(f"{target}: {state}", err=True)
+        click.echo("  " + plan_summary(result), err=True)
     if check_only and not specs and root.is_dir():
         for orphan in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in seen):
             if not Path("specs", orphan.name + ".yaml").exists():
@@ -145,6 +165,45 @@ def smoke(url: str, api_key_env: str, model: str | None, expect_reasoning: bool,
 
     sys.exit(smoke_main(url, api_key_env, model, expect_reasoning, expect_tools,
                         "json" if fmt == "json" else "table", timeout=timeout))
+
+
+@main.command()
+@click.argument("spec", required=False, default="specs/glm51-fp8-b200.yaml",
+                type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Print every command exactly as it would run; run nothing.")
+@click.option("--from", "from_step", metavar="STEP", help="Start at STEP (after preflight).")
+@click.option("--only", "only_step", metavar="STEP", help="Run preflight and STEP only.")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def deploy(spec: str, dry_run: bool, from_step: str | None, only_step: str | None, fmt: str) -> None:
+    """Run rendered/<name>/plan.json for SPEC step by step: preflight, volumes, download,
+    compile, deploy, wait, smoke. A failed run says how to resume; records go to runs/."""
+    from .run import deploy_main
+
+    if from_step and only_step:
+        raise click.UsageError("--from and --only exclude each other")
+    sys.exit(deploy_main(spec, dry_run=dry_run, from_step=from_step, only_step=only_step, fmt=fmt))
+
+
+@main.command()
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def plan(specs: tuple[str, ...], fmt: str) -> None:
+    """Memory fit, KV-cache capacity, cost and cold start for SPECS (default: every spec)."""
+    from .plan_cli import plan_main
+
+    sys.exit(plan_main(list(specs), fmt))
+
+
+@main.command("model-facts")
+@click.argument("repo")
+@click.option("--revision", default=None, help="Commit, branch or tag (default: main).")
+@click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
+              help="Write the facts file here (atomically) instead of to stdout.")
+def model_facts(repo: str, revision: str | None, output: str | None) -> None:
+    """Write a model-facts file from REPO's config.json and safetensors index (Hugging Face Hub)."""
+    from .plan_cli import model_facts_main
+
+    sys.exit(model_facts_main(repo, revision, output))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,80 @@
+"""Memory-fit rules (weights, KV-cache capacity, headroom), computed by the planner.
+
+Each rule points at the field the user should change: hardware.gpu when the weights do not fit,
+engine.mem_fraction_static or model.context_length when the KV cache is too small, and
+engine.mem_fraction_static when too little memory is left for activations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .check import Context, Hit, rule
+from .plan import GIB, Estimate, PlanError, estimate, fraction_for_tokens
+
+
+def _estimate(ctx: Context) -> Estimate | None:
+    """The plan, computed once per check; None without usable facts (SS126 says so)."""
+    if not hasattr(ctx, "_plan"):
+        try:
+            ctx._plan = estimate(ctx.spec, ctx.facts, ctx.doc.name) if ctx.facts else None
+        except PlanError:
+            ctx._plan = None  # `servespec plan` names the missing fact
+    return ctx._plan
+
+
+def _gib(n: int) -> str:
+    return f"{n / GIB:.1f} GiB"
+
+
+@rule("SS130")
+def weights_fit(ctx: Context) -> Iterator[Hit]:
+    est = _estimate(ctx)
+    if est is None or est.weights_fit:
+        return
+    fix = "a GPU with more memory, or more GPUs with a larger parallelism.tensor"
+    wanted = fraction_for_tokens(est, est.context_length)
+    if wanted <= est.sglang_default_mem_fraction:  # a fraction SGLang itself would accept
+        fix = f"engine.mem_fraction_static {wanted} or more, or {fix}"
+    yield ("hardware", "gpu"), (
+        f"weights need {_gib(est.weights_per_gpu_bytes)} ({est.weights_per_gpu_bytes / 1e9:.0f} GB)"
+        f" per GPU at TP{est.tensor} plus {_gib(est.runtime_overhead_bytes)} of buffers, but"
+        f" {est.mem_fraction_static} of each {est.gpu}'s {_gib(est.hbm_bytes)} is"
+        f" {_gib(est.static_pool_bytes)}: use {fix}"
+    )
+
+
+@rule("SS131")
+def kv_holds_one_sequence(ctx: Context) -> Iterator[Hit]:
+    est = _estimate(ctx)
+    if est is None or not est.weights_fit or est.kv_fits_one_sequence:
+        return
+    head = (f"the KV cache holds {est.kv_tokens:,} tokens ({est.kv_bytes_per_token / 1024:.1f} KiB"
+            f" each), less than one sequence of context_length {est.context_length:,}")
+    wanted = fraction_for_tokens(est, est.context_length)
+    if wanted <= est.sglang_default_mem_fraction and ctx.spec["engine"].get("mem_fraction_static"):
+        # SGLang's own heuristic would leave enough for activations at that fraction.
+        yield ("engine", "mem_fraction_static"), f"{head}: raise mem_fraction_static to {wanted}"
+        return
+    yield ("model", "context_length"), (
+        f"{head}: lower context_length to at most {est.kv_tokens:,}, or use a GPU with more memory"
+    )
+
+
+@rule("SS132")
+def activation_headroom(ctx: Context) -> Iterator[Hit]:
+    est = _estimate(ctx)
+    if est is None or not est.weights_fit or ctx.spec["engine"].get("mem_fraction_static") is None:
+        return  # SS130 covers weights that do not fit; SGLang's default leaves its own reserve
+    from . import catalog
+
+    ratio = catalog.planning()["memory"]["headroom_warn_ratio"]
+    if est.headroom_ratio >= ratio:
+        return
+    eng = ctx.spec["engine"]
+    yield ("engine", "mem_fraction_static"), (
+        f"mem_fraction_static {est.mem_fraction_static} leaves {_gib(est.headroom_bytes)} per GPU"
+        f" for activations and CUDA graphs; SGLang reserves {_gib(est.sglang_reserve_bytes)} at"
+        f" chunked_prefill_size {eng.get('chunked_prefill_size') or 'default'}: lower it to"
+        f" {est.sglang_default_mem_fraction} or reduce engine.chunked_prefill_size"
+    )

@@ -1,0 +1,257 @@
+"""The deploy plan: the ordered steps `servespec deploy` runs, derived from a checked spec.
+
+`build_plan` is pure and deterministic (no clock, no environment, no network), so the render
+stage can write it as rendered/<name>/plan.json and CI can diff it like any other artifact.
+renderer/run.py executes it.
+
+Plan format (version PLAN_FORMAT):
+
+    {"format": 1, "app": ..., "spec": ..., "spec_name": ..., "modal_version": "1.6.4",
+     "secrets": [names only], "api_key_env": "SGLANG_API_KEY" | null,
+     "endpoint": {how the URL is learned, see _endpoint},
+     "omitted": {"compile": "why"}          # steps the spec switches off, if any
+     "steps": [step, ...]}
+
+    step = {"name", "kind", "description", "timeout", "timeout_source", ...}
+      kind "commands":           "commands": [{"argv": [...], "skip_if": check | null}, ...]
+      kind "internal:preflight": "checks": [{"name", "description", "argv"?, ...}, ...]
+      kind "internal:wait_healthy": "path", "poll_interval"
+    check = {"argv": [...], "description", "json_has": {"field", "equals" | "basename"}}
+      The command is skipped when the check's argv exits 0 and its stdout is a JSON list holding
+      an object whose `field` equals `equals` (or whose last path component is `basename`).
+      Any other outcome (non-zero exit, no match, unparsable output) means "run the command".
+
+Every argv is a real modal 1.6.4 CLI command (modal/cli/*.py; see the comments at each use).
+The literal "{url}" in an argv stands for the endpoint URL, which only exists after deploy; the
+runner substitutes it. Secrets appear by name only, never by value.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from . import names
+
+PLAN_FORMAT = 1
+# deploy.py is written against this client; preflight compares it with `modal --version`.
+MODAL_VERSION = "1.6.4"
+URL_PLACEHOLDER = "{url}"
+
+# Local wall-clock budgets on top of the remote function timeouts in the spec: `modal run`
+# builds or pulls the image and waits for a container before the function's own timeout starts.
+IMAGE_AND_SCHEDULING_MARGIN = 1800
+# A cold replica is first scheduled and its image pulled, then startup_timeout applies.
+COLD_START_MARGIN = 600
+# Fixed budgets for steps the spec has no field for.
+PREFLIGHT_TIMEOUT = 300  # `modal token info` alone takes ~60 s to give up on an unreachable server
+VOLUMES_TIMEOUT = 300
+DEPLOY_TIMEOUT = 2400  # `modal deploy` builds the multi-gigabyte SGLang image on first use
+SMOKE_TIMEOUT = 900  # five checks, each request bounded by smoke's own 120 s timeout
+HEALTH_POLL_INTERVAL = 10
+
+
+def build_plan(spec: dict, spec_name: str, spec_path: str) -> dict:
+    """The ordered deploy steps for one checked spec (defaults filled in)."""
+    deploy_py = f"{names.rendered_dir(spec_name)}/deploy.py"
+    steps = [
+        _preflight(spec),
+        _volumes(spec),
+        _download(spec, deploy_py),
+    ]
+    omitted = {}
+    if spec["compile"]["enabled"]:
+        steps.append(_compile(spec, deploy_py))
+    else:
+        omitted["compile"] = "compile.enabled is false in the spec"
+    steps += [_deploy(spec, deploy_py), _wait(spec), _smoke(spec)]
+    plan = {
+        "format": PLAN_FORMAT,
+        "app": spec["app"],
+        "spec": spec_path,
+        "spec_name": spec_name,
+        "modal_version": MODAL_VERSION,
+        "secrets": _secret_names(spec),
+        "api_key_env": _api_key_env(spec),
+        "endpoint": _endpoint(spec),
+        "steps": steps,
+    }
+    if omitted:
+        plan["omitted"] = omitted
+    return plan
+
+
+# --- what the spec names ---------------------------------------------------------------------
+
+
+def _secret_names(spec: dict) -> list[str]:
+    found = [spec["download"].get("hf_token_secret"), _auth(spec).get("api_key_secret")]
+    return sorted({name for name in found if name})
+
+
+def _auth(spec: dict) -> dict:
+    return spec["serving"].get("auth") or {}
+
+
+def _api_key_env(spec: dict) -> str | None:
+    """The variable that holds the endpoint's API key, when the endpoint has one."""
+    auth = _auth(spec)
+    return auth.get("api_key_env") if auth.get("api_key_secret") else None
+
+
+def _endpoint(spec: dict) -> dict:
+    """How the runner learns the endpoint URL, which the plan cannot know (it has no workspace).
+
+    Single node: @modal.web_server(label=<app>) serves at https://<workspace>--<label>.modal.run
+    (reference §1). `modal deploy` prints that URL when it creates the function
+    (modal/_output/status.py:59-66), so the runner takes it from there first; else it fills the
+    template with the workspace `modal token info` prints (modal/cli/token.py:52, "Workspace:").
+    `modal profile current` is no use: it prints the profile name, not the workspace
+    (modal/cli/profile.py:118-120). Outside the default Modal environment the host gains an
+    environment suffix, which the deploy output has and the template lacks.
+    Multi-node specs serve from an @app.server class, whose *.modal.direct URL carries a region
+    and class name (reference §2); `modal deploy` prints it (modal/_output/status.py:70-76), and
+    that output (or SERVESPEC_ENDPOINT_URL) is the only source.
+    """
+    label = spec["app"]
+    health = spec["serving"]["health_path"]
+    if spec["hardware"]["nodes"] > 1:
+        return {
+            "kind": "server",
+            "url_template": None,
+            "deploy_output_pattern": r"https://[A-Za-z0-9.-]+\.modal\.direct",
+            "health_path": health,
+            "override_env": "SERVESPEC_ENDPOINT_URL",
+        }
+    return {
+        "kind": "web_server",
+        "label": label,
+        "url_template": f"https://{{workspace}}--{label}.modal.run",
+        "deploy_output_pattern": rf"https://[A-Za-z0-9-]+--{label}\.modal\.run",
+        "workspace_from": ["modal", "token", "info"],
+        "health_path": health,
+        "override_env": "SERVESPEC_ENDPOINT_URL",
+    }
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+
+def _step(name: str, kind: str, description: str, timeout: int, timeout_source: str,
+          **rest) -> dict:
+    return {"name": name, "kind": kind, "description": description, "timeout": timeout,
+            "timeout_source": timeout_source, **rest}
+
+
+def _command(argv: list[str], skip_if: dict | None = None) -> dict:
+    return {"argv": argv, "skip_if": skip_if}
+
+
+def _preflight(spec: dict) -> dict:
+    checks = [
+        {"name": "plan-fresh",
+         "description": "rendered files match a fresh render of the spec (else: make render)"},
+        # `modal --version` prints "modal client version: X" (modal/cli/entry_point.py:64-68).
+        {"name": "modal-installed", "argv": ["modal", "--version"],
+         "description": f"the modal CLI is installed and is version {MODAL_VERSION}"},
+    ]
+    if _api_key_env(spec):
+        checks.append({"name": "api-key-env", "env": _api_key_env(spec),
+                       "description": "the smoke step's API key is set locally (only its name "
+                                      "is ever shown)"})
+    # `modal token info` makes an authenticated RPC: no token -> "Token missing" and exit 1
+    # (modal/cli/token.py:23-29, modal/client.py:408, modal/__main__.py:32-45).
+    checks.append({"name": "authenticated", "argv": ["modal", "token", "info"],
+                   "description": "Modal accepts the configured token; prints the workspace"})
+    if _secret_names(spec):
+        # Lists names only, never values (modal/cli/secret.py:27-73; JSON key "name").
+        checks.append({"name": "secrets", "argv": ["modal", "secret", "list", "--json"],
+                       "names": _secret_names(spec),
+                       "description": "every Modal Secret the spec names exists"})
+    return _step("preflight", "internal:preflight",
+                 "Check, before anything changes, that the plan is fresh and Modal is usable.",
+                 PREFLIGHT_TIMEOUT, "fixed", checks=checks)
+
+
+def _volumes(spec: dict) -> dict:
+    commands = []
+    for role in ("weights", "deepgemm"):
+        volume = spec["storage"][role]["volume"]
+        # `modal volume create` fails when the volume exists (Volume.objects.create defaults to
+        # allow_existing=False, modal/volume.py:278-316; the CLI has no such option,
+        # modal/cli/volume.py:48-56), so an existing volume is detected and the create skipped.
+        exists = {"argv": ["modal", "volume", "list", "--json"],
+                  "json_has": {"field": "name", "equals": volume},
+                  "description": f"volume {volume} exists"}
+        commands.append(_command(["modal", "volume", "create", volume], exists))
+    return _step("volumes", "commands", "Create the weights and DeepGEMM volumes if missing.",
+                 VOLUMES_TIMEOUT, "fixed", commands=commands)
+
+
+def _marker_check(spec: dict, role: str, marker: str, what: str) -> dict:
+    """`modal volume ls --json VOLUME DIR` lists DIR (modal/cli/volume.py:140-185, JSON key
+    "filename"); the marker counts as present when an entry of DIR has its name. Listing the
+    parent rather than the file keeps the check independent of how the server answers for a
+    missing path: an error or an empty list both mean "not done"."""
+    volume = spec["storage"][role]["volume"]
+    relative = names.volume_relative(spec, role, marker)
+    return {"argv": ["modal", "volume", "ls", "--json", volume, posixpath.dirname(relative)],
+            "json_has": {"field": "filename", "basename": posixpath.basename(relative)},
+            "description": f"{what} marker {relative} exists in volume {volume}"}
+
+
+def _download(spec: dict, deploy_py: str) -> dict:
+    model = spec["model"]
+    check = _marker_check(spec, "weights", names.download_marker(spec),
+                          f"download of {model['repo']}@{model['revision']}")
+    # `modal run FILE::FUNC` runs one function of the app and waits for it (modal/cli/run.py).
+    return _step("download", "commands",
+                 f"Snapshot {model['repo']}@{model['revision']} into the weights volume (CPU).",
+                 spec["download"]["timeout"] + IMAGE_AND_SCHEDULING_MARGIN,
+                 f"download.timeout + {IMAGE_AND_SCHEDULING_MARGIN} s for image build and "
+                 "scheduling",
+                 commands=[_command(["modal", "run", f"{deploy_py}::download_weights"], check)])
+
+
+def _compile(spec: dict, deploy_py: str) -> dict:
+    check = _marker_check(spec, "deepgemm", names.deepgemm_marker(spec),
+                          f"DeepGEMM cache {names.deepgemm_key(spec)}")
+    return _step("compile", "commands",
+                 "Precompile DeepGEMM kernels on the serving GPUs (key: SGLang version, GPU "
+                 "architecture, model revision, parallelism).",
+                 spec["compile"]["timeout"] + IMAGE_AND_SCHEDULING_MARGIN,
+                 f"compile.timeout + {IMAGE_AND_SCHEDULING_MARGIN} s for image build and "
+                 "scheduling",
+                 deepgemm_key=names.deepgemm_key(spec),
+                 commands=[_command(["modal", "run", f"{deploy_py}::compile_deepgemm"], check)])
+
+
+def _deploy(spec: dict, deploy_py: str) -> dict:
+    # `modal deploy [--name NAME] APP_REF` (modal/cli/run.py:641-724); --name repeats the App's
+    # own name so the deployment cannot land under another one.
+    return _step("deploy", "commands", f"Deploy app {spec['app']} (rolling update if it exists).",
+                 DEPLOY_TIMEOUT, "fixed",
+                 commands=[_command(["modal", "deploy", "--name", spec["app"], deploy_py])])
+
+
+def _wait(spec: dict) -> dict:
+    serving = spec["serving"]
+    return _step("wait", "internal:wait_healthy",
+                 f"Poll the endpoint's {serving['health_path']} until it answers 200 (a cold "
+                 "replica loads the weights first).",
+                 serving["startup_timeout"] + COLD_START_MARGIN,
+                 f"serving.startup_timeout + {COLD_START_MARGIN} s for scheduling and image pull",
+                 path=serving["health_path"], poll_interval=HEALTH_POLL_INTERVAL)
+
+
+def _smoke(spec: dict) -> dict:
+    engine = spec["engine"]
+    argv = ["servespec", "smoke", URL_PLACEHOLDER]
+    if _api_key_env(spec):
+        argv += ["--api-key-env", _api_key_env(spec)]
+    argv += ["--model", spec["model"].get("served_name") or spec["model"]["repo"]]
+    # The options of `servespec smoke` (renderer/cli.py, smoke).
+    argv.append("--reasoning" if engine.get("reasoning_parser") else "--no-reasoning")
+    argv.append("--tools" if engine.get("tool_call_parser") else "--no-tools")
+    return _step("smoke", "commands",
+                 "Health, model list, streamed chat, tool call and reasoning against the live "
+                 "endpoint.", SMOKE_TIMEOUT, "fixed", commands=[_command(argv)])

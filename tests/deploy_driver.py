@@ -1,0 +1,42 @@
+"""Runs the real deploy runner in its own process, as `servespec deploy` would (tests only).
+
+    python tests/deploy_driver.py '{"spec": ..., "dry_run": false, "from_step": null,
+                                    "only_step": null, "fmt": "text", "render": true,
+                                    "steps": {"VOLUMES_TIMEOUT": 1}, "run": {...}}'
+
+A process of its own, because the tests send it signals and give it its own PATH and HOME.
+"steps" and "run" shorten the runner's fixed budgets (step timeouts, the kill grace) so the
+tests finish in seconds. The plan is rendered with the same values the freshness check then
+re-renders with, so it stays fresh, exactly as `make render` followed by a deploy would.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def main() -> int:
+    args = json.loads(sys.argv[1])
+    from renderer import run, steps
+
+    for name, value in args.get("steps", {}).items():
+        assert hasattr(steps, name), name
+        setattr(steps, name, value)
+    for name, value in args.get("run", {}).items():
+        assert hasattr(run, name), name
+        setattr(run, name, value)
+    if args.get("render", True):
+        from renderer import render
+        from renderer.pipeline import check_spec
+
+        checked = check_spec(args["spec"])
+        render.write_files(Path("rendered") / checked.name, render.render_files(checked))
+    return run.deploy_main(args["spec"], dry_run=args.get("dry_run", False),
+                           from_step=args.get("from_step"), only_step=args.get("only_step"),
+                           fmt=args.get("fmt", "text"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

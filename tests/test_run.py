@@ -1,0 +1,608 @@
+"""Tests for the deploy runner (renderer/run.py) and its plan (renderer/steps.py).
+
+Every runner test starts the real runner in its own process (tests/deploy_driver.py) in a
+temporary copy of the repository layout, with the plan rendered by the real render stage.
+Steps that would need Modal's servers (there is no token here and the servers are unreachable)
+reach a stand-in instead: tests/standin_modal.py, installed first on PATH as `modal`, and as
+`servespec` for the smoke step, whose target is the live endpoint. The stand-in records its
+arguments and answers, fails, sleeps or spawns a grandchild as each test says. The health
+check polls a real local HTTP server. One test drives the REAL modal 1.6.4 CLI with no token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from renderer.pipeline import check_spec
+from renderer.steps import build_plan
+
+HERE = Path(__file__).resolve().parent
+DRIVER = HERE / "deploy_driver.py"
+STANDIN = HERE / "standin_modal.py"
+SPEC = "specs/glm51-fp8-b200.yaml"
+APP = "glm51-fp8-b200"
+ORDER = ["preflight", "volumes", "download", "compile", "deploy", "wait", "smoke"]
+PLANTED_KEY = "sk-planted-api-key-6f1d2c"  # the endpoint's API key, never to be shown
+PLANTED_TOKEN = "as-planted-modal-secret-93ab"  # a Modal token secret, never to be shown
+WEIGHTS, DEEPGEMM = "glm51-fp8-weights", "glm51-deepgemm-sm100"
+DOWNLOAD_MARKER = "zai-org/GLM-5.1-FP8/main/.servespec-download-complete"
+FAST = {"steps": {"HEALTH_POLL_INTERVAL": 0.1}, "run": {"KILL_GRACE_SECONDS": 2.0}}
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+class Health(BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self):
+        self.send_response(self.status if self.path == "/health" else 404)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def health():
+    """A real HTTP server on localhost standing where the endpoint would be. Its handler class
+    is private to the test, so a test can make it answer 503 (`health.handler.status`)."""
+    handler = type("TestHealth", (Health,), {"status": 200})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.handler = handler
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+
+
+class Workspace:
+    """A repository-shaped temp dir with stand-ins on PATH; runs the runner inside it."""
+
+    def __init__(self, root: Path, url: str):
+        self.root = root
+        self.bin = root / "standin-bin"
+        self.bin.mkdir()
+        for prog in ("modal", "servespec"):
+            wrapper = self.bin / prog
+            wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{STANDIN}" {prog} "$@"\n')
+            wrapper.chmod(0o755)
+        self.log = root / "standin.log"
+        self.config_path = root / "standin.json"
+        self.config = {"workspace": "testws", "secrets": ["glm51-api-key", "huggingface-secret"],
+                       "volumes": [], "files": {}, "rules": []}
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("MODAL_")},
+            "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}",
+            "HOME": str(root / "home"),
+            "STANDIN_LOG": str(self.log),
+            "STANDIN_CONFIG": str(self.config_path),
+            "SGLANG_API_KEY": PLANTED_KEY,
+            "MODAL_TOKEN_ID": "ak-standin-id",
+            "MODAL_TOKEN_SECRET": PLANTED_TOKEN,
+            "SERVESPEC_ENDPOINT_URL": url,
+        }
+        (root / "home").mkdir()
+
+    def save(self) -> None:
+        self.config_path.write_text(json.dumps(self.config))
+
+    def args(self, **overrides) -> str:
+        return json.dumps({"spec": SPEC, **FAST, **overrides})
+
+    def start(self, **overrides) -> subprocess.Popen:
+        self.save()
+        return subprocess.Popen([sys.executable, str(DRIVER), self.args(**overrides)],
+                                cwd=self.root, env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def deploy(self, timeout: float = 30, **overrides) -> subprocess.CompletedProcess:
+        self.save()
+        return subprocess.run([sys.executable, str(DRIVER), self.args(**overrides)],
+                              cwd=self.root, env=self.env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+    def calls(self) -> list[dict]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    def commands(self) -> list[str]:
+        """What ran, as 'prog arg ...', skip checks and preflight included."""
+        return [" ".join([c["prog"], *c["argv"]]) for c in self.calls()]
+
+    def records(self) -> list[dict]:
+        path = self.root / "runs" / f"{APP}.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def last_run(self) -> list[dict]:
+        records = self.records()
+        return [r for r in records if r["run"] == records[-1]["run"]]
+
+    def reset_log(self) -> None:
+        self.log.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def ws(spec_dir: Path, health) -> Workspace:
+    workspace = Workspace(spec_dir, health.url)
+    workspace.health = health.handler
+    return workspace
+
+
+def main_commands(ws: Workspace) -> list[str]:
+    """The commands that change something (not the preflight and skip-check probes)."""
+    probes = ("modal --version", "modal token info", "modal secret list", "modal volume list",
+              "modal volume ls")
+    return [c for c in ws.commands() if not c.startswith(probes)]
+
+
+def assert_no_traceback(proc) -> None:
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+
+
+# --- the plan --------------------------------------------------------------------------------
+
+
+def plan_of(text_changes: dict | None = None) -> dict:
+    checked = check_spec(HERE.parent / SPEC)
+    spec = checked.spec
+    for dotted, value in (text_changes or {}).items():
+        section, key = dotted.split(".")
+        spec[section][key] = value
+    return build_plan(spec, checked.name, SPEC)
+
+
+def test_plan_lists_the_seven_steps_with_real_modal_commands():
+    plan = plan_of()
+    assert [s["name"] for s in plan["steps"]] == ORDER
+    steps = {s["name"]: s for s in plan["steps"]}
+    assert steps["download"]["commands"][0]["argv"] == [
+        "modal", "run", f"rendered/{APP}/deploy.py::download_weights"]
+    assert steps["compile"]["commands"][0]["argv"] == [
+        "modal", "run", f"rendered/{APP}/deploy.py::compile_deepgemm"]
+    assert steps["deploy"]["commands"][0]["argv"] == [
+        "modal", "deploy", "--name", APP, f"rendered/{APP}/deploy.py"]
+    assert steps["download"]["timeout"] > 14400 and steps["compile"]["timeout"] > 7200
+    assert steps["wait"]["timeout"] > 3600
+    assert plan["endpoint"]["url_template"] == f"https://{{workspace}}--{APP}.modal.run"
+    # Secrets by name only.
+    assert plan["secrets"] == ["glm51-api-key", "huggingface-secret"]
+
+
+def test_smoke_step_uses_options_the_real_smoke_command_accepts():
+    """Parses the smoke step's argv with the real `servespec smoke` click command."""
+    from renderer.cli import smoke
+
+    argv = next(s for s in plan_of()["steps"] if s["name"] == "smoke")["commands"][0]["argv"]
+    assert argv[:2] == ["servespec", "smoke"]
+    params = smoke.make_context("smoke", argv[2:]).params
+    assert params["url"] == "{url}" and params["api_key_env"] == "SGLANG_API_KEY"
+    assert (params["model"], params["expect_reasoning"], params["expect_tools"]) == (
+        "glm-5.1", True, True)
+
+
+def modal_argvs(plan: dict) -> list[list[str]]:
+    found = []
+    for step in plan["steps"]:
+        found += [c["argv"] for c in step.get("checks", []) if c.get("argv")]
+        for command in step.get("commands", []):
+            found.append(command["argv"])
+            if command.get("skip_if"):
+                found.append(command["skip_if"]["argv"])
+    return [argv for argv in found if argv[0] == "modal"]
+
+
+def parse_with_real_modal(argv: list[str]) -> tuple[list[str], dict]:
+    """Resolve argv through the installed modal 1.6.4 click tree and parse the leaf's options,
+    without running it (a typo'd subcommand or option raises click.UsageError)."""
+    import click
+    from modal.cli.entry_point import entrypoint_cli
+
+    command, args, path = entrypoint_cli, list(argv[1:]), []
+    while isinstance(command, click.Group):
+        name = args.pop(0)
+        parent = command.make_context(" ".join(["modal", *path]), [name, *args])
+        command = command.get_command(parent, name)  # `modal run` imports FILE here
+        assert command is not None, f"no `modal {' '.join([*path, name])}`"
+        path.append(name)
+    return path, command.make_context(" ".join(path), args).params
+
+
+def test_every_modal_command_in_the_plan_is_real_modal_cli(ws, monkeypatch):
+    """Each argv parses under the real modal 1.6.4 CLI; `modal run FILE::FUNC` finds FUNC in the
+    rendered deploy.py (imported offline, as `modal run` itself would)."""
+    assert ws.deploy(dry_run=True).returncode == 0  # renders the plan into ws.root
+    monkeypatch.chdir(ws.root)
+    plan = json.loads((ws.root / "rendered" / APP / "plan.json").read_text())
+    parsed = {}
+    for argv in modal_argvs(plan):
+        if argv == ["modal", "--version"]:
+            from modal.cli.entry_point import entrypoint_cli
+
+            assert any("--version" in p.opts for p in entrypoint_cli.params)
+            continue
+        path, params = parse_with_real_modal(argv)
+        parsed[" ".join(argv)] = (path, params)
+    assert parsed[f"modal volume ls --json {WEIGHTS} zai-org/GLM-5.1-FP8/main"] == (
+        ["volume", "ls"], {"json": True, "volume_name": WEIGHTS,
+                           "path": "zai-org/GLM-5.1-FP8/main", "env": None})
+    assert parsed[f"modal deploy --name {APP} rendered/{APP}/deploy.py"][1]["name"] == APP
+    assert parsed[f"modal run rendered/{APP}/deploy.py::compile_deepgemm"][0] == [
+        "run", f"rendered/{APP}/deploy.py::compile_deepgemm"]
+
+
+def test_json_keys_the_skip_checks_read_are_the_ones_modal_prints():
+    """`--json` listings key each column by _col_name_to_json_key (modal/cli/utils.py)."""
+    from modal.cli.utils import _col_name_to_json_key
+
+    assert _col_name_to_json_key("Name") == "name"  # volume list, secret list
+    assert _col_name_to_json_key("Filename") == "filename"  # volume ls
+
+
+def test_plan_is_deterministic_and_json_ready():
+    assert json.dumps(plan_of(), sort_keys=True) == json.dumps(plan_of(), sort_keys=True)
+
+
+def test_plan_without_compile_omits_the_step_and_says_why():
+    plan = plan_of({"compile.enabled": False})
+    assert "compile" not in [s["name"] for s in plan["steps"]]
+    assert "compile.enabled" in plan["omitted"]["compile"]
+
+
+# --- dry run ---------------------------------------------------------------------------------
+
+
+def test_dry_run_lists_seven_steps_in_order_with_real_commands_and_runs_nothing(ws):
+    proc = ws.deploy(dry_run=True)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    positions = [out.index(f". {name} (") for name in ORDER]
+    assert positions == sorted(positions)
+    for command in ("$ modal --version", "$ modal token info", "$ modal secret list --json",
+                    f"$ modal volume create {WEIGHTS}", f"$ modal volume create {DEEPGEMM}",
+                    f"$ modal run rendered/{APP}/deploy.py::download_weights",
+                    f"$ modal run rendered/{APP}/deploy.py::compile_deepgemm",
+                    f"$ modal deploy --name {APP} rendered/{APP}/deploy.py",
+                    "$ servespec smoke"):
+        assert command in out, command
+    assert ws.calls() == []  # nothing ran, not even preflight's probes
+    assert not (ws.root / "runs" / f"{APP}.jsonl").exists()
+
+
+def test_dry_run_json_is_machine_readable(ws):
+    proc = ws.deploy(dry_run=True, fmt="json")
+    payload = json.loads(proc.stdout)
+    assert payload["dry_run"] is True
+    assert [s["name"] for s in payload["steps"]] == ORDER
+    smoke = payload["steps"][-1]["commands"][0]["argv"]
+    assert smoke[:3] == ["servespec", "smoke", ws.env["SERVESPEC_ENDPOINT_URL"]]
+
+
+def test_dry_run_honours_from_and_only(ws):
+    proc = ws.deploy(dry_run=True, fmt="json", from_step="deploy")
+    assert [s["name"] for s in json.loads(proc.stdout)["steps"]] == [
+        "preflight", "deploy", "wait", "smoke"]
+    proc = ws.deploy(dry_run=True, fmt="json", only_step="compile")
+    assert [s["name"] for s in json.loads(proc.stdout)["steps"]] == ["preflight", "compile"]
+
+
+# --- a full run ------------------------------------------------------------------------------
+
+
+def test_full_run_executes_steps_in_order_and_records_each(ws):
+    proc = ws.deploy(fmt="json")
+    assert proc.returncode == 0, proc.stderr
+    assert_no_traceback(proc)
+    assert main_commands(ws) == [
+        f"modal volume create {WEIGHTS}",
+        f"modal volume create {DEEPGEMM}",
+        f"modal run rendered/{APP}/deploy.py::download_weights",
+        f"modal run rendered/{APP}/deploy.py::compile_deepgemm",
+        f"modal deploy --name {APP} rendered/{APP}/deploy.py",
+        (f"servespec smoke {ws.env['SERVESPEC_ENDPOINT_URL']} --api-key-env SGLANG_API_KEY "
+         "--model glm-5.1 --reasoning --tools"),
+    ]
+    # Preflight ran first, before anything that changes something.
+    assert ws.commands()[:3] == ["modal --version", "modal token info",
+                                 "modal secret list --json"]
+    records = ws.last_run()
+    assert [r["name"] for r in records] == ORDER
+    assert all(r["status"] == "ok" and r["exit_code"] == 0 for r in records)
+    for r in records:
+        assert {"name", "start", "end", "exit_code", "duration", "skipped"} <= set(r)
+    # The URL `modal deploy` printed is learned and recorded.
+    deploy = next(r for r in records if r["name"] == "deploy")
+    assert deploy["url"] == f"https://testws--{APP}.modal.run"
+    summary = json.loads(proc.stdout)
+    assert summary["ok"] is True and summary["exit_code"] == 0
+    assert [s["name"] for s in summary["steps"]] == ORDER
+    assert summary["failed_step"] is None
+
+
+def test_existing_volumes_and_markers_are_skipped_and_reported(ws):
+    key = plan_of()["steps"][3]["deepgemm_key"]
+    ws.config["volumes"] = [WEIGHTS, DEEPGEMM]
+    ws.config["files"] = {WEIGHTS: [DOWNLOAD_MARKER],
+                          DEEPGEMM: [f"sm100/sglang-0.5.23/.servespec/{key}.done"]}
+    proc = ws.deploy()
+    assert proc.returncode == 0, proc.stderr
+    assert not any("volume create" in c or " run " in c for c in ws.commands())
+    assert f"volume {WEIGHTS} exists? yes: skipped `modal volume create {WEIGHTS}`" in proc.stdout
+    assert "skipped `modal run" in proc.stdout and DOWNLOAD_MARKER in proc.stdout
+    status = {r["name"]: r for r in ws.last_run()}
+    for step in ("volumes", "download", "compile"):
+        assert status[step]["skipped"] is True and status[step]["status"] == "skipped"
+    assert status["deploy"]["status"] == "ok"
+
+
+def test_a_marker_for_another_revision_does_not_skip_the_download(ws):
+    ws.config["volumes"] = [WEIGHTS, DEEPGEMM]
+    ws.config["files"] = {WEIGHTS: ["zai-org/GLM-5.1-FP8/0123abc/.servespec-download-complete"]}
+    proc = ws.deploy(only_step="download")
+    assert proc.returncode == 0, proc.stderr
+    assert f"modal run rendered/{APP}/deploy.py::download_weights" in main_commands(ws)
+
+
+# --- failure, resume -------------------------------------------------------------------------
+
+
+def test_failure_stops_reports_and_resume_skips_what_finished(ws):
+    ws.config["rules"] = [{"match": "compile_deepgemm", "exit": 3,
+                           "lines": [f"compile line {i}" for i in range(30)]
+                           + ["RuntimeError: DeepGEMM exploded"]}]
+    first = ws.deploy()
+    assert first.returncode == 1
+    assert_no_traceback(first)
+    err = first.stderr
+    assert "deploy stopped at step 'compile'" in err and "exit code 3" in err
+    assert "RuntimeError: DeepGEMM exploded" in err and "compile line 29" in err
+    assert "compile line 5" not in err  # only the last lines
+    assert f"resume with: servespec deploy {SPEC} --from compile" in err
+    assert not any(c.startswith("modal deploy") for c in ws.commands())  # nothing after it ran
+    assert [(r["name"], r["status"]) for r in ws.last_run()] == [
+        ("preflight", "ok"), ("volumes", "ok"), ("download", "ok"), ("compile", "failed")]
+    assert ws.last_run()[-1]["exit_code"] == 3
+
+    # The fix lands; a plain re-run resumes: finished steps are not run again.
+    ws.config["rules"] = []
+    ws.reset_log()
+    second = ws.deploy()
+    assert second.returncode == 0, second.stderr
+    assert "resuming run" in second.stdout
+    assert main_commands(ws)[:2] == [f"modal run rendered/{APP}/deploy.py::compile_deepgemm",
+                                     f"modal deploy --name {APP} rendered/{APP}/deploy.py"]
+    # Not even their checks: only compile's own marker check touched a volume.
+    assert not any("volume create" in c or "volume list" in c or WEIGHTS in c
+                   or "download_weights" in c for c in ws.commands())
+    statuses = {r["name"]: (r["status"], r["reason"]) for r in ws.last_run()}
+    assert statuses["volumes"][0] == statuses["download"][0] == "skipped"
+    assert statuses["download"][1].startswith("done in run ")
+    assert statuses["compile"][0] == "ok" and statuses["smoke"][0] == "ok"
+
+    # After a completed run a plain run starts over (markers decide what to skip).
+    ws.reset_log()
+    third = ws.deploy()
+    assert third.returncode == 0 and "resuming" not in third.stdout
+    assert f"modal volume create {WEIGHTS}" in main_commands(ws)
+
+
+def test_printed_resume_command_runs_from_the_failed_step(ws):
+    ws.config["rules"] = [{"match": "deploy --name", "exit": 2, "lines": ["image build failed"]}]
+    failed = ws.deploy(fmt="json")
+    assert failed.returncode == 1
+    summary = json.loads(failed.stdout)
+    assert (summary["ok"], summary["failed_step"]) == (False, "deploy")
+    assert summary["resume_command"] == f"servespec deploy {SPEC} --from deploy"
+    assert summary["steps"][-1]["exit_code"] == 2
+    assert summary["steps"][-1]["tail"] == ["image build failed"]
+    ws.config["rules"] = []
+    ws.reset_log()
+    proc = ws.deploy(from_step="deploy")
+    assert proc.returncode == 0, proc.stderr
+    assert main_commands(ws)[0] == f"modal deploy --name {APP} rendered/{APP}/deploy.py"
+    assert not any("volume create" in c or " run " in c for c in ws.commands())
+    reasons = {r["name"]: r["reason"] for r in ws.last_run()}
+    assert reasons["compile"] == "before --from deploy"
+
+
+def test_only_runs_preflight_and_that_step(ws):
+    proc = ws.deploy(only_step="volumes")
+    assert proc.returncode == 0, proc.stderr
+    assert main_commands(ws) == [f"modal volume create {WEIGHTS}",
+                                 f"modal volume create {DEEPGEMM}"]
+    assert [r["name"] for r in ws.last_run()] == ["preflight", "volumes"]
+
+
+def test_unknown_step_is_a_usage_error(ws):
+    proc = ws.deploy(from_step="nonsense")
+    assert proc.returncode == 2
+    assert "no step 'nonsense'" in proc.stderr and "preflight, volumes" in proc.stderr
+    assert_no_traceback(proc)
+
+
+# --- timeout, interrupt, lock ----------------------------------------------------------------
+
+
+def dead(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # A zombie still answers kill(0); it has exited, only nobody reaped it yet.
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().split()[2] == "Z"
+
+
+def wait_for(predicate, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_step_timeout_kills_the_whole_process_group(ws):
+    pidfile = ws.root / "grandchild.pid"
+    ws.config["rules"] = [{"match": f"volume create {WEIGHTS}", "sleep": 60,
+                           "grandchild_pidfile": str(pidfile)}]
+    started = time.monotonic()
+    proc = ws.deploy(steps={**FAST["steps"], "VOLUMES_TIMEOUT": 1})
+    assert time.monotonic() - started < 15
+    assert proc.returncode == 1
+    assert "deploy stopped at step 'volumes': timeout" in proc.stderr
+    assert f"resume with: servespec deploy {SPEC} --from volumes" in proc.stderr
+    record = ws.last_run()[-1]
+    assert (record["name"], record["status"], record["exit_code"]) == ("volumes", "timeout", 124)
+    wait_for(lambda: dead(int(pidfile.read_text())), 5)
+    assert not any("download_weights" in c for c in ws.commands())
+
+
+def test_wait_gives_up_after_its_timeout_and_smoke_does_not_run(ws):
+    ws.health.status = 503
+    # startup_timeout (3600) + margin = 1 s: the plan's budget, shortened for the test.
+    proc = ws.deploy(steps={**FAST["steps"], "COLD_START_MARGIN": 1 - 3600})
+    assert proc.returncode == 1
+    assert "deploy stopped at step 'wait': timeout, exit code 124" in proc.stderr
+    assert "last answer: HTTP 503" in proc.stderr
+    assert not any(c.startswith("servespec smoke") for c in ws.commands())
+    assert ws.last_run()[-1]["status"] == "timeout"
+
+
+def test_sigint_stops_the_child_group_and_records_the_interruption(ws):
+    pidfile = ws.root / "grandchild.pid"
+    ws.config["rules"] = [{"match": "download_weights", "sleep": 60,
+                           "grandchild_pidfile": str(pidfile)}]
+    runner = ws.start()
+    wait_for(pidfile.exists)
+    wait_for(lambda: pidfile.read_text().strip() != "")
+    runner.send_signal(signal.SIGINT)
+    out, err = runner.communicate(timeout=15)
+    assert runner.returncode == 130, err
+    assert "Traceback" not in out + err
+    assert "interrupted" in err
+    assert f"resume with: servespec deploy {SPEC} --from download" in err
+    record = ws.last_run()[-1]
+    assert (record["name"], record["status"], record["exit_code"]) == (
+        "download", "interrupted", 130)
+    wait_for(lambda: dead(int(pidfile.read_text())), 5)
+    stand_in = next(c for c in ws.calls() if "download_weights" in c["argv"][-1])
+    wait_for(lambda: dead(stand_in["pid"]), 5)
+    assert not any("compile_deepgemm" in c for c in ws.commands())
+
+
+def test_lock_prevents_a_second_concurrent_deploy(ws):
+    pidfile = ws.root / "grandchild.pid"
+    ws.config["rules"] = [{"match": "download_weights", "sleep": 60,
+                           "grandchild_pidfile": str(pidfile)}]
+    first = ws.start()
+    try:
+        wait_for(pidfile.exists)
+        second = ws.deploy()
+        assert second.returncode == 1
+        assert "another deploy of this app is running" in second.stderr
+        assert f"pid {first.pid}" in second.stderr
+        assert_no_traceback(second)
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=15)
+    # The second attempt ran nothing and recorded nothing of its own.
+    assert {r["run"] for r in ws.records()} == {ws.records()[0]["run"]}
+
+
+def test_a_lock_left_by_a_dead_process_is_reported_and_taken_over(ws):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (ws.root / "runs").mkdir()
+    (ws.root / "runs" / f"{APP}.lock").write_text(f"{gone.pid}\n")
+    proc = ws.deploy(only_step="volumes")
+    assert proc.returncode == 0, proc.stderr
+    assert f"was left by pid {gone.pid}, which is no longer running" in proc.stdout
+
+
+# --- preflight -------------------------------------------------------------------------------
+
+
+def test_missing_secret_stops_in_preflight_before_anything_changes(ws):
+    ws.config["secrets"] = ["huggingface-secret"]
+    proc = ws.deploy()
+    assert proc.returncode == 1
+    assert "preflight failed: Modal Secret glm51-api-key not found" in proc.stderr
+    assert main_commands(ws) == []
+    assert [r["name"] for r in ws.last_run()] == ["preflight"]
+
+
+def test_stale_plan_is_refused_with_make_render(ws):
+    assert ws.deploy(dry_run=True).returncode == 0  # renders the plan
+    spec = ws.root / SPEC
+    spec.write_text(spec.read_text().replace("max_replicas: 3", "max_replicas: 2"))
+    for dry_run in (False, True):
+        proc = ws.deploy(render=False, dry_run=dry_run)
+        assert proc.returncode == 1
+        assert "stale" in proc.stderr and "run `make render`" in proc.stderr
+        assert_no_traceback(proc)
+    assert ws.calls() == []
+
+
+def test_missing_plan_is_one_sentence(ws):
+    proc = ws.deploy(render=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        f"servespec deploy: no plan at rendered/{APP}/plan.json; run `make render` first")
+
+
+def test_real_modal_cli_without_token_stops_in_preflight(ws, tmp_path):
+    """No stand-in: the real modal 1.6.4 CLI, no MODAL_* variables, HOME empty (no
+    ~/.modal.toml), and PATH without the stand-ins (the runner finds the venv's modal)."""
+    venv_modal = Path(sys.executable).parent / "modal"
+    assert venv_modal.exists()
+    env = {k: v for k, v in ws.env.items() if not k.startswith("MODAL_")}
+    env.update(HOME=str(tmp_path / "empty-home"), PATH="/usr/bin:/bin")
+    (tmp_path / "empty-home").mkdir()
+    ws.env = env
+    proc = ws.deploy(timeout=90)
+    assert proc.returncode == 1
+    assert_no_traceback(proc)
+    failure = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(failure) == 1, proc.stderr
+    assert failure[0].startswith("preflight failed: Modal is not usable from here: "
+                                 "`modal token info` failed (Token missing)")
+    assert failure[0].count(". ") == 0 and failure[0].endswith(".")  # one sentence
+    assert "the modal CLI is installed and is version 1.6.4" in proc.stdout  # the real one ran
+    assert ws.calls() == []  # the stand-in was never reached
+    assert [(r["name"], r["status"]) for r in ws.records()] == [("preflight", "failed")]
+    assert "▶ volumes" not in proc.stdout
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+
+def test_planted_secrets_never_appear_in_output_or_records(ws):
+    leak = {"print_env": ["SGLANG_API_KEY", "MODAL_TOKEN_SECRET"]}
+    ws.config["rules"] = [
+        {"match": "download_weights", **leak, "lines": [f"token={PLANTED_TOKEN}"]},
+        {"match": "compile_deepgemm", **leak, "exit": 1, "lines": [f"key {PLANTED_KEY} bad"]},
+    ]
+    outputs = []
+    for kwargs in ({"dry_run": True}, {"dry_run": True, "fmt": "json"}, {}, {"fmt": "json"}):
+        proc = ws.deploy(**kwargs)
+        outputs += [proc.stdout, proc.stderr]
+    outputs.append((ws.root / "runs" / f"{APP}.jsonl").read_text())
+    everything = "\n".join(outputs)
+    assert PLANTED_KEY not in everything and PLANTED_TOKEN not in everything
+    assert "SGLANG_API_KEY=***" in everything and "key *** bad" in everything
+    # The stand-in really got the values (so the test would catch a leak).
+    assert any("compile_deepgemm" in c for c in ws.commands())
