@@ -30,12 +30,14 @@ from .pipeline import Checked
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 SUPERVISE_SOURCE = Path(__file__).resolve().parent / "supervise.py"
+SHUTDOWN_GRACE = 20  # seconds; Modal's web_server gives no configurable grace, servers get +5
 DIST_INIT_PORT = 5757  # any free port on rank 0; SGLang's docs use 5000-5xxx
 
 ARTIFACTS = ("deploy.py", "sglang.args", "plan.json", "spec.resolved.yaml")
 
-# The command that starts the server, per SGLang version family (0.5.23 warns on launch_server).
-DEFAULT_LAUNCHER = ["python3", "-m", "sglang.launch_server"]
+# `sglang serve` exists in 0.5.10 and 0.5.23 (sglang/cli/main.py); 0.5.23 warns that
+# `python -m sglang.launch_server` is deprecated. A version may override it with `launcher`.
+DEFAULT_LAUNCHER = ["sglang", "serve"]
 
 
 def header(source: str, comment: str = "#") -> str:
@@ -155,6 +157,8 @@ def render_deploy(checked: Checked) -> str:
         "cluster": hw["nodes"] > 1,
         "serve_name": "Serve (class)" if hw["nodes"] > 1 else "serve",
         "dist_init_port": DIST_INIT_PORT,
+        "health_timeout": max(spec["serving"]["startup_timeout"] - 60, 10),
+        "shutdown_grace": SHUTDOWN_GRACE,
         "containers": _containers(spec),
         "health_url": f"http://127.0.0.1:{spec['serving']['port']}{spec['serving']['health_path']}",
         "names": {
