@@ -151,19 +151,6 @@ print(f"sglang env {want}: parser builds, {len(parser._actions)} arguments; "
       f"torch {torch.__version__}")
 EOF
 
-# Console scripts carry the build folder in their shebang; point them at the final place.
-# (Everything here runs `bin/python ...`, which does not depend on this.)
-for f in "$tmp"/bin/*; do
-    if [[ -f "$f" && ! -L "$f" ]] && head -c 2 "$f" | grep -q '#!'; then
-        sed -i "1s|^#!$tmp/|#!$dest/|" "$f"
-    fi
-done
-sed -i "s|$tmp|$dest|g" "$tmp"/bin/activate* "$tmp/pyvenv.cfg" 2>/dev/null || true
-
-echo "$stamp" >"$tmp/$marker_name"
-if [[ -e "$dest" ]]; then
-    old="$env_root/.sglang-$version.old.$$"
-    mv "$dest" "$old"
-fi
-mv "$tmp" "$dest"
-echo "sglang env $version: ready in $((SECONDS - start))s, $(du -sh "$dest" | cut -f1): $dest"
+# shellcheck source=tools/venv-publish.sh
+source "$root/tools/venv-publish.sh"
+publish_env "$tmp" "$dest" "$marker_name" "$stamp" "$env_root/.sglang-$version.old.$$" "sglang env $version" "$start"

@@ -69,19 +69,6 @@ assert torch.version.cuda is None, f"a CUDA build of torch was installed: {torch
 print(f"smoke-server env: torch {torch.__version__}, transformers {transformers.__version__}")
 EOF
 
-# Console scripts carry the build folder in their shebang; point them at the final place.
-# (The tests run `bin/python -m ...`, which does not depend on this.)
-for f in "$tmp"/bin/*; do
-    if [[ -f "$f" && ! -L "$f" ]] && head -c 2 "$f" | grep -q '#!'; then
-        sed -i "1s|^#!$tmp/|#!$dest/|" "$f"
-    fi
-done
-sed -i "s|$tmp|$dest|g" "$tmp"/bin/activate* "$tmp/pyvenv.cfg" 2>/dev/null || true
-
-echo "$stamp" >"$tmp/$marker_name"
-if [[ -e "$dest" ]]; then
-    old="$parent/.$name.old.$$"
-    mv "$dest" "$old"
-fi
-mv "$tmp" "$dest"
-echo "smoke-server env: ready in $((SECONDS - start))s, $(du -sh "$dest" | cut -f1): $dest"
+# shellcheck source=tools/venv-publish.sh
+source "$root/tools/venv-publish.sh"
+publish_env "$tmp" "$dest" "$marker_name" "$stamp" "$parent/.$name.old.$$" "smoke-server env" "$start"
