@@ -58,9 +58,25 @@ def _environment():
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,  # the output is Python, where every value goes through |py
+        bytecode_cache=_bytecode_cache(),
     )
     env.filters["py"] = python_literal
     return env
+
+
+def _bytecode_cache():
+    """Compiling the template is a third of a render; keep the compiled form in the user's
+    cache (Jinja keys it by template source, so an edited template is a miss)."""
+    import jinja2
+
+    from .catalog import _cache_dir
+
+    directory = _cache_dir().parent / "templates"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(directory))
 
 
 def python_literal(value) -> str:

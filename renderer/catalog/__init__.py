@@ -6,18 +6,53 @@ reads them. Loaded lazily and once per process.
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+import zlib
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 HERE = Path(__file__).resolve().parent
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def _cache_dir() -> Path:
+    """Parsed tables; renderer/render.py keeps compiled templates beside it."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "servespec" / "catalog"
+
+
+@lru_cache(maxsize=None)
 def _read(name: str) -> dict:
-    with open(HERE / name, encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=_Loader)  # noqa: S506 - our own table, safe loader
+    """Parse a table. YAML is for people; parsing the SGLang flag table takes longer than the
+    rest of `servespec validate`, so the parsed form is kept as JSON in the user's cache, keyed
+    by the table's content hash: an edited table is simply a cache miss."""
+    raw = (HERE / name).read_bytes()
+    cached = _cache_dir() / f"{name}.{len(raw)}-{zlib.crc32(raw):08x}.json"  # zlib: hashlib costs more to import
+    try:
+        return json.loads(cached.read_bytes())
+    except (OSError, ValueError):
+        pass
+    import yaml
+
+    data = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+    _store(cached, data)
+    return data
+
+
+def _store(path: Path, data: dict) -> None:
+    """Best effort: a read-only home or a table JSON cannot represent just means no cache."""
+    try:
+        text = json.dumps(data)
+        if json.loads(text) != data:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except (OSError, TypeError, ValueError):
+        pass
 
 
 @lru_cache(maxsize=None)
