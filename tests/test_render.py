@@ -302,3 +302,20 @@ def test_resolved_spec_shows_the_merged_result():
     for spec in SPECS:
         text = rendered(spec.stem, "spec.resolved.yaml").read_text()
         assert yaml.safe_load(text) == checked(spec).spec
+
+
+def test_render_path_keeps_heavy_imports_away(tmp_path):
+    """validate and render must not import modal, sglang, huggingface_hub, torch or openai."""
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from renderer.cli import main\n"
+        f"r = CliRunner().invoke(main, ['render', '--out', {str(tmp_path)!r}])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'modal', 'sglang', 'huggingface_hub', 'torch', 'openai', 'rich'})\n"
+        "print(heavy)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
