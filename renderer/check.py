@@ -8,15 +8,15 @@ into findings that point at the line of the field to change.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 from . import catalog, sglang_args
 from .errors import Finding, LoadError, Severity
 from .load import Document, dotted, load_file
 
 Hit = tuple[tuple, str]  # (field path, message)
-RULES: dict[str, Callable[["Context"], Iterator[Hit]]] = {}
+RULES: dict[str, Callable[[Context], Iterator[Hit]]] = {}
 
 
 def rule(rule_id: str):
@@ -400,4 +400,4 @@ def _short(choices: list[str], limit: int = 12) -> str:
 
 # Memory-fit rules live beside the planner that computes the numbers; importing the module
 # registers them here.
-from . import check_memory  # noqa: E402,F401
+from . import check_memory  # noqa: F401

@@ -99,6 +99,23 @@ def validate(specs: tuple[str, ...], strict: bool, fmt: str) -> None:
 
 
 @main.command()
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def rules(fmt: str) -> None:
+    """List the rule catalog: id, severity, title, why, and where the fact comes from."""
+    from . import catalog
+
+    table = catalog.rules()
+    if fmt == "json":
+        click.echo(json.dumps(table, indent=2, sort_keys=True))
+        return
+    for rule_id, info in table.items():
+        click.echo(f"{rule_id}  {info['severity']:<7}  {info['title']}")
+        click.echo(f"         why: {info['reason']}")
+        if info.get("upstream"):
+            click.echo(f"         source: {info['upstream']}")
+
+
+@main.command()
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", default="rendered", show_default=True, type=click.Path(file_okay=False),
               help="Directory that holds one folder of artifacts per spec.")

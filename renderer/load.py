@@ -55,10 +55,10 @@ _Resolver.add_implicit_resolver(
 try:  # libyaml is several times faster; the pure-Python parser gives the same nodes
     from yaml._yaml import CParser as _Parser
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml.composer import Composer
     from yaml.parser import Parser as _Parser  # type: ignore[assignment]
     from yaml.reader import Reader
     from yaml.scanner import Scanner
-    from yaml.composer import Composer
 
     class _Loader(Reader, Scanner, _Parser, Composer, _Resolver):  # type: ignore[misc]
         def __init__(self, stream):

@@ -7,12 +7,11 @@ step failed, 2 a usage error. Bad input gets one sentence, never a traceback.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from .errors import Severity
+from .files import write_atomic
 from .pipeline import Checked, check_spec, spec_paths
 
 MEMORY_RULES = ("SS130", "SS131", "SS132")  # shown by plan even as warnings: they are its subject
@@ -95,7 +94,7 @@ def model_facts_main(repo: str, revision: str | None, output: str | None) -> int
         sys.stdout.write(text)
         return 0
     try:
-        _write_atomically(Path(output), text)
+        write_atomic(Path(output), text)
     except OSError as exc:
         print(f"servespec model-facts: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
         return 1
@@ -110,19 +109,3 @@ def _quiet_hub_logging() -> None:
     except ImportError:
         return
     hf_logging.set_verbosity_error()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Readers see the old file or the new one, never half of one."""
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide a file meant to be committed
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

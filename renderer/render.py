@@ -17,7 +17,6 @@ import ast
 import difflib
 import json
 import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import yaml
 
 from . import names, sglang_args
 from .catalog import gpus
+from .files import write_atomic
 from .pipeline import Checked
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -243,18 +243,6 @@ def render_files(checked: Checked) -> dict[str, str]:
 
 
 # --- writing and comparing ------------------------------------------------------------------
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_files(out_dir: Path, files: dict[str, str]) -> list[str]:

@@ -19,7 +19,7 @@ def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: floa
     """Run the real command line in a subprocess, as a user would."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([*SERVESPEC, *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, check=False)
 
 
 def findings_of(*args: str, cwd: Path = ROOT) -> tuple[int, list[dict]]:

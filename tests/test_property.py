@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from conftest import ROOT, default_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, default_text
 from renderer.pipeline import check_spec
 
 LINES = default_text().splitlines()
@@ -29,7 +29,7 @@ def mutate(lines: list[str], op: str, index: int, payload: str) -> str:
     lines = list(lines)
     i = KEY_LINES[index % len(KEY_LINES)]
     line = lines[i]
-    indent, _, rest = line.partition(line.lstrip())
+    indent, _, _rest = line.partition(line.lstrip())
     key, _, value = line.strip().partition(":")
     if op == "delete":
         del lines[i]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, default_text, run_cli
+
 from renderer import catalog, names, sglang_args
 from renderer.pipeline import check_spec
 from renderer.render import ARTIFACTS, SUPERVISE_SOURCE, render_files
@@ -64,7 +64,7 @@ def test_output_is_byte_stable_lf_and_headed(spec):
 
 def inspect_app(deploy_py: Path) -> dict:
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "modal_inspect.py"), str(deploy_py)],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+                          capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 
@@ -133,7 +133,7 @@ def test_removed_modal_parameters_would_fail_the_import(tmp_path):
     bad = tmp_path / "deploy.py"
     bad.write_text(text.replace("scaledown_window=900,", "container_idle_timeout=900,", 1))
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "modal_inspect.py"), str(bad)],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode != 0 and "container_idle_timeout" in proc.stderr
 
 
@@ -147,7 +147,7 @@ def sglang_python(version: str) -> Path:
 
 def parse_args_files(version: str, *files: Path) -> list[dict]:
     proc = subprocess.run([str(sglang_python(version)), str(ROOT / "tools" / "sglang_parse.py"),
-                           *map(str, files)], capture_output=True, text=True, timeout=300)
+                           *map(str, files)], capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
@@ -211,7 +211,7 @@ def test_rendered_python_passes_ruff_and_py_compile():
         compile(path.read_text(), str(path), "exec")
     ruff = Path(sys.executable).parent / "ruff"
     proc = subprocess.run([str(ruff), "check", "--no-cache", "--isolated", *map(str, deploys)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -316,6 +316,20 @@ def test_render_path_keeps_heavy_imports_away(tmp_path):
         "{'modal', 'sglang', 'huggingface_hub', 'torch', 'openai', 'rich'})\n"
         "print(heavy)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_written_artifacts_are_readable_like_any_committed_file(workspace):
+    """Atomic writes go through mkstemp, whose 0600 would hide rendered files from others."""
+    import os
+
+    shutil.rmtree(workspace / "rendered")
+    old = os.umask(0o022)
+    try:
+        assert run_cli("render", cwd=workspace).returncode == 0
+    finally:
+        os.umask(old)
+    for path in (workspace / "rendered").rglob("*.*"):
+        assert path.stat().st_mode & 0o777 == 0o644, path

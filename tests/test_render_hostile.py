@@ -9,10 +9,10 @@ import json
 import shlex
 from pathlib import Path
 
+from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT
 from renderer.load import load
 from renderer.pipeline import check_spec
 from renderer.render import render_files

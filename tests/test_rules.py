@@ -83,3 +83,15 @@ def test_modal_name_rule_agrees_with_modal_itself():
     for name in names:
         ours = modal_name_problem(name) is None and name != ""
         assert ours == is_valid_object_name(name), name
+
+
+def test_rules_command_lists_the_catalog():
+    from conftest import run_cli
+
+    proc = run_cli("rules", "--format", "json")
+    assert proc.returncode == 0
+    import json
+
+    assert sorted(json.loads(proc.stdout)) == RULE_IDS
+    text = run_cli("rules").stdout
+    assert all(f"{rid}  " in text for rid in RULE_IDS)

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, default_text, findings_of, run_cli
+
 from renderer.pipeline import check_spec
 
 

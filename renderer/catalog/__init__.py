@@ -10,7 +10,7 @@ import json
 import os
 import tempfile
 import zlib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -22,7 +22,7 @@ def _cache_dir() -> Path:
     return Path(base) / "servespec" / "catalog"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read(name: str) -> dict:
     """Parse a table. YAML is for people; parsing the SGLang flag table takes longer than the
     rest of `servespec validate`, so the parsed form is kept as JSON in the user's cache, keyed
@@ -35,7 +35,7 @@ def _read(name: str) -> dict:
         pass
     import yaml
 
-    data = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+    data = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     _store(cached, data)
     return data
 
@@ -55,28 +55,28 @@ def _store(path: Path, data: dict) -> None:
         pass
 
 
-@lru_cache(maxsize=None)
+@cache
 def gpus() -> dict:
     return _read("gpus.yaml")["gpus"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def gpu_prices() -> dict:
     table = _read("gpus.yaml")
     return {"date": table["price_date"], "source": table["price_source"]}
 
 
-@lru_cache(maxsize=None)
+@cache
 def rules() -> dict:
     return _read("rules.yaml")["rules"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def sglang_flags() -> dict:
     return _read("sglang_flags.yaml")
 
 
-@lru_cache(maxsize=None)
+@cache
 def planning() -> dict:
     """Assumptions of `servespec plan` and the memory rules (read rates, overheads, reserves)."""
     return _read("planning.yaml")
