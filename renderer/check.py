@@ -34,6 +34,7 @@ class Context:
     facts: dict | None = None
     facts_doc: Document | None = None
     findings: list[Finding] = field(default_factory=list)
+    memo: dict = field(default_factory=dict)  # results rules share, e.g. the memory plan
 
     @property
     def gpu(self) -> dict:
@@ -48,7 +49,7 @@ class Context:
 def check(doc: Document, spec: dict) -> list[Finding]:
     """Run every rule; return findings (errors and warnings) sorted by position."""
     ctx = Context(doc, spec)
-    _load_facts(ctx)
+    load_facts(ctx)
     meta = catalog.rules()
     for rule_id, fn in RULES.items():
         info = meta[rule_id]
@@ -61,7 +62,7 @@ def check(doc: Document, spec: dict) -> list[Finding]:
     return sorted(ctx.findings, key=Finding.sort_key)
 
 
-def _load_facts(ctx: Context) -> None:
+def load_facts(ctx: Context) -> None:
     ref = ctx.spec["model"].get("facts")
     if not ref:
         return

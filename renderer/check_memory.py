@@ -15,12 +15,12 @@ from .plan import GIB, Estimate, PlanError, estimate, fraction_for_tokens
 
 def _estimate(ctx: Context) -> Estimate | None:
     """The plan, computed once per check; None without usable facts (SS126 says so)."""
-    if not hasattr(ctx, "_plan"):
+    if "plan" not in ctx.memo:
         try:
-            ctx._plan = estimate(ctx.spec, ctx.facts, ctx.doc.name) if ctx.facts else None
+            ctx.memo["plan"] = estimate(ctx.spec, ctx.facts, ctx.doc.name) if ctx.facts else None
         except PlanError:
-            ctx._plan = None  # `servespec plan` names the missing fact
-    return ctx._plan
+            ctx.memo["plan"] = None  # `servespec plan` names the missing fact
+    return ctx.memo["plan"]
 
 
 def _gib(n: int) -> str:

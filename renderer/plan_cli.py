@@ -19,13 +19,13 @@ MEMORY_RULES = ("SS130", "SS131", "SS132")  # shown by plan even as warnings: th
 
 def plan_of(result: Checked):
     """(Estimate or None, reason when None) for a checked spec."""
-    from .check import Context, _load_facts  # the same facts the rules saw
+    from .check import Context, load_facts  # the same facts the rules saw
     from .plan import PlanError, estimate
 
     if result.spec is None:
         return None, "the spec does not load or does not match the schema"
     ctx = Context(result.doc, result.spec)
-    _load_facts(ctx)
+    load_facts(ctx)
     if not ctx.facts:
         return None, "no usable model facts (model.facts)"
     try:
