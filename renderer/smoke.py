@@ -383,32 +383,21 @@ def run_smoke(
             return report
         report.model = chosen
 
-        # -- chat_stream ----------------------------------------------------------------------
-        start = time.perf_counter()
-        try:
-            _chat_stream(client, chosen, start, max_tokens, record)
-        except Exception as exc:  # noqa: BLE001
-            record("chat_stream", start, False, describe(exc))
-
-        # -- tool_call ------------------------------------------------------------------------
-        if expect_tools:
+        # -- chat_stream, tool_call, reasoning: each failure is its own, the next still runs --
+        checks = (
+            ("chat_stream", _chat_stream, True),
+            ("tool_call", _tool_call, expect_tools),
+            ("reasoning", _reasoning, expect_reasoning),
+        )
+        for name, run_check, wanted in checks:
+            if not wanted:
+                skip((name,), "not requested")
+                continue
             start = time.perf_counter()
             try:
-                _tool_call(client, chosen, start, max_tokens, record)
-            except Exception as exc:  # noqa: BLE001
-                record("tool_call", start, False, describe(exc))
-        else:
-            skip(("tool_call",), "not requested")
-
-        # -- reasoning ------------------------------------------------------------------------
-        if expect_reasoning:
-            start = time.perf_counter()
-            try:
-                _reasoning(client, chosen, start, max_tokens, record)
-            except Exception as exc:  # noqa: BLE001
-                record("reasoning", start, False, describe(exc))
-        else:
-            skip(("reasoning",), "not requested")
+                run_check(client, chosen, start, max_tokens, record)
+            except Exception as exc:  # noqa: BLE001 - any error fails this check, not the run
+                record(name, start, False, describe(exc))
     finally:
         close = getattr(client, "close", None)
         if callable(close):
