@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from . import catalog, sglang_args
 from .errors import Finding, LoadError, Severity
@@ -314,6 +315,18 @@ def names_valid_for_modal(ctx: Context) -> Iterator[Hit]:
         value = _get(spec, path)
         if value is not None and (problem := modal_name_problem(value)):
             yield path, f"invalid {kind} name '{value}': {problem}"
+
+
+@rule("SS127")
+def own_app_name(ctx: Context) -> Iterator[Hit]:
+    """A spec that inherits `app` from a sibling spec would deploy over the sibling's app."""
+    source = Path(ctx.doc.position(("app",)).file)
+    here = Path(ctx.doc.position(()).file)
+    if source.resolve() != here.resolve() and source.resolve().parent == here.resolve().parent:
+        yield ("extends",) if ("extends",) in ctx.doc.key_pos else ("app",), (
+            f"app '{ctx.spec['app']}' is inherited from {source.name}, which deploys on its own:"
+            " deploying this spec would replace that app; give this spec its own `app:`"
+        )
 
 
 _SECRETISH = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY)")

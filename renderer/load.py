@@ -328,6 +328,9 @@ def _merge(base: Document, child: Document) -> Document:
     """Child values win; mappings merge key by key; positions follow the value they describe."""
     merged = Document(child.path, {}, sources=child.sources + base.sources)
     merged.value_pos[()] = child.value_pos[()]
+    for table, source in ((merged.value_pos, child.value_pos), (merged.key_pos, child.key_pos)):
+        if ("extends",) in source:  # gone from the data, still the line rules point at
+            table[("extends",)] = source[("extends",)]
     merged.data = _merge_into(base, child, (), base.data, child.data, merged)
     return merged
 

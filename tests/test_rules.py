@@ -95,3 +95,13 @@ def test_rules_command_lists_the_catalog():
     assert sorted(json.loads(proc.stdout)) == RULE_IDS
     text = run_cli("rules").stdout
     assert all(f"{rid}  " in text for rid in RULE_IDS)
+
+
+def test_schema_gpu_choices_match_the_gpu_catalog():
+    """The schema's enum (editor completion) and the catalog (what rules know) must not drift."""
+    import json
+    from pathlib import Path
+
+    schema = json.loads((Path(__file__).parent.parent / "specs" / "schema.json").read_text())
+    enum = schema["properties"]["hardware"]["properties"]["gpu"]["enum"]
+    assert sorted(enum) == sorted(catalog.gpus())
