@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from . import catalog, sglang_args
@@ -327,6 +328,45 @@ def own_app_name(ctx: Context) -> Iterator[Hit]:
             f"app '{ctx.spec['app']}' is inherited from {source.name}, which deploys on its own:"
             " deploying this spec would replace that app; give this spec its own `app:`"
         )
+
+
+@rule("SS128")
+def app_name_unique(ctx: Context) -> Iterator[Hit]:
+    """Two specs in one folder that name the same app would deploy over each other."""
+    here = Path(ctx.doc.position(()).file).resolve()
+    if Path(ctx.doc.position(("app",)).file).resolve() != here:
+        return  # inherited: SS127 speaks for inherited names
+    app = ctx.spec["app"]
+    for other in _app_lines(here.parent).get(app, []):
+        if other != here and _own_app(other) == app:  # the loader has the last word
+            yield ("app",), f"app '{app}' is also the app of {other.name}: they would replace each other"
+
+
+_APP_LINE = re.compile(r"^app:[ \t]*[\"']?([A-Za-z0-9._-]+)[\"']?[ \t]*(?:#.*)?$", re.MULTILINE)
+
+
+@lru_cache(maxsize=64)
+def _app_lines(folder: Path) -> dict[str, list[Path]]:
+    """Which specs of a folder write which `app:` line: a cheap index, built once per process
+    and folder, so that checking N specs does not read N x N files."""
+    index: dict[str, list[Path]] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for match in _APP_LINE.finditer(text):
+            index.setdefault(match.group(1), []).append(path.resolve())
+    return index
+
+
+def _own_app(path: Path) -> str | None:
+    """`app:` as written in that file itself (not inherited)."""
+    try:
+        app = load_file(path).data.get("app")
+    except LoadError:
+        return None  # that file's own check reports it
+    return app if isinstance(app, str) else None
 
 
 _SECRETISH = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY)")
