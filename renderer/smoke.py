@@ -466,6 +466,18 @@ def _chat_stream(client: Any, model: str, start: float, max_tokens: int, record:
         )
 
 
+def _ask(client: Any, model: str, prompt: str, max_tokens: int, **extra: Any) -> tuple[Any, Any]:
+    """One non-streamed, greedy chat turn; (message, finish_reason) of its first choice."""
+    response = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": prompt}],
+        max_tokens=max_tokens,
+        temperature=0,
+        **extra,
+    )
+    return _first_choice_message(response)
+
+
 def _first_choice_message(response: Any) -> tuple[Any, Any]:
     choices = getattr(response, "choices", None) or []
     if not choices:
@@ -474,15 +486,8 @@ def _first_choice_message(response: Any) -> tuple[Any, Any]:
 
 
 def _tool_call(client: Any, model: str, start: float, max_tokens: int, record: Any) -> None:
-    response = client.chat.completions.create(
-        model=model,
-        messages=[{"role": "user", "content": TOOL_PROMPT}],
-        tools=[SMOKE_TOOL],
-        tool_choice=SMOKE_TOOL_CHOICE,
-        max_tokens=max_tokens,
-        temperature=0,
-    )
-    message, finish_reason = _first_choice_message(response)
+    message, finish_reason = _ask(client, model, TOOL_PROMPT, max_tokens, tools=[SMOKE_TOOL],
+                                  tool_choice=SMOKE_TOOL_CHOICE)
     if message is None:
         record("tool_call", start, False, "response has no choices")
         return
@@ -527,13 +532,7 @@ def _tool_call(client: Any, model: str, start: float, max_tokens: int, record: A
 
 
 def _reasoning(client: Any, model: str, start: float, max_tokens: int, record: Any) -> None:
-    response = client.chat.completions.create(
-        model=model,
-        messages=[{"role": "user", "content": REASONING_PROMPT}],
-        max_tokens=max_tokens,
-        temperature=0,
-    )
-    message, finish_reason = _first_choice_message(response)
+    message, finish_reason = _ask(client, model, REASONING_PROMPT, max_tokens)
     if message is None:
         record("reasoning", start, False, "response has no choices")
         return

@@ -76,16 +76,9 @@ if is_done; then
     exit 0
 fi
 
-mkdir -p "$env_root"
-exec 9>"$dest.build.lock"
-if ! flock -w 1800 9; then
-    echo "sglang env $version: timed out waiting for another build ($dest.build.lock)" >&2
-    exit 1
-fi
-if is_done; then  # another process finished it while we waited for the lock
-    echo "sglang env $version is up to date: $dest"
-    exit 0
-fi
+# shellcheck source=tools/venv-build.sh
+source "$root/tools/venv-build.sh"
+take_build_lock "$dest" "sglang env $version"
 
 # Holding the lock, no other build of this version is running: whatever temporary folders are
 # left are from a build that was killed (SIGKILL skips the trap below).
@@ -151,6 +144,4 @@ print(f"sglang env {want}: parser builds, {len(parser._actions)} arguments; "
       f"torch {torch.__version__}")
 EOF
 
-# shellcheck source=tools/venv-publish.sh
-source "$root/tools/venv-publish.sh"
 publish_env "$tmp" "$dest" "$marker_name" "$stamp" "$env_root/.sglang-$version.old.$$" "sglang env $version" "$start"

@@ -32,16 +32,9 @@ if is_done; then
 fi
 
 parent="$(dirname "$dest")"
-mkdir -p "$parent"
-exec 9>"$dest.build.lock"
-if ! flock -w 1800 9; then
-    echo "smoke-server env: timed out waiting for another build ($dest.build.lock)" >&2
-    exit 1
-fi
-if is_done; then  # another process finished it while we waited for the lock
-    echo "smoke-server env is up to date: $dest"
-    exit 0
-fi
+# shellcheck source=tools/venv-build.sh
+source "$root/tools/venv-build.sh"
+take_build_lock "$dest" "smoke-server env"
 
 start=$SECONDS
 name="$(basename "$dest")"
@@ -69,6 +62,4 @@ assert torch.version.cuda is None, f"a CUDA build of torch was installed: {torch
 print(f"smoke-server env: torch {torch.__version__}, transformers {transformers.__version__}")
 EOF
 
-# shellcheck source=tools/venv-publish.sh
-source "$root/tools/venv-publish.sh"
 publish_env "$tmp" "$dest" "$marker_name" "$stamp" "$parent/.$name.old.$$" "smoke-server env" "$start"

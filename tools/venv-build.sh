@@ -1,5 +1,22 @@
-# Sourced by tools/sglang-env.sh and tools/smoke-server-env.sh: the last step of building a
-# cached venv in a temporary folder, shared so both publish it the same way.
+# Sourced by tools/sglang-env.sh and tools/smoke-server-env.sh: the steps both take to build a
+# cached venv, shared so that both lock, skip and publish the same way.
+#
+#   take_build_lock DEST LABEL
+# Serialises builds of DEST (flock on DEST.build.lock, held until the script exits). Exits 0
+# when another build finished DEST while we waited: the caller defines is_done().
+take_build_lock() {
+    local dest="$1" label="$2"
+    mkdir -p "$(dirname "$dest")"
+    exec 9>"$dest.build.lock"
+    if ! flock -w 1800 9; then
+        echo "$label: timed out waiting for another build ($dest.build.lock)" >&2
+        exit 1
+    fi
+    if is_done; then  # another process finished it while we waited for the lock
+        echo "$label is up to date: $dest"
+        exit 0
+    fi
+}
 #
 #   publish_env TMP DEST MARKER_NAME STAMP OLD LABEL START_SECONDS
 # Rewrites the build folder's path in console-script shebangs and activate scripts to DEST,
