@@ -19,18 +19,22 @@ $(VENV)/.dev: $(VENV)/.core
 	@$(PIP) -e '.[dev]' 2> >(grep -v "^WARNING: Location" >&2)
 	@touch $@
 
-.PHONY: render validate check plan test lint deploy bench envs clean
+.PHONY: render validate verify check estimate plan test lint deploy bench envs clean
 render: $(VENV)/.core ## Render every specs/*.yaml into rendered/<name>/
 	@$(BIN)/servespec render
 
 validate: $(VENV)/.core ## Schema + rule checks of every spec
 	@$(BIN)/servespec validate
 
-check: $(VENV)/.core ## Fail with a diff when rendered/ is stale or hand-edited
-	@$(BIN)/servespec render --check
+verify: $(VENV)/.core ## Fail with a diff when rendered/ is stale or hand-edited
+	@$(BIN)/servespec render --verify
 
-plan: $(VENV)/.core ## Memory, KV-cache and cost figures per spec
-	@$(BIN)/servespec plan
+check: verify ## Old name of verify, kept for one release
+
+estimate: $(VENV)/.core ## Memory, KV-cache and cost figures per spec
+	@$(BIN)/servespec estimate
+
+plan: estimate ## Old name of estimate, kept for one release
 
 envs: $(VENV)/.dev ## The real SGLang parsers and the local OpenAI-compatible test server
 	@for v in $(SGLANG_VERSIONS); do bash tools/sglang-env.sh $$v; done
@@ -40,7 +44,7 @@ test: $(VENV)/.dev envs ## The whole test suite
 	@$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.dev
-	@$(BIN)/ruff check renderer tests bench tools rendered
+	@$(BIN)/ruff check servespec tests bench tools rendered
 
 deploy: $(VENV)/.dev ## Deploy SPEC (default: the GLM-5.1 B200 spec) step by step
 	@$(BIN)/servespec deploy $(SPEC)

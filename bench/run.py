@@ -42,8 +42,8 @@ def wall(argv: list[str], runs: int = RUNS) -> float:
 def bulk_render(count: int = 500) -> float:
     """Check and render `count` generated specs in one process; seconds for all of them."""
     sys.path.insert(0, str(ROOT))
-    from renderer.pipeline import check_spec
-    from renderer.render import render_files
+    from servespec.pipeline import read_spec
+    from servespec.render import render_files
 
     base = (ROOT / SPEC).read_text()
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,7 +62,7 @@ def bulk_render(count: int = 500) -> float:
             paths.append(path)
         start = time.perf_counter()
         for path in paths:
-            checked = check_spec(path)
+            checked = read_spec(path)
             assert not checked.failed(), [f.format() for f in checked.findings]
             render_files(checked)
         return time.perf_counter() - start

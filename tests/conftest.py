@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPEC = ROOT / "specs" / "glm51-fp8-b200.yaml"
-SERVESPEC = [sys.executable, "-m", "renderer.cli"]
+SERVESPEC = [sys.executable, "-m", "servespec.cli"]
 
 
 def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: float = 60):

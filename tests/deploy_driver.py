@@ -19,7 +19,7 @@ from pathlib import Path
 
 def main() -> int:
     args = json.loads(sys.argv[1])
-    from renderer import run, steps
+    from servespec import run, steps
 
     for name, value in args.get("steps", {}).items():
         assert hasattr(steps, name), name
@@ -28,10 +28,10 @@ def main() -> int:
         assert hasattr(run, name), name
         setattr(run, name, value)
     if args.get("render", True):
-        from renderer import render
-        from renderer.pipeline import check_spec
+        from servespec import render
+        from servespec.pipeline import read_spec
 
-        checked = check_spec(args["spec"])
+        checked = read_spec(args["spec"])
         render.write_files(Path("rendered") / checked.name, render.render_files(checked))
     return run.deploy_main(args["spec"], dry_run=args.get("dry_run", False),
                            from_step=args.get("from_step"), only_step=args.get("only_step"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yaml
 
-from renderer import catalog
+from servespec import catalog
 
 
 def _fresh(monkeypatch, tmp_path, tables):

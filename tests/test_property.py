@@ -14,7 +14,7 @@ from conftest import ROOT, default_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from renderer.pipeline import check_spec
+from servespec.pipeline import read_spec
 
 LINES = default_text().splitlines()
 KEY_LINES = [i for i, line in enumerate(LINES) if re.match(r"^\s*[a-z_]+:", line)]
@@ -50,11 +50,11 @@ def run_pipeline(spec_dir: Path, content: bytes | str) -> None:
         path.write_text(content, encoding="utf-8", errors="surrogatepass")
     else:
         path.write_bytes(content)
-    result = check_spec(path)  # must not raise
+    result = read_spec(path)  # must not raise
     for finding in result.findings:
         assert finding.position.line >= 1 and finding.format()
     if not result.failed():
-        from renderer.render import render_files
+        from servespec.render import render_files
 
         files = render_files(result)
         compile(files["deploy.py"], "deploy.py", "exec")
@@ -86,5 +86,5 @@ def test_mutations_do_change_the_outcome(spec_dir):
     index = KEY_LINES.index(next(i for i in KEY_LINES if LINES[i].startswith("app:")))
     path = spec_dir / "specs" / "mutant.yaml"
     path.write_text(mutate(LINES, "delete", index, ""))
-    assert any(f.rule == "schema/required" for f in check_spec(path).findings)
+    assert any(f.rule == "schema/required" for f in read_spec(path).findings)
     assert ROOT.exists()

@@ -15,9 +15,9 @@ import pytest
 import yaml
 from conftest import ROOT, default_text, run_cli
 
-from renderer import catalog, names, sglang_args
-from renderer.pipeline import check_spec
-from renderer.render import ARTIFACTS, SUPERVISE_SOURCE, render_files
+from servespec import catalog, names, sglang_args
+from servespec.pipeline import read_spec
+from servespec.render import ARTIFACTS, SUPERVISE_SOURCE, render_files
 
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 SPEC_IDS = [p.stem for p in SPECS]
@@ -29,7 +29,7 @@ def rendered(name: str, artifact: str) -> Path:
 
 
 def checked(path: Path):
-    result = check_spec(path)
+    result = read_spec(path)
     assert not result.failed(), [f.format() for f in result.findings]
     return result
 
@@ -175,7 +175,7 @@ def test_flag_names_follow_the_pinned_version(tmp_path):
     """The same spec pinned to 0.5.10 renders 0.5.10's flag names and parses there, while the
     0.5.23 rendering does not: the per-version table is doing real work."""
     if "0.5.10" not in sglang_args.known_versions():
-        pytest.fail("0.5.10 missing from renderer/catalog/sglang_flags.yaml")
+        pytest.fail("0.5.10 missing from servespec/catalog/sglang_flags.yaml")
     spec = tmp_path / "specs" / "old.yaml"
     spec.parent.mkdir()
     (tmp_path / "specs" / "models").mkdir()
@@ -250,14 +250,14 @@ def workspace(tmp_path: Path) -> Path:
 
 
 def test_check_passes_on_a_fresh_copy(workspace):
-    proc = run_cli("render", "--check", cwd=workspace)
+    proc = run_cli("render", "--verify", cwd=workspace)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_check_fails_with_a_diff_when_a_rendered_file_is_edited(workspace):
     args = workspace / "rendered" / "glm51-fp8-b200" / "sglang.args"
     args.write_text(args.read_text().replace("--tp-size 8", "--tp-size 4"))
-    proc = run_cli("render", "--check", cwd=workspace)
+    proc = run_cli("render", "--verify", cwd=workspace)
     assert proc.returncode == 1
     assert "-" + "--tp-size 4" in proc.stdout and "+" + "--tp-size 8" in proc.stdout
     assert "STALE" in proc.stderr and "make render" in proc.stderr
@@ -266,13 +266,13 @@ def test_check_fails_with_a_diff_when_a_rendered_file_is_edited(workspace):
 def test_check_fails_when_the_spec_changes_without_a_render(workspace):
     spec = workspace / "specs" / "glm51-fp8-b200.yaml"
     spec.write_text(spec.read_text().replace("max_replicas: 3", "max_replicas: 2"))
-    proc = run_cli("render", "--check", cwd=workspace)
+    proc = run_cli("render", "--verify", cwd=workspace)
     assert proc.returncode == 1 and "max_containers=2" in proc.stdout
 
 
 def test_check_flags_an_orphaned_render(workspace):
     shutil.copytree(workspace / "rendered" / "glm51-fp8-b200", workspace / "rendered" / "ghost")
-    proc = run_cli("render", "--check", cwd=workspace)
+    proc = run_cli("render", "--verify", cwd=workspace)
     assert proc.returncode == 1 and "ghost" in proc.stderr
 
 
@@ -309,7 +309,7 @@ def test_render_path_keeps_heavy_imports_away(tmp_path):
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
-        "from renderer.cli import main\n"
+        "from servespec.cli import main\n"
         f"r = CliRunner().invoke(main, ['render', '--out', {str(tmp_path)!r}])\n"
         "assert r.exit_code == 0, r.output\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "

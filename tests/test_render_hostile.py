@@ -13,9 +13,9 @@ from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from renderer.load import load
-from renderer.pipeline import check_spec
-from renderer.render import render_files
+from servespec.load import load
+from servespec.pipeline import read_spec
+from servespec.render import render_files
 
 HOSTILE = st.one_of(
     st.sampled_from(['"', "'", '"""', "'''", "\\", "\n", "\r\n", "{{ app }}", "{% if 1 %}x{% endif %}",
@@ -71,7 +71,7 @@ def render_with(tmp: Path, path: tuple, value):
     spec = tmp / "hostile.yaml"
     # JSON is YAML 1.2: json.dumps quotes every string exactly.
     spec.write_text(json.dumps(data, ensure_ascii=False))
-    return check_spec(spec)
+    return read_spec(spec)
 
 
 BASELINE_SHAPE = None
@@ -106,7 +106,7 @@ def test_hostile_strings_stay_literal(tmp_path, field, text):
 
     resolved = yaml.safe_load(files["spec.resolved.yaml"])
     assert resolved == spec
-    json.loads(files["plan.json"])
+    json.loads(files["steps.json"])
     compile(files["deploy.py"], "deploy.py", "exec")
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from renderer import catalog
-from renderer.check import RULES
-from renderer.pipeline import check_spec
+from servespec import catalog
+from servespec.rules import RULES
+from servespec.pipeline import read_spec
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 RULE_IDS = sorted(catalog.rules())
@@ -47,7 +47,7 @@ def test_catalog_entries_are_complete():
 @pytest.mark.parametrize("rule_id", RULE_IDS)
 def test_rule_trips_at_the_marked_line(rule_id):
     fixture = FIXTURES / f"{rule_id}-trip.yaml"
-    result = check_spec(fixture)
+    result = read_spec(fixture)
     hits = [f for f in result.findings if f.rule == rule_id]
     assert hits, f"{rule_id} did not fire on {fixture.name}: {[f.format() for f in result.findings]}"
     line = expected_line(fixture, rule_id)
@@ -60,14 +60,14 @@ def test_rule_trips_at_the_marked_line(rule_id):
 @pytest.mark.parametrize("rule_id", RULE_IDS)
 def test_rule_passes_its_pass_fixture(rule_id):
     fixture = FIXTURES / f"{rule_id}-pass.yaml"
-    result = check_spec(fixture)
+    result = read_spec(fixture)
     assert result.spec is not None, [f.format() for f in result.findings]
     assert not [f for f in result.findings if f.rule == rule_id], \
         [f.format() for f in result.findings if f.rule == rule_id]
 
 
 def test_strict_turns_warnings_into_failures():
-    result = check_spec(FIXTURES / "SS113-trip.yaml")
+    result = read_spec(FIXTURES / "SS113-trip.yaml")
     assert not result.failed(strict=False)
     assert result.failed(strict=True)
 
@@ -76,7 +76,7 @@ def test_modal_name_rule_agrees_with_modal_itself():
     """The rule mirrors modal's own name check; compare them on awkward names."""
     from modal._utils.name_utils import is_valid_object_name  # private, but it is the truth
 
-    from renderer.check import modal_name_problem
+    from servespec.rules import modal_name_problem
 
     names = ["glm", "a" * 64, "a" * 65, "with space", "dots.and_under-score", "ap-" + "a" * 22,
              "ap-" + "a" * 21, "ü", "", "slash/name", "UPPER", "-lead", "x" * 63 + "."]

@@ -1,4 +1,4 @@
-"""Tests for the deploy runner (renderer/run.py) and its plan (renderer/steps.py).
+"""Tests for the deploy runner (servespec/run.py) and its plan (servespec/steps.py).
 
 Every runner test starts the real runner in its own process (tests/deploy_driver.py) in a
 temporary copy of the repository layout, with the plan rendered by the real render stage.
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from renderer.pipeline import check_spec
-from renderer.steps import build_plan
+from servespec.pipeline import read_spec
+from servespec.steps import build_plan
 
 HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "deploy_driver.py"
@@ -157,7 +157,7 @@ def assert_no_traceback(proc) -> None:
 
 
 def plan_of(text_changes: dict | None = None) -> dict:
-    checked = check_spec(HERE.parent / SPEC)
+    checked = read_spec(HERE.parent / SPEC)
     spec = checked.spec
     for dotted, value in (text_changes or {}).items():
         section, key = dotted.split(".")
@@ -184,7 +184,7 @@ def test_plan_lists_the_seven_steps_with_real_modal_commands():
 
 def test_smoke_step_uses_options_the_real_smoke_command_accepts():
     """Parses the smoke step's argv with the real `servespec smoke` click command."""
-    from renderer.cli import smoke
+    from servespec.cli import smoke
 
     argv = next(s for s in plan_of()["steps"] if s["name"] == "smoke")["commands"][0]["argv"]
     assert argv[:2] == ["servespec", "smoke"]
@@ -226,7 +226,7 @@ def test_every_modal_command_in_the_plan_is_real_modal_cli(ws, monkeypatch):
     rendered deploy.py (imported offline, as `modal run` itself would)."""
     assert ws.deploy(dry_run=True).returncode == 0  # renders the plan into ws.root
     monkeypatch.chdir(ws.root)
-    plan = json.loads((ws.root / "rendered" / APP / "plan.json").read_text())
+    plan = json.loads((ws.root / "rendered" / APP / "steps.json").read_text())
     parsed = {}
     for argv in modal_argvs(plan):
         if argv == ["modal", "--version"]:
@@ -561,7 +561,7 @@ def test_missing_plan_is_one_sentence(ws):
     proc = ws.deploy(render=False)
     assert proc.returncode == 1
     assert proc.stderr.strip() == (
-        f"servespec deploy: no plan at rendered/{APP}/plan.json; run `make render` first")
+        f"servespec deploy: no plan at rendered/{APP}/steps.json; run `make render` first")
 
 
 def test_real_modal_cli_without_token_stops_in_preflight(ws, tmp_path):

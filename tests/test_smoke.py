@@ -1,4 +1,4 @@
-"""Tests for `servespec smoke` (renderer/smoke.py) against a real OpenAI-compatible server.
+"""Tests for `servespec smoke` (servespec/smoke.py) against a real OpenAI-compatible server.
 
 The server is `transformers serve` (transformers[serving] on CPU torch), run from its own venv
 (built by tools/smoke-server-env.sh into .cache/smoke-server/) on 127.0.0.1. It serves tiny
@@ -37,7 +37,7 @@ from typing import ClassVar
 
 import pytest
 
-from renderer import smoke
+from servespec import smoke
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_SCRIPT = ROOT / "tools" / "smoke-server-env.sh"
@@ -395,7 +395,7 @@ def _main_in_subprocess(code: str, env_extra: dict | None = None) -> subprocess.
 def test_connection_refused_is_a_failed_health_check():
     port = _free_port()  # nothing listens there
     proc = _main_in_subprocess(
-        "import sys; from renderer.smoke import main; "
+        "import sys; from servespec.smoke import main; "
         f"sys.exit(main('http://127.0.0.1:{port}', 'SERVESPEC_API_KEY', None, True, True, 'table'))",
         {KEY_ENV: PLANTED_KEY},
     )
@@ -414,7 +414,7 @@ def test_connection_refused_is_a_failed_health_check():
 )
 def test_malformed_url_exits_2_with_one_sentence(url):
     proc = _main_in_subprocess(
-        "import sys; from renderer.smoke import main; "
+        "import sys; from servespec.smoke import main; "
         f"sys.exit(main({url!r}, 'SERVESPEC_API_KEY', None, False, True, 'table'))"
     )
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -426,7 +426,7 @@ def test_malformed_url_exits_2_with_one_sentence(url):
 def test_missing_openai_exits_2_with_one_sentence():
     proc = _main_in_subprocess(
         "import sys; sys.modules['openai'] = None\n"
-        "from renderer.smoke import main\n"
+        "from servespec.smoke import main\n"
         "sys.exit(main('http://127.0.0.1:9', 'SERVESPEC_API_KEY', None, False, True, 'table'))"
     )
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -437,7 +437,7 @@ def test_missing_openai_exits_2_with_one_sentence():
 
 
 def test_importing_smoke_does_not_import_openai():
-    proc = _main_in_subprocess("import sys, renderer.smoke; print('openai' in sys.modules)")
+    proc = _main_in_subprocess("import sys, servespec.smoke; print('openai' in sys.modules)")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, default_text, findings_of, run_cli
 
-from renderer.pipeline import check_spec
+from servespec.pipeline import read_spec
 
 
 def write_variant(spec_dir: Path, old: str, new: str, name: str = "variant.yaml") -> Path:
@@ -52,7 +52,7 @@ def test_rejected_with_line_rule_and_exit_1(spec_dir, old, new, needle, rule):
 
 def test_typo_suggests_the_right_key(spec_dir):
     path = write_variant(spec_dir, "  max_replicas: 3", "  max_replica: 3")
-    result = check_spec(path)
+    result = read_spec(path)
     (finding,) = [f for f in result.findings if f.rule == "schema/unknown-field"]
     assert finding.path == "scaling.max_replica"
     assert "did you mean 'max_replicas'" in finding.hint
@@ -103,7 +103,7 @@ def test_json_findings_are_machine_readable(spec_dir):
 )
 def test_yaml11_surprises_are_type_errors(spec_dir, old, new, rule, hint):
     path = write_variant(spec_dir, old, new)
-    result = check_spec(path)
+    result = read_spec(path)
     assert result.spec is None
     hits = [f for f in result.findings if f.rule == rule]
     assert hits and hits[0].position.line == line_of(path, new.strip())
@@ -117,7 +117,7 @@ def test_all_errors_reported_at_once_sorted_by_line(spec_dir):
     text = text.replace("  served_name: glm-5.1", "  served_nam: glm-5.1")
     path = spec_dir / "specs" / "many.yaml"
     path.write_text(text)
-    result = check_spec(path)
+    result = read_spec(path)
     lines = [f.position.line for f in result.findings]
     assert len(result.findings) >= 3
     assert lines == sorted(lines)
@@ -176,7 +176,7 @@ def test_alias_bomb_is_bounded(tmp_path):
 def test_merge_keys_and_tags_are_refused(tmp_path):
     path = tmp_path / "merge.yaml"
     path.write_text("base: &b {x: 1}\nother:\n  <<: *b\nt: !!python/object:os.system {}\n")
-    result = check_spec(path)
+    result = read_spec(path)
     messages = " ".join(f.message for f in result.findings)
     assert "merge keys" in messages and "tag" in messages
     assert [f.position.line for f in result.findings] == [3, 4]
@@ -187,7 +187,7 @@ def test_merge_keys_and_tags_are_refused(tmp_path):
 def test_extends_positions_point_into_the_right_file(spec_dir):
     child = spec_dir / "specs" / "child.yaml"
     child.write_text("extends: glm51-fp8-b200.yaml\nscaling:\n  max_replicas: 0\n")
-    result = check_spec(child)
+    result = read_spec(child)
     (finding,) = [f for f in result.findings if f.rule == "schema/range"]
     assert finding.position.file.endswith("child.yaml") and finding.position.line == 3
 
@@ -197,15 +197,15 @@ def test_extends_cycle_and_missing_base(spec_dir):
     b = spec_dir / "specs" / "b.yaml"
     a.write_text("extends: b.yaml\n")
     b.write_text("extends: a.yaml\n")
-    assert "cycle" in check_spec(a).findings[0].message
+    assert "cycle" in read_spec(a).findings[0].message
     a.write_text("extends: missing.yaml\n")
-    assert "not found" in check_spec(a).findings[0].message
+    assert "not found" in read_spec(a).findings[0].message
 
 
 def test_extends_null_removes_a_key(spec_dir):
     child = spec_dir / "specs" / "child.yaml"
     child.write_text("extends: glm51-fp8-b200.yaml\nengine:\n  max_running_requests: null\n")
-    result = check_spec(child)
+    result = read_spec(child)
     assert "max_running_requests" not in result.spec["engine"]
     assert [f.rule for f in result.findings if f.rule == "SS124"] == ["SS124"]
 
@@ -230,3 +230,10 @@ def test_schema_is_valid_2020_12_and_closed_everywhere():
 
 def test_spec_points_editors_at_the_schema():
     assert default_text().splitlines()[0] == "# yaml-language-server: $schema=schema.json"
+
+
+def test_specs_schema_is_the_packaged_schema():
+    """specs/schema.json is what editors read through the modeline; the packaged copy is what
+    validate uses. The two must be the same bytes, or the editor and the tool disagree."""
+    assert (ROOT / "specs" / "schema.json").read_bytes() == (
+        ROOT / "servespec" / "schema.json").read_bytes()

@@ -1,4 +1,4 @@
-"""Tests for renderer/supervise.py with real child processes and real HTTP.
+"""Tests for servespec/supervise.py with real child processes and real HTTP.
 
 The "server" is FAKE_SERVER below, a small http.server script started the same
 way deploy.py starts SGLang. Every wait is bounded, and the `reaper` fixture
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from renderer import supervise as sv
+from servespec import supervise as sv
 
 SUPERVISE_SOURCE = Path(sv.__file__).read_text()
 SECRET = "sk-test-9f8e7d6c5b4a"

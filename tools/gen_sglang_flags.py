@@ -1,4 +1,4 @@
-"""Regenerate renderer/catalog/sglang_flags.yaml from the REAL SGLang parsers, or check it for drift.
+"""Regenerate servespec/catalog/sglang_flags.yaml from the REAL SGLang parsers, or check it for drift.
 
     .venv/bin/python tools/gen_sglang_flags.py --check          # CI / tests: exit 1 on drift
     .venv/bin/python tools/gen_sglang_flags.py --write          # rewrite the table in place
@@ -15,7 +15,7 @@ What is hand-written and what is derived:
     option's names that the parser has, or null), `choices` (the parser's choices for every
     rendered option that has them, or the values SGLang checks after parsing where the parser
     takes any string), `deprecated` (every option string whose action class is Deprecated*) and
-    `all_flags` (every option string the parser accepts; renderer/sglang_args.py checks
+    `all_flags` (every option string the parser accepts; servespec/sglang_args.py checks
     engine.extra_args against it).
 A derived entry that is new, or whose value changed, gets a fresh "verified with the real parser
 on <today>" note; the old value is kept in the note so a reviewer sees what moved.
@@ -38,7 +38,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLE = ROOT / "renderer" / "catalog" / "sglang_flags.yaml"
+TABLE = ROOT / "servespec" / "catalog" / "sglang_flags.yaml"
 PARSE = ROOT / "tools" / "sglang_parse.py"
 ENV_SCRIPT = ROOT / "tools" / "sglang-env.sh"
 

@@ -28,7 +28,7 @@ Stricter than `sglang serve`, on purpose:
 
 --describe prints one JSON object describing every option of the parser (dest, action class,
 choices, nargs, deprecation) plus choices that the parser leaves open but SGLang checks later;
-tools/gen_sglang_flags.py builds renderer/catalog/sglang_flags.yaml from it.
+tools/gen_sglang_flags.py builds servespec/catalog/sglang_flags.yaml from it.
 
 Standard library only: the env holds sglang's import chain and nothing else.
 """

@@ -214,10 +214,10 @@ def cluster_args() -> list[str]:
     return ["--node-rank", str(rank), "--dist-init-addr", f"{leader}:{DIST_INIT_PORT}"]
 
 
-# --- supervision: renderer/supervise.py, included verbatim (imports and all), so that this ---
+# --- supervision: servespec/supervise.py, included verbatim (imports and all), so that this ---
 # --- file needs nothing but `modal` to deploy --------------------------------------------------
 # ---------------------------------------------------------------------------
-# Server supervision (servespec renderer/supervise.py, included verbatim).
+# Server supervision (servespec/supervise.py, included verbatim).
 #
 # Runs the SGLang server as a child process inside the Modal container and:
 #   * forwards its output to our stdout (the Modal dashboard shows it), with

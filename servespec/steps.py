@@ -1,8 +1,8 @@
 """The deploy plan: the ordered steps `servespec deploy` runs, derived from a checked spec.
 
 `build_plan` is pure and deterministic (no clock, no environment, no network), so the render
-stage can write it as rendered/<name>/plan.json and CI can diff it like any other artifact.
-renderer/run.py executes it.
+stage can write it as rendered/<name>/steps.json and CI can diff it like any other artifact.
+servespec/run.py executes it.
 
 Plan format (version PLAN_FORMAT):
 
@@ -249,7 +249,7 @@ def _smoke(spec: dict) -> dict:
     if _api_key_env(spec):
         argv += ["--api-key-env", _api_key_env(spec)]
     argv += ["--model", spec["model"].get("served_name") or spec["model"]["repo"]]
-    # The options of `servespec smoke` (renderer/cli.py, smoke).
+    # The options of `servespec smoke` (servespec/cli.py, smoke).
     argv.append("--reasoning" if engine.get("reasoning_parser") else "--no-reasoning")
     argv.append("--tools" if engine.get("tool_call_parser") else "--no-tools")
     return _step("smoke", "commands",

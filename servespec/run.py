@@ -1,4 +1,4 @@
-"""`servespec deploy`: run rendered/<name>/plan.json step by step (the plan: renderer/steps.py).
+"""`servespec deploy`: run rendered/<name>/steps.json step by step (the plan: servespec/steps.py).
 
 What a run does:
   * Preflight first, always, before anything changes: the plan is fresh against its spec, the
@@ -16,7 +16,7 @@ What a run does:
 Resume semantics:
   * `--from STEP` runs preflight, then STEP and everything after it. The failure message names
     this command.
-  * A plain run (no --from/--only) right after a run of the same plan (same plan.json digest)
+  * A plain run (no --from/--only) right after a run of the same plan (same steps.json digest)
     that failed, timed out or was interrupted resumes it: steps that run recorded as finished
     (ok or skipped) are skipped as "done in run <id>"; preflight is re-checked anyway. After a
     completed run, or when the plan changed, a plain run starts over (every step still checks
@@ -467,7 +467,7 @@ class Context:
 
 def load_plan(spec_path: str) -> tuple[dict, str, Path]:
     spec_name = Path(spec_path).stem
-    plan_path = Path(names.rendered_dir(spec_name)) / "plan.json"
+    plan_path = Path(names.rendered_dir(spec_name)) / "steps.json"
     if not Path(spec_path).is_file():
         raise UsageProblem(f"no spec at {spec_path}")
     if not plan_path.is_file():
@@ -511,7 +511,7 @@ def stale_problem(spec_path: str) -> str | None:
     try:
         from .render import stale_files
     except ImportError:
-        return "cannot check that the plan is fresh: renderer.render is missing from this install"
+        return "cannot check that the plan is fresh: servespec.render is missing from this install"
     try:
         stale = stale_files(spec_path)
     except SpecError:

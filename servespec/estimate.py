@@ -32,7 +32,7 @@ WEIGHT_DTYPE_BYTES = {"bf16": 2, "fp8_e4m3": 1}
 BF16_BYTES = 2  # router and indexer weights_proj stay BF16 in FP8 checkpoints
 
 
-class PlanError(Exception):
+class EstimateError(Exception):
     """The facts or the spec lack something the plan needs; the message says what."""
 
 
@@ -184,7 +184,7 @@ def _need(facts: dict, *path: str):
     value = facts
     for part in path:
         if not isinstance(value, dict) or value.get(part) is None:
-            raise PlanError(f"model facts lack {'.'.join(path)}")
+            raise EstimateError(f"model facts lack {'.'.join(path)}")
         value = value[part]
     return value
 
@@ -356,7 +356,7 @@ def resolved_kv_dtype(spec: dict, facts: dict, arch: str) -> str:
 def estimate(spec: dict, facts: dict, name: str = "") -> Estimate:
     """Every figure of the plan for one validated spec (defaults filled) and its model facts."""
     if not facts:
-        raise PlanError("the spec names no model facts (model.facts)")
+        raise EstimateError("the spec names no model facts (model.facts)")
     hw, par, eng = spec["hardware"], spec["parallelism"], spec["engine"]
     gpu = catalog.gpus()[hw["gpu"]]
     plan_cfg = catalog.planning()

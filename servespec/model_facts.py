@@ -292,3 +292,32 @@ def _scalar(value) -> str:
             "true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"):
         return text
     return json.dumps(text)
+
+
+def model_facts_main(repo: str, revision: str | None, output: str | None) -> int:
+    """Print the facts file of `repo` (or write it atomically to `output`)."""
+    _quiet_hub_logging()
+    try:
+        text = to_yaml(facts_from_repo(repo, revision))
+    except FactsError as exc:
+        print(f"servespec model-facts: {exc}", file=sys.stderr)
+        return 2 if exc.usage else 1
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        write_atomic(Path(output), text)
+    except OSError as exc:
+        print(f"servespec model-facts: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
+def _quiet_hub_logging() -> None:
+    """huggingface_hub logs each retry; the one-sentence error at the end says enough."""
+    try:
+        from huggingface_hub.utils import logging as hf_logging
+    except ImportError:
+        return
+    hf_logging.set_verbosity_error()

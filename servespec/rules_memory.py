@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .check import Context, Hit, rule
-from .plan import GIB, Estimate, PlanError, estimate, fraction_for_tokens
+from .rules import Context, Hit, rule
+from .estimate import GIB, Estimate, EstimateError, estimate, fraction_for_tokens
 
 
 def _estimate(ctx: Context) -> Estimate | None:
@@ -18,7 +18,7 @@ def _estimate(ctx: Context) -> Estimate | None:
     if "plan" not in ctx.memo:
         try:
             ctx.memo["plan"] = estimate(ctx.spec, ctx.facts, ctx.doc.name) if ctx.facts else None
-        except PlanError:
+        except EstimateError:
             ctx.memo["plan"] = None  # `servespec plan` names the missing fact
     return ctx.memo["plan"]
 

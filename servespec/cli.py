@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from .pipeline import Checked, check_spec, spec_paths
+from .pipeline import SpecReport, read_spec, spec_paths
 
 FORMATS = click.Choice(["text", "json"])
 
@@ -30,7 +30,7 @@ def _paths_or_fail(specs: tuple[str, ...]):
     return paths
 
 
-def _summary(result: Checked, strict: bool) -> str:
+def _summary(result: SpecReport, strict: bool) -> str:
     errors = sum(1 for f in result.findings if f.severity.value == "error")
     warnings = len(result.findings) - errors
     if result.failed(strict):
@@ -46,7 +46,7 @@ def _summary(result: Checked, strict: bool) -> str:
     return f"{result.path}: {state}{tail}"
 
 
-def print_findings(results: list[Checked], strict: bool, fmt: str, extra: dict | None = None) -> None:
+def print_findings(results: list[SpecReport], strict: bool, fmt: str, extra: dict | None = None) -> None:
     if fmt == "json":
         payload = {
             "strict": strict,
@@ -68,16 +68,16 @@ def print_findings(results: list[Checked], strict: bool, fmt: str, extra: dict |
         click.echo(_summary(r, strict), err=True)
 
 
-def plan_summary(result: Checked) -> str:
+def estimate_summary(result: SpecReport) -> str:
     """The one-line memory and cost summary `make render` prints under each spec."""
-    from .plan import summary_line
-    from .plan_cli import plan_of
+    from .estimate import summary_line
+    from .estimate_cli import estimate_of
 
-    estimate, why = plan_of(result)
-    return summary_line(result.name, estimate) if estimate is not None else f"plan: {why}"
+    estimate, why = estimate_of(result)
+    return summary_line(result.name, estimate) if estimate is not None else f"estimate: {why}"
 
 
-def echo_findings(result: Checked, shown: set[str]) -> None:
+def echo_findings(result: SpecReport, shown: set[str]) -> None:
     """Print a spec's findings; one a base spec passes on to several specs is printed once."""
     for finding in result.findings:
         text = finding.format()
@@ -93,7 +93,7 @@ def echo_findings(result: Checked, shown: set[str]) -> None:
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 def validate(specs: tuple[str, ...], strict: bool, fmt: str) -> None:
     """Check SPECS (default: every specs/*.yaml) against the schema and the rule catalog."""
-    results = [check_spec(p) for p in _paths_or_fail(specs)]
+    results = [read_spec(p) for p in _paths_or_fail(specs)]
     print_findings(results, strict, fmt)
     sys.exit(1 if any(r.failed(strict) for r in results) else 0)
 
@@ -119,12 +119,19 @@ def rules(fmt: str) -> None:
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", default="rendered", show_default=True, type=click.Path(file_okay=False),
               help="Directory that holds one folder of artifacts per spec.")
-@click.option("--check", "check_only", is_flag=True,
+@click.option("--verify", "check_only", is_flag=True,
               help="Write nothing; fail with a unified diff when the artifacts on disk are stale.")
+@click.option("--check", "check_alias", is_flag=True, hidden=True,
+              help="Old name of --verify, kept for one release.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-def render(specs: tuple[str, ...], out_dir: str, check_only: bool, strict: bool) -> None:
+def render(specs: tuple[str, ...], out_dir: str, check_only: bool, check_alias: bool,
+           strict: bool) -> None:
     """Render SPECS (default: every specs/*.yaml) into OUT/<spec-name>/."""
     from pathlib import Path
+
+    if check_alias:
+        click.echo("render --check is deprecated: use `servespec render --verify`", err=True)
+        check_only = True
 
     from . import render as stage
 
@@ -133,7 +140,7 @@ def render(specs: tuple[str, ...], out_dir: str, check_only: bool, strict: bool)
     seen = set()
     shown: set[str] = set()
     for path in _paths_or_fail(specs):
-        result = check_spec(path)
+        result = read_spec(path)
         echo_findings(result, shown)
         if result.failed(strict):
             click.echo(_summary(result, strict) + " (not rendered; earlier artifacts kept)", err=True)
@@ -156,7 +163,7 @@ def render(specs: tuple[str, ...], out_dir: str, check_only: bool, strict: bool)
         changed = stage.write_files(target, files)
         state = f"wrote {', '.join(changed)}" if changed else "unchanged"
         click.echo(f"{target}: {state}", err=True)
-        click.echo("  " + plan_summary(result), err=True)
+        click.echo("  " + estimate_summary(result), err=True)
     if check_only and not specs and root.is_dir():
         for orphan in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in seen):
             if not Path("specs", orphan.name + ".yaml").exists():
@@ -192,7 +199,7 @@ def smoke(url: str, api_key_env: str, model: str | None, expect_reasoning: bool,
 @click.option("--only", "only_step", metavar="STEP", help="Run preflight and STEP only.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 def deploy(spec: str, dry_run: bool, from_step: str | None, only_step: str | None, fmt: str) -> None:
-    """Run rendered/<name>/plan.json for SPEC step by step: preflight, volumes, download,
+    """Run rendered/<name>/steps.json for SPEC step by step: preflight, volumes, download,
     compile, deploy, wait, smoke. A failed run says how to resume; records go to runs/."""
     from .run import deploy_main
 
@@ -204,11 +211,21 @@ def deploy(spec: str, dry_run: bool, from_step: str | None, only_step: str | Non
 @main.command()
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
-def plan(specs: tuple[str, ...], fmt: str) -> None:
+def estimate(specs: tuple[str, ...], fmt: str) -> None:
     """Memory fit, KV-cache capacity, cost and cold start for SPECS (default: every spec)."""
-    from .plan_cli import plan_main
+    from .estimate_cli import estimate_main
 
-    sys.exit(plan_main(list(specs), fmt))
+    sys.exit(estimate_main(list(specs), fmt))
+
+
+@main.command("plan", hidden=True)
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.pass_context
+def plan_alias(ctx: click.Context, specs: tuple[str, ...], fmt: str) -> None:
+    """Old name of `servespec estimate`, kept for one release."""
+    click.echo("servespec plan is deprecated: use `servespec estimate`", err=True)
+    ctx.invoke(estimate, specs=specs, fmt=fmt)
 
 
 @main.command("model-facts")
@@ -218,7 +235,7 @@ def plan(specs: tuple[str, ...], fmt: str) -> None:
               help="Write the facts file here (atomically) instead of to stdout.")
 def model_facts(repo: str, revision: str | None, output: str | None) -> None:
     """Write a model-facts file from REPO's config.json and safetensors index (Hugging Face Hub)."""
-    from .plan_cli import model_facts_main
+    from .model_facts import model_facts_main
 
     sys.exit(model_facts_main(repo, revision, output))
 

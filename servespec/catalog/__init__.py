@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def _cache_dir() -> Path:
-    """Parsed tables; renderer/render.py keeps compiled templates beside it."""
+    """Parsed tables; servespec/render.py keeps compiled templates beside it."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "servespec" / "catalog"
 

@@ -1,5 +1,5 @@
 # ---------------------------------------------------------------------------
-# Server supervision (servespec renderer/supervise.py, included verbatim).
+# Server supervision (servespec/supervise.py, included verbatim).
 #
 # Runs the SGLang server as a child process inside the Modal container and:
 #   * forwards its output to our stdout (the Modal dashboard shows it), with

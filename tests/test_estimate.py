@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 from conftest import DEFAULT_SPEC, ROOT
 
-from renderer import model_facts, plan, plan_cli
-from renderer.load import load_file
-from renderer.pipeline import check_spec
+from servespec import estimate as estimate_mod
+from servespec import estimate_cli, model_facts
+from servespec.load import load_file
+from servespec.pipeline import read_spec
 
 SPECS = ROOT / "specs"
 RULE_FIXTURES = Path(__file__).parent / "fixtures" / "rules"
@@ -51,16 +52,16 @@ GLM_INDEX = {"metadata": {"total_size": 756_000_000_000},
 
 
 def plan_json(*specs: str, capsys) -> tuple[int, dict]:
-    code = plan_cli.plan_main(list(specs), "json")
+    code = estimate_cli.estimate_main(list(specs), "json")
     out = capsys.readouterr()
     assert "Traceback" not in out.err, out.err
     return code, json.loads(out.out)
 
 
-def estimate_of(path: Path) -> plan.Estimate:
-    result = check_spec(path)
+def estimate_of(path: Path) -> estimate_mod.Estimate:
+    result = read_spec(path)
     assert result.spec is not None, [f.format() for f in result.findings]
-    est, why = plan_cli.plan_of(result)
+    est, why = estimate_cli.estimate_of(result)
     assert est is not None, why
     return est
 
@@ -131,12 +132,12 @@ def test_plan_json_structure(capsys):
 
 
 def test_plan_text_and_summary_line(capsys):
-    assert plan_cli.plan_main([str(DEFAULT_SPEC)], "text") == 0
+    assert estimate_cli.estimate_main([str(DEFAULT_SPEC)], "text") == 0
     text = capsys.readouterr().out
     for label in ("weights per GPU", "KV per token per GPU", "KV cache", "full-context sequences",
                   "headroom", "cost", "cold start", "scale-up burst"):
         assert label in text
-    (line,) = plan_cli.summary_lines([str(DEFAULT_SPEC)])
+    (line,) = estimate_cli.summary_lines([str(DEFAULT_SPEC)])
     assert line.startswith("glm51-fp8-b200: 8x B200, TP8 |")
     assert "99.1 KiB/token" in line and "$50.00/h per replica" in line
     assert "\n" not in line
@@ -147,10 +148,10 @@ def test_plan_text_and_summary_line(capsys):
 
 @pytest.mark.parametrize("name", ["glm51-fp8-h200.yaml", "glm51-fp8-h100x2.yaml"])
 def test_other_specs_validate_and_fit(name):
-    result = check_spec(SPECS / name)
+    result = read_spec(SPECS / name)
     errors = [f.format() for f in result.findings if f.severity.value == "error"]
     assert not errors, errors
-    assert not [f for f in result.findings if f.rule in plan_cli.MEMORY_RULES]
+    assert not [f for f in result.findings if f.rule in estimate_cli.MEMORY_RULES]
     est = estimate_of(SPECS / name)
     assert est.weights_fit and est.kv_fits_one_sequence
 
@@ -182,7 +183,7 @@ def test_default_spec_moved_to_8x_h100_is_rejected_at_the_gpu_line(spec_dir):
     moved = spec_dir / "specs" / "glm51-fp8-h100.yaml"
     moved.write_text(text.replace("gpu: B200", "gpu: H100"))
     line = next(n for n, row in enumerate(moved.read_text().splitlines(), 1) if "gpu: H100" in row)
-    result = check_spec(moved)
+    result = read_spec(moved)
     hits = [f for f in result.findings if f.rule == "SS130"]
     assert [(f.position.line, f.path, f.severity.value) for f in hits] == \
         [(line, "hardware.gpu", "error")]
@@ -208,9 +209,9 @@ def test_h100_fixture_rejected_by_plan_too(capsys):
                                            ("SS132", "engine.mem_fraction_static")])
 def test_memory_rule_fixtures(rule_id, path):
     trip = RULE_FIXTURES / f"{rule_id}-trip.yaml"
-    hits = [f for f in check_spec(trip).findings if f.rule == rule_id]
+    hits = [f for f in read_spec(trip).findings if f.rule == rule_id]
     assert [(f.position.line, f.path) for f in hits] == [(marked_line(trip, rule_id), path)]
-    passing = check_spec(RULE_FIXTURES / f"{rule_id}-pass.yaml")
+    passing = read_spec(RULE_FIXTURES / f"{rule_id}-pass.yaml")
     assert not [f for f in passing.findings if f.rule == rule_id]
 
 
@@ -224,20 +225,20 @@ def test_kv_below_one_sequence_points_at_context_length(tmp_path):
                     "model:\n"
                     "  facts: long.yaml\n"
                     "  context_length: 1048576  # the model's whole window\n")
-    hits = [f for f in check_spec(spec).findings if f.rule == "SS131"]
+    hits = [f for f in read_spec(spec).findings if f.rule == "SS131"]
     assert [(f.position.line, f.path) for f in hits] == [(4, "model.context_length")]
     assert "lower context_length" in hits[0].message
 
 
 def test_thin_headroom_is_a_warning_not_an_error():
-    result = check_spec(RULE_FIXTURES / "SS132-trip.yaml")
+    result = read_spec(RULE_FIXTURES / "SS132-trip.yaml")
     (hit,) = [f for f in result.findings if f.rule == "SS132"]
     assert hit.severity.value == "warning"
     assert not result.failed()
 
 
 def test_plan_without_facts_says_why(capsys):
-    code = plan_cli.plan_main([str(RULE_FIXTURES / "SS126-trip.yaml")], "text")
+    code = estimate_cli.estimate_main([str(RULE_FIXTURES / "SS126-trip.yaml")], "text")
     out = capsys.readouterr()
     assert code == 1
     assert "cannot plan: no usable model facts" in out.out
@@ -246,8 +247,8 @@ def test_plan_without_facts_says_why(capsys):
 
 def test_validate_path_stays_light():
     """validate and render must not pay for huggingface_hub, torch or SGLang."""
-    code = ("import sys; from renderer.pipeline import check_spec; "
-            f"check_spec({str(DEFAULT_SPEC)!r}); "
+    code = ("import sys; from servespec.pipeline import read_spec; "
+            f"read_spec({str(DEFAULT_SPEC)!r}); "
             "heavy = [m for m in ('huggingface_hub', 'torch', 'sglang', 'transformers') "
             "if m in sys.modules]; print(heavy)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False,
@@ -297,8 +298,8 @@ def test_written_facts_match_the_committed_file_and_plan_the_same(tmp_path):
             assert written[key] == pytest.approx(committed[key], rel=1e-3)
         else:
             assert written[key] == committed[key], key
-    spec = check_spec(DEFAULT_SPEC).spec
-    assert plan.estimate(spec, written) == plan.estimate(spec, committed)
+    spec = read_spec(DEFAULT_SPEC).spec
+    assert estimate_mod.estimate(spec, written) == estimate_mod.estimate(spec, committed)
 
 
 def test_model_facts_command_reads_the_hub_cache_offline(tmp_path):
@@ -332,7 +333,7 @@ def run_model_facts(tmp_path: Path, *args: str, repo: str = "zai-org/GLM-5.1-FP8
     output = None
     if args and args[0] == "-o":
         output = args[1]
-    code = ("import sys; from renderer.plan_cli import model_facts_main; "
+    code = ("import sys; from servespec.model_facts import model_facts_main; "
             f"sys.exit(model_facts_main({repo!r}, None, {output!r}))")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub"),
            "HF_HOME": str(tmp_path / "hf-home")}
@@ -405,12 +406,12 @@ def sglang_bytes_per_token(sglang_python, config: dict, cases: list[dict]) -> li
 
 def planned_bytes_per_token(config: dict, *, gpu: str, kv: str, tp: int, eagle: bool) -> int:
     facts = model_facts.facts_from_config("zai-org/GLM-5.1-FP8", None, config, GLM_INDEX)
-    spec = check_spec(DEFAULT_SPEC).spec
+    spec = read_spec(DEFAULT_SPEC).spec
     spec["hardware"]["gpu"] = gpu
     spec["parallelism"]["tensor"] = tp
     spec["precision"]["kv_cache"] = kv
     spec["speculative"]["algorithm"] = "EAGLE" if eagle else "none"
-    return plan.estimate(spec, facts).kv_bytes_per_token
+    return estimate_mod.estimate(spec, facts).kv_bytes_per_token
 
 
 # (GPU, KV dtype, the DSA backend SGLang 0.5.23 resolves there, TP, EAGLE)

@@ -1,6 +1,6 @@
 """The front half of the pipeline as one call: load -> validate -> check.
 
-Render, plan and deploy all start from a Checked spec, so they agree on what a valid spec is.
+Render, plan and deploy all start from a SpecReport spec, so they agree on what a valid spec is.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from .load import Document, display, load
 
 
 @dataclass
-class Checked:
+class SpecReport:
     path: Path
     doc: Document | None = None
     spec: dict | None = None  # validated, defaults filled; None when loading or schema failed
@@ -27,13 +27,13 @@ class Checked:
         return self.spec is None or has_errors(self.findings, strict)
 
 
-def check_spec(path: Path | str) -> Checked:
+def read_spec(path: Path | str) -> SpecReport:
     """Every finding for one spec file. Never raises for a bad spec."""
-    from .check import check
+    from .rules import apply_rules
     from .validate import apply_defaults, schema, validate
 
     path = Path(path)
-    result = Checked(path)
+    result = SpecReport(path)
     try:
         result.doc = load(path)
     except LoadError as exc:
@@ -44,7 +44,7 @@ def check_spec(path: Path | str) -> Checked:
         result.findings = schema_findings
         return result
     result.spec = apply_defaults(result.doc.data, schema())
-    result.findings = check(result.doc, result.spec)
+    result.findings = apply_rules(result.doc, result.spec)
     return result
 
 
@@ -55,4 +55,4 @@ def spec_paths(args: tuple[str, ...] | list[str], specs_dir: Path = Path("specs"
     return sorted(p for p in specs_dir.glob("*.yaml") if p.is_file())
 
 
-__all__ = ["Checked", "SpecError", "check_spec", "display", "spec_paths"]
+__all__ = ["SpecReport", "SpecError", "read_spec", "display", "spec_paths"]

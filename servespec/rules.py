@@ -48,7 +48,7 @@ class Context:
         return hw["gpus_per_node"] * hw["nodes"]
 
 
-def check(doc: Document, spec: dict) -> list[Finding]:
+def apply_rules(doc: Document, spec: dict) -> list[Finding]:
     """Run every rule; return findings (errors and warnings) sorted by position."""
     ctx = Context(doc, spec)
     load_facts(ctx)
@@ -454,4 +454,4 @@ def _short(choices: list[str], limit: int = 12) -> str:
 
 # Memory-fit rules live beside the planner that computes the numbers; importing the module
 # registers them here.
-from . import check_memory  # noqa: F401
+from . import rules_memory  # noqa: F401

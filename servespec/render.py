@@ -3,7 +3,7 @@
 Artifacts, each opening with a header that names its source spec and says not to edit it:
   deploy.py           the Modal app (templates/deploy.py.j2)
   sglang.args         SGLang launch arguments, one flag per line, shell-quoted
-  plan.json           the ordered steps `servespec deploy` runs (renderer/steps.py)
+  steps.json           the ordered steps `servespec deploy` runs (servespec/steps.py)
   spec.resolved.yaml  the spec after `extends` and with every default filled in
 
 Everything is rendered in memory first; files are written only when every artifact of the spec
@@ -25,15 +25,14 @@ import yaml
 from . import names, sglang_args
 from .catalog import gpus
 from .files import write_atomic
-from .pipeline import Checked
+from .pipeline import SpecReport
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = ROOT / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 SUPERVISE_SOURCE = Path(__file__).resolve().parent / "supervise.py"
 SHUTDOWN_GRACE = 20  # seconds; Modal's web_server gives no configurable grace, servers get +5
 DIST_INIT_PORT = 5757  # any free port on rank 0; SGLang's docs use 5000-5xxx
 
-ARTIFACTS = ("deploy.py", "sglang.args", "plan.json", "spec.resolved.yaml")
+ARTIFACTS = ("deploy.py", "sglang.args", "steps.json", "spec.resolved.yaml")
 
 # `sglang serve` exists in 0.5.10 and 0.5.23 (sglang/cli/main.py); 0.5.23 warns that
 # `python -m sglang.launch_server` is deprecated. A version may override it with `launcher`.
@@ -119,7 +118,7 @@ def project_path(path: Path) -> str:
     return Path(os.path.relpath(path)).as_posix()
 
 
-def source_name(checked: Checked) -> str:
+def source_name(checked: SpecReport) -> str:
     return project_path(checked.path)
 
 
@@ -149,7 +148,7 @@ def _image_env(spec: dict) -> list[tuple[str, str]]:
     return sorted(env.items())
 
 
-def render_deploy(checked: Checked) -> str:
+def render_deploy(checked: SpecReport) -> str:
     spec = checked.spec
     hw = spec["hardware"]
     gpu = gpus()[hw["gpu"]]
@@ -196,7 +195,7 @@ def render_deploy(checked: Checked) -> str:
     return _environment().get_template("deploy.py.j2").render(context)
 
 
-def render_args(checked: Checked) -> str:
+def render_args(checked: SpecReport) -> str:
     spec = checked.spec
     lines = [
         header(source_name(checked)),
@@ -209,7 +208,7 @@ def render_args(checked: Checked) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_plan(checked: Checked) -> str:
+def render_steps(checked: SpecReport) -> str:
     from .steps import build_plan
 
     plan = build_plan(checked.spec, checked.name, source_name(checked))
@@ -218,7 +217,7 @@ def render_plan(checked: Checked) -> str:
     return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def render_resolved(checked: Checked) -> str:
+def render_resolved(checked: SpecReport) -> str:
     sources = [project_path(p) for p in checked.doc.sources]
     body = yaml.safe_dump(checked.spec, sort_keys=True, allow_unicode=True, width=100,
                           default_flow_style=False)
@@ -231,12 +230,12 @@ def render_resolved(checked: Checked) -> str:
 RENDERERS = {
     "deploy.py": render_deploy,
     "sglang.args": render_args,
-    "plan.json": render_plan,
+    "steps.json": render_steps,
     "spec.resolved.yaml": render_resolved,
 }
 
 
-def render_files(checked: Checked) -> dict[str, str]:
+def render_files(checked: SpecReport) -> dict[str, str]:
     """Every artifact of a checked spec, in memory. The spec must have passed its checks."""
     assert checked.spec is not None, "render only checked specs"
     return {name: RENDERERS[name](checked) for name in ARTIFACTS}
@@ -276,9 +275,9 @@ def stale_files(spec_path: str | Path, rendered_root: Path = Path(names.RENDERED
     """Rendered files that differ from a fresh render of `spec_path` (empty: up to date).
     Raises SpecError when the spec itself no longer checks."""
     from .errors import SpecError
-    from .pipeline import check_spec
+    from .pipeline import read_spec
 
-    checked = check_spec(spec_path)
+    checked = read_spec(spec_path)
     if checked.failed():
         raise SpecError(checked.findings)
     files = render_files(checked)
