@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from .errors import Severity
 from .pipeline import SpecReport, read_spec, spec_paths
@@ -18,8 +17,8 @@ MEMORY_RULES = ("SS130", "SS131", "SS132")  # shown by estimate even as warnings
 
 def estimate_of(result: SpecReport):
     """(Estimate or None, reason when None) for a checked spec."""
-    from .rules import Context, load_facts  # the same facts the rules saw
     from .estimate import EstimateError, estimate
+    from .rules import Context, load_facts  # the same facts the rules saw
 
     if result.spec is None:
         return None, "the spec does not load or does not match the schema"

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from datetime import date
 from pathlib import Path
+
+from .files import write_atomic
 
 CONFIG = "config.json"
 INDEX = "model.safetensors.index.json"

@@ -55,4 +55,4 @@ def spec_paths(args: tuple[str, ...] | list[str], specs_dir: Path = Path("specs"
     return sorted(p for p in specs_dir.glob("*.yaml") if p.is_file())
 
 
-__all__ = ["SpecReport", "SpecError", "read_spec", "display", "spec_paths"]
+__all__ = ["SpecError", "SpecReport", "display", "read_spec", "spec_paths"]

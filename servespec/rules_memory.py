@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .rules import Context, Hit, rule
 from .estimate import GIB, Estimate, EstimateError, estimate, fraction_for_tokens
+from .rules import Context, Hit, rule
 
 
 def _estimate(ctx: Context) -> Estimate | None:

@@ -80,7 +80,7 @@ def test_default_spec_matches_the_hand_calculation(capsys):
     code, payload = plan_json(str(DEFAULT_SPEC), capsys=capsys)
     assert code == 0
     (spec,) = payload["specs"]
-    figures = spec["plan"]
+    figures = spec["estimate"]
     weights = figures["weights"]["per_gpu_bytes"]
     kv = figures["kv_cache"]
     assert abs(weights / HAND_WEIGHTS_PER_GPU - 1) < 0.10, weights
@@ -95,7 +95,7 @@ def test_default_spec_matches_the_hand_calculation(capsys):
 
 def test_default_spec_kv_tokens_sequences_and_cost(capsys):
     _, payload = plan_json(str(DEFAULT_SPEC), capsys=capsys)
-    figures = payload["specs"][0]["plan"]
+    figures = payload["specs"][0]["estimate"]
     kv, cost = figures["kv_cache"], figures["cost"]
     # Reference notes: "about 0.6M on B200 at 0.85".
     assert 500_000 < kv["tokens"] < 750_000
@@ -118,8 +118,8 @@ def test_plan_json_structure(capsys):
         ["glm51-fp8-b200.yaml", "glm51-fp8-h100x2.yaml", "glm51-fp8-h200.yaml"]
     for spec in payload["specs"]:
         assert spec["ok"] is True
-        assert set(spec) >= {"file", "ok", "findings", "plan", "summary"}
-        figures = spec["plan"]
+        assert set(spec) >= {"file", "ok", "findings", "estimate", "summary"}
+        figures = spec["estimate"]
         assert set(figures) == {"spec", "hardware", "parallelism", "weights", "kv_cache",
                                 "headroom", "cost", "cold_start", "notes"}
         assert set(figures["weights"]) >= {"per_gpu_bytes", "per_gpu_gib", "fits"}
@@ -197,9 +197,9 @@ def test_h100_fixture_rejected_by_plan_too(capsys):
     assert code == 1
     (spec,) = payload["specs"]
     assert spec["ok"] is False
-    assert spec["plan"]["weights"]["fits"] is False
+    assert spec["estimate"]["weights"]["fits"] is False
     # ~94 GB per GPU (the issue's figure), more than an H100's 80 GB.
-    assert 90e9 < spec["plan"]["weights"]["per_gpu_bytes"] < 100e9
+    assert 90e9 < spec["estimate"]["weights"]["per_gpu_bytes"] < 100e9
     (hit,) = [f for f in spec["findings"] if f["rule"] == "SS130"]
     assert (hit["line"], hit["path"]) == (marked_line(fixture, "SS130"), "hardware.gpu")
 
@@ -241,7 +241,7 @@ def test_plan_without_facts_says_why(capsys):
     code = estimate_cli.estimate_main([str(RULE_FIXTURES / "SS126-trip.yaml")], "text")
     out = capsys.readouterr()
     assert code == 1
-    assert "cannot plan: no usable model facts" in out.out
+    assert "cannot estimate: no usable model facts" in out.out
     assert "Traceback" not in out.err
 
 

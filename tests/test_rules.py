@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from servespec import catalog
-from servespec.rules import RULES
 from servespec.pipeline import read_spec
+from servespec.rules import RULES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 RULE_IDS = sorted(catalog.rules())
