@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from . import names, sglang_args
+from . import bench, names, sglang_args
 from .catalog import gpus
 from .files import write_atomic
 from .pipeline import SpecReport
@@ -192,6 +192,7 @@ def render_deploy(checked: SpecReport) -> str:
         "supervise_source": SUPERVISE_SOURCE.read_text(encoding="utf-8").rstrip("\n"),
     }
     context["model"] = {**spec["model"]}
+    context.update(bench.template_context(spec))  # the bench_endpoint block (servespec/bench.py)
     return _environment().get_template("deploy.py.j2").render(context)
 
 

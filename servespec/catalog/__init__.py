@@ -80,3 +80,9 @@ def sglang_flags() -> dict:
 def planning() -> dict:
     """Assumptions of `servespec plan` and the memory rules (read rates, overheads, reserves)."""
     return _read("planning.yaml")
+
+
+@cache
+def bench() -> dict:
+    """Default workloads of `servespec bench` (catalog/bench.yaml)."""
+    return _read("bench.yaml")["bench"]
