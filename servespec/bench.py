@@ -251,7 +251,7 @@ def bench_main(spec_path: str, *, local_url: str | None = None, tokenizer: str |
                       f"{spec['app']}: SGLang {spec['engine']['version']} serving benchmark, {stamp}")
     failures = [f"run {r['key']} failed: {r['error']}" for r in rows if r["error"]]
     failures += [bench_report.missed_sentence(t) for t in bench_report.missed(checked)]
-    history.append(name, {"run": history.run_id(), "command": "bench", "start": start,
+    history.append(name, {"run": history.run_id(), "action": "bench", "start": start,
                           "end": history.now_iso(), "status": "failed" if failures else "ok",
                           "results": str(json_path),
                           "detail": "; ".join(failures) or f"{len(rows)} runs, targets met"},

@@ -2,7 +2,8 @@
 
 `servespec deploy` appends one line per step (servespec/run/records.py: "run", "name",
 "status", "plan_digest", "rendered_digest", ...). bench, rollback and stop append one line per
-run with "command" set. Every line passes through the Redactor first: values of secret-looking
+run with "action" set ("command" is taken: a failed deploy step records its command line).
+Every line passes through the Redactor first: values of secret-looking
 environment variables (and the spec's API key and proxy-token variables) become "***".
 `servespec history SPEC` folds the deploy steps of one run into one row.
 """
@@ -77,7 +78,7 @@ def last_deploy(records: list[dict]) -> dict | None:
     """The last `deploy` step that finished ok (the step, not the run: a run whose smoke
     failed still replaced the app)."""
     for record in reversed(records):
-        if record.get("command", "deploy") == "deploy" and record.get("name") == "deploy" \
+        if record.get("action", "deploy") == "deploy" and record.get("name") == "deploy" \
                 and record.get("status") == "ok":
             return record
     return None
@@ -88,7 +89,7 @@ def rows(records: list[dict]) -> list[dict]:
     out: dict[str, dict] = {}
     for record in records:
         key = record.get("run") or f"line-{len(out)}"
-        command = record.get("command", "deploy")
+        command = record.get("action", "deploy")
         row = out.setdefault(key, {"run": key, "command": command, "start": record.get("start"),
                                    "end": record.get("end"), "status": "ok", "detail": ""})
         row["end"] = record.get("end") or row["end"]
