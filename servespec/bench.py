@@ -152,7 +152,7 @@ def local_python(version: str) -> tuple[str, dict]:
     return str(python), env
 
 
-def run_local(spec: dict, req: dict, log_path: Path, timeout: float) -> list[dict]:
+def run_local(spec: dict, req: dict, log_path: Path, timeout: float, redact) -> list[dict]:
     python, env = local_python(spec["engine"]["version"])
     # SGLang caches generated-shared-prefix prompts under ~/.cache/sglang; nothing is downloaded.
     env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
@@ -163,20 +163,21 @@ def run_local(spec: dict, req: dict, log_path: Path, timeout: float) -> list[dic
         code = ("import runpy, sys; "
                 "runpy.run_path(sys.argv[1])['run_request_file'](sys.argv[2])")
         return _collect([python, "-W", "ignore", "-c", code, str(DRIVER), str(req_path)], env,
-                        log_path, timeout)
+                        log_path, timeout, redact)
 
 
-def run_modal(spec_name: str, req: dict, log_path: Path, timeout: float) -> list[dict]:
+def run_modal(spec_name: str, req: dict, log_path: Path, timeout: float, redact) -> list[dict]:
     """`modal run FILE::FUNC --ARG VALUE` calls one function of the app with its parameters as
     options (modal/cli/run.py, modal 1.6.4); the function prints one MARKER line per cell."""
     deploy_py = f"{names.rendered_dir(spec_name)}/deploy.py"
     argv = ["modal", "run", f"{deploy_py}::{REMOTE_FUNCTION}", "--request", json.dumps(req)]
     env = {**os.environ, REMOTE_FLAG_VAR: "1"}
-    return _collect(argv, env, log_path, timeout)
+    return _collect(argv, env, log_path, timeout, redact)
 
 
-def _collect(argv: list[str], env: dict, log_path: Path, timeout: float) -> list[dict]:
-    """Run argv, keep its whole output in log_path, return the MARKER lines' payloads."""
+def _collect(argv: list[str], env: dict, log_path: Path, timeout: float, redact) -> list[dict]:
+    """Run argv, keep its whole output in log_path, return the MARKER lines' payloads. SGLang
+    prints its arguments, proxy-token headers included: the log is redacted line by line."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     outcomes = []
     with open(log_path, "w", encoding="utf-8") as log:
@@ -187,7 +188,7 @@ def _collect(argv: list[str], env: dict, log_path: Path, timeout: float) -> list
             raise BenchProblem(f"cannot run {argv[0]}: not installed") from None
         deadline = time.monotonic() + timeout
         for line in proc.stdout:
-            log.write(line)
+            log.write(redact(line))
             if line.startswith(MARKER):
                 outcomes.append(json.loads(line[len(MARKER):]))
                 print(f"  ran {outcomes[-1]['key']}", file=sys.stderr, flush=True)
@@ -228,12 +229,12 @@ def bench_main(spec_path: str, *, local_url: str | None = None, tokenizer: str |
         timeout = settings(spec)["timeout"] + TIMEOUT_MARGIN
         if local_url:
             req = request(spec, local_url, tokenizer or spec["model"]["repo"], "", proxy)
-            outcomes = run_local(spec, req, log_path, timeout)
+            outcomes = run_local(spec, req, log_path, timeout, redact)
             where = f"local run against {local_url}"
         else:
             endpoint = url or _endpoint_url(name)
             req = request(spec, endpoint, names.model_dir(spec), "/tmp", proxy)
-            outcomes = run_modal(name, req, log_path, timeout)
+            outcomes = run_modal(name, req, log_path, timeout, redact)
             where = f"Modal function {REMOTE_FUNCTION} of app {spec['app']} against {endpoint}"
     except BenchProblem as problem:
         print(f"servespec bench: {problem}", file=sys.stderr)
@@ -285,7 +286,8 @@ def _checked_spec(spec_path: str) -> tuple[dict, str]:
         raise BenchProblem(f"no spec at {spec_path}", 2)
     result = read_spec(spec_path)
     if result.failed():
-        first = next((f.format() for f in result.findings), "it does not validate")
+        errors = [f for f in result.findings if f.severity.value == "error"] or result.findings
+        first = errors[0].format().splitlines()[0] if errors else "it does not validate"
         raise BenchProblem(f"{spec_path} is not a valid spec ({first}); run `servespec validate`", 2)
     return result.spec, result.name
 
