@@ -80,3 +80,9 @@ def sglang_flags() -> dict:
 def planning() -> dict:
     """Assumptions of `servespec plan` and the memory rules (read rates, overheads, reserves)."""
     return _read("planning.yaml")
+
+
+@cache
+def model_support() -> dict:
+    """Weight formats, DeepGEMM conditions, speculative algorithms, architecture-scoped rules."""
+    return _read("model_support.yaml")
