@@ -1,6 +1,6 @@
-"""The front half of the pipeline as one call: load -> validate -> check.
+"""The front half of the pipeline as one call: load -> validate -> rules.
 
-Render, plan and deploy all start from a SpecReport spec, so they agree on what a valid spec is.
+Estimate, render and deploy all start from a SpecReport spec, so they agree on what a valid spec is.
 """
 
 from __future__ import annotations

@@ -3,12 +3,12 @@
 Artifacts, each opening with a header that names its source spec and says not to edit it:
   deploy.py           the Modal app (templates/deploy.py.j2)
   sglang.args         SGLang launch arguments, one flag per line, shell-quoted
-  steps.json           the ordered steps `servespec deploy` runs (servespec/steps.py)
+  steps.json          the ordered steps `servespec deploy` runs (servespec/steps.py)
   spec.resolved.yaml  the spec after `extends` and with every default filled in
 
 Everything is rendered in memory first; files are written only when every artifact of the spec
 rendered, each through a temporary file and an atomic rename, so a failing spec leaves the
-previous artifacts untouched. `check` renders in memory and diffs against what is on disk.
+previous artifacts untouched. `--verify` renders in memory and diffs against what is on disk.
 """
 
 from __future__ import annotations
@@ -209,11 +209,11 @@ def render_args(checked: SpecReport) -> str:
 
 
 def render_steps(checked: SpecReport) -> str:
-    from .steps import build_plan
+    from .steps import build_steps
 
-    plan = build_plan(checked.spec, checked.name, source_name(checked))
+    steps = build_steps(checked.spec, checked.name, source_name(checked))
     payload = {"_generated": header(source_name(checked), comment="").replace("\n", "").strip()}
-    payload.update(plan)
+    payload.update(steps)
     return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 

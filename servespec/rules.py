@@ -1,4 +1,4 @@
-"""Stage 3, check: engine- and hardware-aware rules beyond what the schema can say.
+"""Stage 3, rules: engine- and hardware-aware rules beyond what the schema can say.
 
 Each rule is a small function registered under its id; its title, severity, reason and upstream
 link live in catalog/rules.yaml. A rule yields (field path, message) pairs; this module turns them
@@ -422,6 +422,6 @@ def _short(choices: list[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(choices)} in all)" if len(choices) > limit else "")
 
 
-# Memory-fit rules live beside the planner that computes the numbers; importing the module
+# Memory-fit rules live beside the estimate that computes the numbers; importing the module
 # registers them here.
 from . import rules_memory  # noqa: F401

@@ -1,10 +1,10 @@
-"""The deploy plan: the ordered steps `servespec deploy` runs, derived from a checked spec.
+"""The deploy steps: the ordered steps `servespec deploy` runs, derived from a checked spec.
 
-`build_plan` is pure and deterministic (no clock, no environment, no network), so the render
+`build_steps` is pure and deterministic (no clock, no environment, no network), so the render
 stage can write it as rendered/<name>/steps.json and CI can diff it like any other artifact.
-servespec/run.py executes it.
+servespec/run/ executes it.
 
-Plan format (version PLAN_FORMAT):
+steps.json format (version STEPS_FORMAT):
 
     {"format": 1, "app": ..., "spec": ..., "spec_name": ..., "modal_version": "1.6.4",
      "secrets": [names only], "api_key_env": "SGLANG_API_KEY" | null,
@@ -32,7 +32,7 @@ import posixpath
 
 from . import names
 
-PLAN_FORMAT = 1
+STEPS_FORMAT = 1
 # deploy.py is written against this client; preflight compares it with `modal --version`.
 MODAL_VERSION = "1.6.4"
 URL_PLACEHOLDER = "{url}"
@@ -50,7 +50,7 @@ SMOKE_TIMEOUT = 900  # five checks, each request bounded by smoke's own 120 s ti
 HEALTH_POLL_INTERVAL = 10
 
 
-def build_plan(spec: dict, spec_name: str, spec_path: str) -> dict:
+def build_steps(spec: dict, spec_name: str, spec_path: str) -> dict:
     """The ordered deploy steps for one checked spec (defaults filled in)."""
     deploy_py = f"{names.rendered_dir(spec_name)}/deploy.py"
     steps = [
@@ -64,8 +64,8 @@ def build_plan(spec: dict, spec_name: str, spec_path: str) -> dict:
     else:
         omitted["compile"] = "compile.enabled is false in the spec"
     steps += [_deploy(spec, deploy_py), _wait(spec), _smoke(spec)]
-    plan = {
-        "format": PLAN_FORMAT,
+    doc = {
+        "format": STEPS_FORMAT,
         "app": spec["app"],
         "spec": spec_path,
         "spec_name": spec_name,
@@ -76,8 +76,8 @@ def build_plan(spec: dict, spec_name: str, spec_path: str) -> dict:
         "steps": steps,
     }
     if omitted:
-        plan["omitted"] = omitted
-    return plan
+        doc["omitted"] = omitted
+    return doc
 
 
 # --- what the spec names ---------------------------------------------------------------------
@@ -99,7 +99,7 @@ def _api_key_env(spec: dict) -> str | None:
 
 
 def _endpoint(spec: dict) -> dict:
-    """How the runner learns the endpoint URL, which the plan cannot know (it has no workspace).
+    """How the runner learns the endpoint URL, which steps.json cannot know (it has no workspace).
 
     Single node: @modal.web_server(label=<app>) serves at https://<workspace>--<label>.modal.run
     (reference §1). `modal deploy` prints that URL when it creates the function
@@ -148,7 +148,7 @@ def _command(argv: list[str], skip_if: dict | None = None) -> dict:
 
 def _preflight(spec: dict) -> dict:
     checks = [
-        {"name": "plan-fresh",
+        {"name": "steps-fresh",
          "description": "rendered files match a fresh render of the spec (else: make render)"},
         # `modal --version` prints "modal client version: X" (modal/cli/entry_point.py:64-68).
         {"name": "modal-installed", "argv": ["modal", "--version"],
@@ -168,7 +168,7 @@ def _preflight(spec: dict) -> dict:
                        "names": _secret_names(spec),
                        "description": "every Modal Secret the spec names exists"})
     return _step("preflight", "internal:preflight",
-                 "Check, before anything changes, that the plan is fresh and Modal is usable.",
+                 "Check, before anything changes, that steps.json is fresh and Modal is usable.",
                  PREFLIGHT_TIMEOUT, "fixed", checks=checks)
 
 

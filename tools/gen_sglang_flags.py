@@ -1,6 +1,6 @@
-"""Regenerate servespec/catalog/sglang_flags.yaml from the REAL SGLang parsers, or check it for drift.
+"""Regenerate servespec/catalog/sglang_flags.yaml from the REAL SGLang parsers, or verify it has not drifted.
 
-    .venv/bin/python tools/gen_sglang_flags.py --check          # CI / tests: exit 1 on drift
+    .venv/bin/python tools/gen_sglang_flags.py --verify         # CI / tests: exit 1 on drift
     .venv/bin/python tools/gen_sglang_flags.py --write          # rewrite the table in place
     .venv/bin/python tools/gen_sglang_flags.py --write --add-version 0.5.24
 
@@ -20,7 +20,7 @@ What is hand-written and what is derived:
 A derived entry that is new, or whose value changed, gets a fresh "verified with the real parser
 on <today>" note; the old value is kept in the note so a reviewer sees what moved.
 
-The output is deterministic, so --check is a byte comparison: any drift, in a parser or in the
+The output is deterministic, so --verify is a byte comparison: any drift, in a parser or in the
 file, shows as a unified diff.
 """
 
@@ -51,7 +51,7 @@ HEADER = """\
 # preferred first) and the `source`/`sources`/`note` texts; the generator keeps those and derives
 # everything else. After an edit, or to add a version:
 #   .venv/bin/python tools/gen_sglang_flags.py --write [--add-version X.Y.Z]
-# tests/test_sglang_parser.py runs `--check` and fails on any drift.
+# tests/test_sglang_parser.py runs `--verify` and fails on any drift.
 """
 
 
@@ -213,7 +213,9 @@ def load(path: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = cli.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--check", action="store_true", help="exit 1 if the table has drifted")
+    # --check: the old spelling of --verify, kept for one release.
+    mode.add_argument("--verify", "--check", dest="check", action="store_true",
+                      help="exit 1 if the table has drifted")
     mode.add_argument("--write", action="store_true", help="rewrite the table in place")
     mode.add_argument("--stdout", action="store_true", help="print the regenerated table")
     cli.add_argument("--table", type=Path, default=TABLE)

@@ -78,7 +78,7 @@ def sglang_flags() -> dict:
 
 @cache
 def planning() -> dict:
-    """Assumptions of `servespec plan` and the memory rules (read rates, overheads, reserves)."""
+    """Assumptions of `servespec estimate` and the memory rules (read rates, overheads, reserves)."""
     return _read("planning.yaml")
 
 
