@@ -176,6 +176,18 @@ def checkpoint_format(facts: dict | None) -> str | None:
     return "bf16"
 
 
+def min_capability(fmt: str | None, on_the_fly: bool) -> int:
+    """The compute capability (x10) SGLang needs for weights in `fmt`: the quant config's
+    get_min_capability(), as catalog/quantization.yaml records it per quant_method."""
+    info = support()["weight_formats"].get(fmt or "")
+    if info is None:
+        return 0
+    table = catalog.quantization()
+    entry = (table.get("on_the_fly", {}).get(fmt) if on_the_fly
+             else table["formats"].get((info["quant_methods"] or [fmt])[0]))
+    return int((entry or {}).get("min_capability") or 0)
+
+
 def quantization_flag(spec: dict, checkpoint: str | None) -> str | None:
     """--quantization only for on-the-fly quantization: the spec asks for a format the
     checkpoint does not already have, and SGLang can produce it at load time. Without facts the

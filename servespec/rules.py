@@ -8,53 +8,14 @@ into findings that point at the line of the field to change.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
 from . import catalog, sglang_args
 from .errors import Finding, LoadError, Severity
 from .load import Document, dotted, load_file
-
-Hit = tuple[tuple, str]  # (field path, message)
-RULES: dict[str, Callable[[Context], Iterator[Hit]]] = {}
-
-
-def rule(rule_id: str):
-    def register(fn):
-        RULES[rule_id] = fn
-        return fn
-
-    return register
-
-
-@dataclass
-class Context:
-    doc: Document
-    spec: dict  # validated, defaults filled
-    facts: dict | None = None
-    facts_doc: Document | None = None
-    findings: list[Finding] = field(default_factory=list)
-    memo: dict = field(default_factory=dict)  # results rules share, e.g. the memory plan
-
-    @property
-    def deployment(self):
-        """The resolved deployment (servespec/resolve.py), computed once per check."""
-        if "deployment" not in self.memo:
-            from .resolve import resolve
-
-            self.memo["deployment"] = resolve(self.spec, self.facts, self.doc.name)
-        return self.memo["deployment"]
-
-    @property
-    def gpu(self) -> dict:
-        return catalog.gpus()[self.spec["hardware"]["gpu"]]
-
-    @property
-    def total_gpus(self) -> int:
-        hw = self.spec["hardware"]
-        return hw["gpus_per_node"] * hw["nodes"]
+from .rule_registry import RULES, Context, Hit, rule
 
 
 def apply_rules(doc: Document, spec: dict) -> list[Finding]:
@@ -164,16 +125,6 @@ def kv_dtype_explicit(ctx: Context) -> Iterator[Hit]:
         yield ("precision", "kv_cache"), (
             f"kv_cache 'auto' makes SGLang pick fp8_e4m3 for this DSA model on {ctx.deployment.gpu};"
             " write bf16 or fp8_e4m3"
-        )
-
-
-@rule("SS105")
-def fp8_needs_hopper_or_blackwell(ctx: Context) -> Iterator[Hit]:
-    gpu = ctx.gpu
-    if ctx.spec["precision"].get("weights", "").startswith("fp8") and not gpu["fp8"]:
-        yield ("hardware", "gpu"), (
-            f"FP8 weights on {ctx.spec['hardware']['gpu']} ({gpu['family']}, {gpu['arch']}); "
-            "needs Hopper (sm90) or Blackwell (sm100)"
         )
 
 

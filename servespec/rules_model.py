@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .resolve import speculative_mode, support
-from .rules import Context, Hit, rule
+from .resolve import min_capability, speculative_mode, support
+from .rule_registry import Context, Hit, rule
 
 
 def _facts(ctx: Context) -> dict:
@@ -93,6 +93,17 @@ def precision_matches_checkpoint(ctx: Context) -> Iterator[Hit]:
             f"the checkpoint holds {ckpt} weights and SGLang cannot quantize them to {wanted} "
             "at load time: remove precision.weights, or serve a checkpoint published in "
             f"{wanted}"
+        )
+
+
+@rule("SS105")
+def weight_format_needs_capability(ctx: Context) -> Iterator[Hit]:
+    dep = ctx.deployment
+    need = min_capability(dep.weights_format, dep.quantization is not None)
+    if dep.capability < need:
+        yield ("hardware", "gpu"), (
+            f"{dep.weights_format} weights need compute capability {need // 10}.{need % 10} or "
+            f"newer; {dep.gpu} is {dep.capability // 10}.{dep.capability % 10} ({dep.arch})"
         )
 
 

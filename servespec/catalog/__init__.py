@@ -83,6 +83,18 @@ def planning() -> dict:
 
 
 @cache
+def sglang_defaults() -> dict:
+    """What SGLang picks by itself when a spec leaves a value unset, and its KV pool layout."""
+    return _read("sglang_defaults.yaml")
+
+
+@cache
+def quantization() -> dict:
+    """Weight formats: bytes per parameter, the parts each quantizes, the GPUs each runs on."""
+    return _read("quantization.yaml")
+
+
+@cache
 def model_support() -> dict:
     """Weight formats, DeepGEMM conditions, speculative algorithms, architecture-scoped rules."""
     return _read("model_support.yaml")
