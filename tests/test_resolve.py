@@ -122,3 +122,23 @@ def test_spec_folders_render_to_distinct_names():
     stems = [p.stem for p in spec_paths([], ROOT / "specs")]
     assert len(stems) == len(set(stems))
     assert {p.parent.name for p in spec_paths([], ROOT / "specs")} == {"specs", *SPEC_FOLDERS[1:]}
+
+
+def test_schema_enums_match_the_catalogs_resolve_reads():
+    """The schema is hand-written (servespec/validate.py says why); its enums that mirror a
+    catalog must list exactly what resolve.py knows, or a value would validate and then resolve
+    to nothing."""
+    import json
+
+    from servespec import catalog
+
+    schema = json.loads((ROOT / "servespec" / "schema.json").read_text())["properties"]
+    support = catalog.model_support()
+    weights = schema["precision"]["properties"]["weights"]["enum"]
+    assert sorted(weights) == sorted(support["weight_formats"])
+    algorithms = schema["speculative"]["properties"]["algorithm"]["enum"]
+    assert sorted(algorithms) == sorted(["none", *support["speculative"]["algorithms"]])
+    quant = catalog.quantization()
+    for name, info in support["weight_formats"].items():
+        key = (info["quant_methods"] or [name])[0]
+        assert key in quant["formats"], f"{name}: no capability entry for {key}"
