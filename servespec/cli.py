@@ -70,8 +70,8 @@ def print_findings(results: list[SpecReport], strict: bool, fmt: str, extra: dic
 
 def estimate_summary(result: SpecReport) -> str:
     """The one-line memory and cost summary `make render` prints under each spec."""
-    from .estimate import summary_line
     from .estimate_cli import estimate_of
+    from .estimate_text import summary_line
 
     estimate, why = estimate_of(result)
     return summary_line(result.name, estimate) if estimate is not None else f"estimate: {why}"

@@ -128,6 +128,8 @@ def generate(table: dict, described: dict[str, dict], today: str) -> dict:
         flags, sources, choices, choice_notes = {}, {}, {}, {}
         for key, spec in options.items():
             present = [n for n in spec["names"] if n in parser]
+            if spec.get("not_deprecated"):  # a fallback spelling, wanted only where it is current
+                present = [n for n in present if not parser[n]["deprecated"]]
             # Prefer a spelling that is not deprecated; among those, the table's order.
             present.sort(key=lambda n: parser[n]["deprecated"])
             flag = present[0] if present else None
