@@ -146,7 +146,7 @@ def sglang_python(version: str) -> Path:
 
 
 def parse_args_files(version: str, *files: Path) -> list[dict]:
-    proc = subprocess.run([str(sglang_python(version)), str(ROOT / "tools" / "sglang_parse.py"),
+    proc = subprocess.run([str(sglang_python(version)), str(ROOT / "servespec" / "sglang_parse.py"),
                            *map(str, files)], capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
