@@ -228,6 +228,26 @@ def plan_alias(ctx: click.Context, specs: tuple[str, ...], fmt: str) -> None:
     ctx.invoke(estimate, specs=specs, fmt=fmt)
 
 
+@main.command()
+@click.argument("directory", required=False, default=".", type=click.Path(file_okay=False))
+def init(directory: str) -> None:
+    """Scaffold a repository in DIRECTORY (default: here): an example spec with its schema and
+    model facts, a Makefile, the CI workflow and .gitignore. Never overwrites a file."""
+    from pathlib import Path
+
+    from .init import InitRefused, scaffold
+
+    try:
+        written = scaffold(Path(directory))
+    except InitRefused as refused:
+        click.echo(f"servespec init: {refused}", err=True)
+        sys.exit(1)
+    for rel in written:
+        click.echo(f"  wrote {Path(directory) / rel}", err=True)
+    click.echo(f"next: cd {directory} && make render  (then commit specs/ and rendered/)",
+               err=True)
+
+
 @main.command("model-facts")
 @click.argument("repo")
 @click.option("--revision", default=None, help="Commit, branch or tag (default: main).")

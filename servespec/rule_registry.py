@@ -35,6 +35,15 @@ class Context:
     memo: dict = field(default_factory=dict)  # results rules share, e.g. the memory plan
 
     @property
+    def deployment(self):
+        """The resolved deployment (servespec/resolve.py), computed once per check."""
+        if "deployment" not in self.memo:
+            from .resolve import resolve
+
+            self.memo["deployment"] = resolve(self.spec, self.facts, self.doc.name)
+        return self.memo["deployment"]
+
+    @property
     def gpu(self) -> dict:
         return catalog.gpus()[self.spec["hardware"]["gpu"]]
 

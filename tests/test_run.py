@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from servespec.pipeline import read_spec
+from servespec.resolve import resolve
 from servespec.steps import build_steps
 
 HERE = Path(__file__).resolve().parent
@@ -162,7 +163,7 @@ def steps_of(text_changes: dict | None = None) -> dict:
     for dotted, value in (text_changes or {}).items():
         section, key = dotted.split(".")
         spec[section][key] = value
-    return build_steps(spec, checked.name, SPEC)
+    return build_steps(resolve(spec, checked.facts, checked.name), SPEC)
 
 
 def test_steps_list_the_seven_steps_with_real_modal_commands():

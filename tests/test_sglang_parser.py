@@ -2,7 +2,7 @@
 
 For every version in servespec/catalog/sglang_flags.yaml a session fixture builds (or finds
 cached) the env of tools/sglang-env.sh: the real sglang wheel of that version on a CPU torch.
-Every check then goes through tools/sglang_parse.py running in that env, i.e. through
+Every check then goes through servespec/sglang_parse.py running in that env, i.e. through
 `ServerArgs.add_cli_args` of the real release, never through a copy of its flag list:
 
   (a) each non-null flag of the table is accepted (with every recorded choice), each null one is
@@ -31,7 +31,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_SCRIPT = ROOT / "tools" / "sglang-env.sh"
-PARSE = ROOT / "tools" / "sglang_parse.py"
+PARSE = ROOT / "servespec" / "sglang_parse.py"
 GENERATOR = ROOT / "tools" / "gen_sglang_flags.py"
 TABLE_PATH = ROOT / "servespec" / "catalog" / "sglang_flags.yaml"
 FIXTURES = ROOT / "tests" / "fixtures" / "sglang"
@@ -124,9 +124,13 @@ def test_table_flags_accepted_and_nulls_rejected(version, sglang_env, tmp_path):
 
     for n, (key, flag) in enumerate(entry["flags"].items()):
         if flag is None:
-            # Null means no spelling of the option, from any version, exists here.
+            # Null means no spelling of the option, from any version, exists here (for a
+            # `not_deprecated` option: none that is not deprecated; describe() says which).
             names = TABLE["options"][key]["names"]
             assert names, f"{key}: no spelling to try"
+            if TABLE["options"][key].get("not_deprecated"):
+                assert all(options[n]["deprecated"] for n in names if n in options), key
+                names = [n for n in names if n not in options]
             for m, name in enumerate(names):
                 path = write_args(tmp_path / f"null-{n}-{m}.args", MODEL, f"{name} 1")
                 files.append((f"{key}: {name} must be rejected by {version}", path))

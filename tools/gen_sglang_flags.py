@@ -5,7 +5,7 @@
     .venv/bin/python tools/gen_sglang_flags.py --write --add-version 0.5.24
 
 Each version's parser comes from the env that tools/sglang-env.sh builds for it (--build runs that
-script for envs that are missing). The parser is asked through `tools/sglang_parse.py --describe`
+script for envs that are missing). The parser is asked through `servespec/sglang_parse.py --describe`
 in that env, so this script itself needs only PyYAML.
 
 What is hand-written and what is derived:
@@ -39,7 +39,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "servespec" / "catalog" / "sglang_flags.yaml"
-PARSE = ROOT / "tools" / "sglang_parse.py"
+PARSE = ROOT / "servespec" / "sglang_parse.py"
 ENV_SCRIPT = ROOT / "tools" / "sglang-env.sh"
 
 HEADER = """\
@@ -128,6 +128,8 @@ def generate(table: dict, described: dict[str, dict], today: str) -> dict:
         flags, sources, choices, choice_notes = {}, {}, {}, {}
         for key, spec in options.items():
             present = [n for n in spec["names"] if n in parser]
+            if spec.get("not_deprecated"):  # a fallback spelling, wanted only where it is current
+                present = [n for n in present if not parser[n]["deprecated"]]
             # Prefer a spelling that is not deprecated; among those, the table's order.
             present.sort(key=lambda n: parser[n]["deprecated"])
             flag = present[0] if present else None
@@ -161,7 +163,7 @@ def generate(table: dict, described: dict[str, dict], today: str) -> dict:
             deprecated[name] = item
 
         out = {"source": old.get("source") or (
-                   f"sglang=={version} wheel from PyPI, parser read by tools/sglang_parse.py "
+                   f"sglang=={version} wheel from PyPI, parser read by servespec/sglang_parse.py "
                    f"--describe in the env tools/sglang-env.sh {version} builds; verified with the "
                    f"real parser on {today}"),
                "flags": flags, "sources": sources, "choices": choices}

@@ -92,3 +92,9 @@ def sglang_defaults() -> dict:
 def quantization() -> dict:
     """Weight formats: bytes per parameter, the parts each quantizes, the GPUs each runs on."""
     return _read("quantization.yaml")
+
+
+@cache
+def model_support() -> dict:
+    """Weight formats, DeepGEMM conditions, speculative algorithms, architecture-scoped rules."""
+    return _read("model_support.yaml")
