@@ -38,7 +38,7 @@ def main() -> None:
     import transformers
 
     request = json.loads(sys.argv[1])
-    models = request["models"] if "models" in request else [request]
+    models = request.get("models", [request])
     answers = [model_answer(model) for model in models]
     head = {"sglang": sglang.__version__, "transformers": transformers.__version__}
     print(json.dumps({**head, **answers[0]} if "models" not in request

@@ -69,7 +69,7 @@ def ours(case) -> estimate_mod.Estimate:
 
 
 def probe_request(case, est: estimate_mod.Estimate) -> dict:
-    _, config, draft, gpu, tp, dp, kv, algorithm = case
+    _, config, _, gpu, tp, dp, kv, _ = case
     draft_layers = est.kv_draft_layers
     return {"config": {k: v for k, v in config.items() if k != "quantization_config"},
             "cases": [{"kv_cache_dtype": kv, "tp_size": tp, "attn_dp_size": dp,
