@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import ROOT, default_text, run_cli
 
-from servespec import catalog, names, sglang_args
+from servespec import catalog, sglang_args
 from servespec.pipeline import read_spec
 from servespec.render import ARTIFACTS, SUPERVISE_SOURCE, render_files
 
@@ -92,7 +92,7 @@ def test_modal_app_matches_the_spec(spec):
     compile_ = fns["compile_deepgemm"]
     assert compile_["gpus"] == gpu_request and compile_["volumes"] == both
     assert compile_["timeout"] == s["compile"]["timeout"]
-    assert f"ENV SGLANG_DG_CACHE_DIR={names.deepgemm_cache_dir(s)}" in compile_["image"]
+    assert f"ENV SGLANG_DG_CACHE_DIR={result.deployment.deepgemm.cache_dir}" in compile_["image"]
     assert f"FROM {s['engine']['image']}" in compile_["image"]
 
     serve = fns["Serve" if nodes > 1 else "serve"]
@@ -146,7 +146,7 @@ def sglang_python(version: str) -> Path:
 
 
 def parse_args_files(version: str, *files: Path) -> list[dict]:
-    proc = subprocess.run([str(sglang_python(version)), str(ROOT / "tools" / "sglang_parse.py"),
+    proc = subprocess.run([str(sglang_python(version)), str(ROOT / "servespec" / "sglang_parse.py"),
                            *map(str, files)], capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]

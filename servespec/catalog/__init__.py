@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zlib
 from functools import cache
 from pathlib import Path
+
+from ..files import write_atomic
 
 HERE = Path(__file__).resolve().parent
 
@@ -46,11 +47,7 @@ def _store(path: Path, data: dict) -> None:
         text = json.dumps(data)
         if json.loads(text) != data:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        write_atomic(path, text)  # concurrent processes may fill the same cache entry
     except (OSError, TypeError, ValueError):
         pass
 
@@ -78,8 +75,26 @@ def sglang_flags() -> dict:
 
 @cache
 def planning() -> dict:
-    """Assumptions of `servespec plan` and the memory rules (read rates, overheads, reserves)."""
+    """Assumptions of `servespec estimate` and the memory rules (read rates, overheads, reserves)."""
     return _read("planning.yaml")
+
+
+@cache
+def sglang_defaults() -> dict:
+    """What SGLang picks by itself when a spec leaves a value unset, and its KV pool layout."""
+    return _read("sglang_defaults.yaml")
+
+
+@cache
+def quantization() -> dict:
+    """Weight formats: bytes per parameter, the parts each quantizes, the GPUs each runs on."""
+    return _read("quantization.yaml")
+
+
+@cache
+def model_support() -> dict:
+    """Weight formats, DeepGEMM conditions, speculative algorithms, architecture-scoped rules."""
+    return _read("model_support.yaml")
 
 
 @cache

@@ -35,7 +35,7 @@ def run_wait(ctx: Context, step: dict, deadline: float) -> StepResult:
         return StepResult("wait", "failed", EXIT_FAILED, start, time.time(), unknown_url(ctx))
     url = base + step["path"]
     ctx.display.print(f"  GET {url} until 200 (every {step['poll_interval']} s)")
-    api_key = os.environ.get(ctx.plan.get("api_key_env") or "") or None
+    api_key = os.environ.get(ctx.steps_doc.get("api_key_env") or "") or None
     attempts = 0
     with ctx.display.running("wait") as status:
         while True:

@@ -1,9 +1,10 @@
 """Check SGLang launch-argument files against the REAL SGLang parser of one release.
 
-Run it with the Python of an env built by tools/sglang-env.sh, which holds that release:
+Run it, as a file, with the Python of an env that holds that release (tools/sglang-env.sh builds
+one; users' CI builds one with `ci/sglang-parse.sh`, which `servespec init` writes):
 
-    .cache/sglang-0.5.23/bin/python tools/sglang_parse.py ARGS_FILE [ARGS_FILE ...]
-    .cache/sglang-0.5.23/bin/python tools/sglang_parse.py --describe
+    .cache/sglang-0.5.23/bin/python servespec/sglang_parse.py ARGS_FILE [ARGS_FILE ...]
+    .cache/sglang-0.5.23/bin/python servespec/sglang_parse.py --describe
 
 ARGS_FILE is the renderer's sglang.args artifact: lines starting with '#' are comments, blank
 lines are ignored, and every other line is one flag with its value(s) in POSIX shell quoting
@@ -30,7 +31,8 @@ Stricter than `sglang serve`, on purpose:
 choices, nargs, deprecation) plus choices that the parser leaves open but SGLang checks later;
 tools/gen_sglang_flags.py builds servespec/catalog/sglang_flags.yaml from it.
 
-Standard library only: the env holds sglang's import chain and nothing else.
+Standard library only and importing nothing from servespec: the env holds sglang's import chain
+and nothing else. It ships inside the package so a user's CI can run it without this repository.
 """
 
 from __future__ import annotations
@@ -123,17 +125,10 @@ def _unknown_flag_message(name: str, parser, version: str) -> str:
     return message
 
 
-def check_file(path: Path, version: str, parser) -> dict:
-    result = {"file": str(path), "version": version, "ok": False, "error": None, "errors": [],
-              "deprecated": [], "replacements": {}, "namespace": None}
+def _checked_argv(lines: list[tuple[int, str]], parser, version: str, result: dict) -> list[str]:
+    """The tokens of the lines that pass the line checks; each failure goes to result["errors"],
+    each deprecated flag to result["deprecated"] (and its new spelling to "replacements")."""
     errors = result["errors"]
-    try:
-        lines = read_lines(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        errors.append(f"cannot read the file: {exc}")
-        result["error"] = errors[0]
-        return result
-
     options = parser._option_string_actions
     argv: list[str] = []
     seen: dict[int, tuple[int, str]] = {}  # id(action) -> (line, flag) that set it first
@@ -171,6 +166,21 @@ def check_file(path: Path, version: str, parser) -> dict:
             if new_flag:
                 result["replacements"][flag] = new_flag
         argv.extend(tokens)
+    return argv
+
+
+def check_file(path: Path, version: str, parser) -> dict:
+    result = {"file": str(path), "version": version, "ok": False, "error": None, "errors": [],
+              "deprecated": [], "replacements": {}, "namespace": None}
+    errors = result["errors"]
+    try:
+        lines = read_lines(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        errors.append(f"cannot read the file: {exc}")
+        result["error"] = errors[0]
+        return result
+
+    argv = _checked_argv(lines, parser, version, result)
 
     # Lines that failed above are left out; the rest still goes through the real parser so that
     # one run reports bad values too. Its first complaint ends the parse, as in `sglang serve`.
@@ -254,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         version, parser = build_parser()
     except Exception as exc:  # noqa: BLE001 - an env problem: say which, briefly
         print(f"sglang_parse: cannot build sglang's parser with {sys.executable}: "
-              f"{type(exc).__name__}: {exc}. Rebuild the env with tools/sglang-env.sh.",
+              f"{type(exc).__name__}: {exc}. Rebuild the env (tools/sglang-env.sh).",
               file=sys.stderr)
         return 3
 
