@@ -127,6 +127,7 @@ def plot(path: Path, rows: list[dict], checked: list[dict], title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator
 
     fig, axes = plt.subplots(1, 2, figsize=PNG_SIZE_INCHES, dpi=PNG_DPI)
     for ax, metric, label in ((axes[0], "ttft", "TTFT (ms)"), (axes[1], "tpot", "TPOT (ms)")):
@@ -143,6 +144,8 @@ def plot(path: Path, rows: list[dict], checked: list[dict], title: str) -> None:
         levels = sorted({r["concurrency"] for r in rows})
         ax.set_xticks(levels, [str(c) for c in levels])
         ax.minorticks_off()
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         ax.set_xlabel("concurrency (requests in flight)")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
@@ -164,3 +167,46 @@ def _plot_metric(ax, rows: list[dict], metric: str) -> None:
         for stat, style in (("median", "-o"), ("p95", ":s")):
             ax.plot(xs, [res.get(f"{stat}_{metric}_ms") for _, res in points], style,
                     label=f"{workload} {'p50' if stat == 'median' else stat}")
+
+
+# --- next to the estimate -------------------------------------------------------------------
+
+
+def latest_results(spec_name: str, runs_dir: Path = Path("runs")) -> Path | None:
+    found = sorted((runs_dir / spec_name).glob("bench-*.json"))
+    return found[-1] if found else None
+
+
+def capacity(spec_name: str, est) -> dict | None:
+    """The last bench run's concurrency next to the estimate's KV capacity, per replica: tokens
+    in flight = concurrency x measured tokens per request (input + output, from SGLang's own
+    totals). An upper bound for shared-prefix runs: the radix cache stores a prefix once."""
+    path = latest_results(spec_name)
+    if path is None:
+        return None
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    total = est.kv_tokens * est.kv_pools * est.data
+    runs = []
+    for row in doc.get("runs", []):
+        result = row.get("result") or {}
+        if not result.get("completed"):
+            continue
+        per_request = (result["total_input_tokens"] + result["total_output_tokens"]) / result["completed"]
+        in_flight = round(row["concurrency"] * per_request)
+        runs.append({"run": row["key"], "concurrency": row["concurrency"],
+                     "tokens_per_request": round(per_request), "tokens_in_flight": in_flight,
+                     "share_of_kv": in_flight / total if total else None,
+                     "p95_ttft_ms": result.get("p95_ttft_ms")})
+    return {"results": str(path), "kv_tokens": total, "runs": runs}
+
+
+def capacity_text(found: dict | None) -> str:
+    if not found:
+        return ""
+    lines = [f"  measured ({found['results']}), against {found['kv_tokens']:,} KV tokens per replica:"]
+    for r in found["runs"]:
+        share = f"{r['share_of_kv']:.1%}" if r["share_of_kv"] is not None else "-"
+        lines.append(f"    {r['run']}: {r['concurrency']} in flight x {r['tokens_per_request']:,} "
+                     f"tokens = {r['tokens_in_flight']:,} tokens ({share} of the KV cache), "
+                     f"p95 TTFT {r['p95_ttft_ms']:.0f} ms")
+    return "\n" + "\n".join(lines)

@@ -177,6 +177,11 @@ def test_real_benchmark_writes_results_picture_table_and_names_the_missed_target
                  only(folder, "bench-*.json").read_text()):
         for secret in (TOKEN_ID, TOKEN_SECRET, API_KEY):
             assert secret not in text
+    # `servespec estimate` puts the measured concurrency next to the KV capacity.
+    estimate = subprocess.run([sys.executable, "-m", "servespec.cli", "estimate", str(spec)],
+                              cwd=workdir, capture_output=True, text=True, check=False)
+    assert "measured (runs/tiny-bench/bench-" in estimate.stdout, estimate.stderr
+    assert "random@4: 4 in flight x" in estimate.stdout
     history = subprocess.run([sys.executable, "-m", "servespec.cli", "history", str(spec)],
                              cwd=workdir, capture_output=True, text=True, check=False)
     assert history.returncode == 0 and "bench" in history.stdout and "median_e2e" in history.stdout
