@@ -32,11 +32,27 @@ def gpu_arch(spec: dict) -> str:
     return catalog.gpus()[spec["hardware"]["gpu"]]["arch"]
 
 
-def deepgemm_cache_dir(spec: dict) -> str:
-    """SGLANG_DG_CACHE_DIR: per architecture and SGLang version, the two things kernels depend on
-    beyond shapes (DeepGEMM's own cache key hashes the rest)."""
+def image_key(spec: dict) -> str:
+    """The image as a path component: its digest once pinned (a tag can be re-pushed with other
+    kernels inside), else its last path component and tag."""
+    image = spec["engine"]["image"]
+    if "@sha256:" in image:
+        return "sha256-" + image.rsplit("@sha256:", 1)[1][:16]
+    return re.sub(r"[^A-Za-z0-9._-]", "_", image.rsplit("/", 1)[-1])
+
+
+def cache_dir(spec: dict) -> str:
+    """SGLANG_CACHE_DIR in the cache volume: every cache SGLang rebuilds at start lives under it.
+    Keyed by GPU architecture and image, the two things compiled kernels depend on beyond shapes
+    (each cache's own key hashes the rest)."""
     mount = spec["storage"]["deepgemm"]["mount"]
-    return f"{mount}/{gpu_arch(spec)}/sglang-{spec['engine']['version']}"
+    return f"{mount}/{gpu_arch(spec)}/{image_key(spec)}"
+
+
+def deepgemm_cache_dir(spec: dict) -> str:
+    """SGLANG_DG_CACHE_DIR: SGLang's own default place under SGLANG_CACHE_DIR (sglang 0.5.23
+    srt/environ.py), written out because SGLang overwrites DeepGEMM's DG_JIT_CACHE_DIR with it."""
+    return f"{cache_dir(spec)}/deep_gemm"
 
 
 def deepgemm_key(spec: dict) -> str:

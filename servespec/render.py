@@ -31,6 +31,9 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 SUPERVISE_SOURCE = Path(__file__).resolve().parent / "supervise.py"
 SHUTDOWN_GRACE = 20  # seconds; Modal's web_server gives no configurable grace, servers get +5
 DIST_INIT_PORT = 5757  # any free port on rank 0; SGLang's docs use 5000-5xxx
+SHUTDOWN_NOTICE_PORT = 5758  # rank 0 -> other ranks "shutdown began" (servespec/supervise.py)
+# sglang.compile_deep_gemm gets its own --timeout this far under the Modal function's timeout.
+COMPILE_TIMEOUT_MARGIN = 300
 
 ARTIFACTS = ("deploy.py", "sglang.args", "steps.json", "spec.resolved.yaml")
 
@@ -138,14 +141,46 @@ def _containers(spec: dict) -> dict:
 
 
 def _image_env(spec: dict) -> list[tuple[str, str]]:
+    cache = names.cache_dir(spec)
     env = {
+        # Every cache SGLang 0.5.23 rebuilds at start, in the cache volume (names.cache_dir).
+        # SGLANG_CACHE_DIR holds the FlashInfer autotune results
+        # (srt/model_executor/runner/flashinfer_autotune.py: <dir>/flashinfer/autotune/<version>/
+        # <arch>/<model key>/rank_*.json) and is the base of CUDA_CACHE_PATH and TILELANG_CACHE_DIR
+        # (srt/environ.py third_party_cache_defaults, applied by sglang/__init__.py).
+        "SGLANG_CACHE_DIR": cache,
         # SGLang overwrites DG_JIT_CACHE_DIR with this, so this is the one to set.
         "SGLANG_DG_CACHE_DIR": names.deepgemm_cache_dir(spec),
+        # Written out: SGLang only setdefaults them, so a value baked into the image would win.
+        "TRITON_CACHE_DIR": f"{cache}/triton",
+        "TORCHINDUCTOR_CACHE_DIR": f"{cache}/inductor",
+        # FlashInfer's JIT modules; it appends .cache/flashinfer to this base itself.
+        "FLASHINFER_WORKSPACE_BASE": cache,
+        # SGLang's JIT kernels do not follow SGLANG_CACHE_DIR (default ~/.cache/sglang/jit).
+        "SGLANG_JIT_CACHE_DIR": f"{cache}/jit",
         # Serve only what the download step put in the volume; never fetch at start-up.
         "HF_HUB_OFFLINE": "1",
     }
     env.update(spec["engine"]["env"])
     return sorted(env.items())
+
+
+def compile_timeout(spec: dict) -> int:
+    """sglang.compile_deep_gemm --timeout: the function's own timeout minus a margin (at most half
+    of it, for short timeouts), so SGLang's deadline comes first."""
+    total = spec["compile"]["timeout"]
+    return total - min(COMPILE_TIMEOUT_MARGIN, total // 2)
+
+
+def _surface_context(spec: dict) -> dict:
+    surface = spec["serving"]["surface"]
+    public = bool(spec["serving"].get("auth", {}).get("public"))
+    edge = "PUBLIC at Modal's edge" if public else "Modal proxy auth (Modal-Key/Modal-Secret) required"
+    kind = ("@app.server class (no request cap; 429 above max_concurrency)" if surface == "server"
+            else "@modal.web_server function (150 s request cap, then 303)")
+    image = spec["engine"]["image"]
+    return {"surface": surface, "public": public, "surface_line": f"{kind}; {edge}.",
+            "image_key_source": "digest" if "@sha256:" in image else "tag until pinned by digest"}
 
 
 def render_deploy(checked: SpecReport) -> str:
@@ -155,6 +190,7 @@ def render_deploy(checked: SpecReport) -> str:
     auth = spec["serving"].get("auth", {})
     unauthenticated = auth.get("allow_unauthenticated") and not auth.get("api_key_secret")
     context = {
+        **_surface_context(spec),
         "header": header(source_name(checked)),
         "spec": spec,
         "model": spec["model"],
@@ -170,8 +206,11 @@ def render_deploy(checked: SpecReport) -> str:
         "gpu_label": one_line(f"{hw['gpus_per_node']}x {hw['gpu']}"
                               + (f" x {hw['nodes']} nodes" if hw["nodes"] > 1 else "")),
         "cluster": hw["nodes"] > 1,
-        "serve_name": "Serve (class)" if hw["nodes"] > 1 else "serve",
+        "serve_name": "Serve (class)" if spec["serving"]["surface"] == "server" else "serve",
         "dist_init_port": DIST_INIT_PORT,
+        "shutdown_notice_port": SHUTDOWN_NOTICE_PORT,
+        "compile_timeout": compile_timeout(spec),
+        "compile_margin": spec["compile"]["timeout"] - compile_timeout(spec),
         "health_timeout": max(spec["serving"]["startup_timeout"] - 60, 10),
         "shutdown_grace": SHUTDOWN_GRACE,
         "containers": _containers(spec),
@@ -179,6 +218,7 @@ def render_deploy(checked: SpecReport) -> str:
         "names": {
             "model_dir": names.model_dir(spec),
             "download_marker": names.download_marker(spec),
+            "cache_dir": names.cache_dir(spec),
             "deepgemm_cache_dir": names.deepgemm_cache_dir(spec),
             "deepgemm_marker": names.deepgemm_marker(spec),
         },
