@@ -2,7 +2,7 @@
 
 `build_plan` is pure and deterministic (no clock, no environment, no network), so the render
 stage can write it as rendered/<name>/steps.json and CI can diff it like any other artifact.
-servespec/run.py executes it.
+servespec/run/ executes it.
 
 Plan format (version PLAN_FORMAT):
 

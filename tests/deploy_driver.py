@@ -19,23 +19,28 @@ from pathlib import Path
 
 def main() -> int:
     args = json.loads(sys.argv[1])
-    from servespec import run, steps
+    from servespec import steps
+    from servespec.run import main as run_main
+    from servespec.run import process
 
     for name, value in args.get("steps", {}).items():
         assert hasattr(steps, name), name
         setattr(steps, name, value)
+    # The runner's budgets live in the module that uses them (servespec/run/<job>.py).
+    run_modules = [process, run_main]
     for name, value in args.get("run", {}).items():
-        assert hasattr(run, name), name
-        setattr(run, name, value)
+        owners = [m for m in run_modules if hasattr(m, name)]
+        assert len(owners) == 1, name
+        setattr(owners[0], name, value)
     if args.get("render", True):
         from servespec import render
         from servespec.pipeline import read_spec
 
         checked = read_spec(args["spec"])
         render.write_files(Path("rendered") / checked.name, render.render_files(checked))
-    return run.deploy_main(args["spec"], dry_run=args.get("dry_run", False),
-                           from_step=args.get("from_step"), only_step=args.get("only_step"),
-                           fmt=args.get("fmt", "text"))
+    return run_main.deploy_main(args["spec"], dry_run=args.get("dry_run", False),
+                                from_step=args.get("from_step"),
+                                only_step=args.get("only_step"), fmt=args.get("fmt", "text"))
 
 
 if __name__ == "__main__":

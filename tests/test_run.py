@@ -1,4 +1,4 @@
-"""Tests for the deploy runner (servespec/run.py) and its plan (servespec/steps.py).
+"""Tests for the deploy runner (servespec/run/) and its plan (servespec/steps.py).
 
 Every runner test starts the real runner in its own process (tests/deploy_driver.py) in a
 temporary copy of the repository layout, with the plan rendered by the real render stage.

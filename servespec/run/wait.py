@@ -1,0 +1,54 @@
+"""The wait step: poll the endpoint's health path until it answers 200 or the step times out."""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.error
+import urllib.request
+
+from .context import Context, unknown_url
+from .problems import EXIT_FAILED, TIMEOUT_EXIT_CODE
+from .records import StepResult
+
+HEALTH_REQUEST_TIMEOUT = 60.0
+
+
+def probe(url: str, timeout: float, api_key: str | None) -> str:
+    """'200' when healthy, else a short reason (HTTP status or network error). The key rides
+    only in the header (SGLang may guard every path); no reason printed can contain it."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return str(response.status)
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        return type(getattr(exc, "reason", exc)).__name__
+
+
+def run_wait(ctx: Context, step: dict, deadline: float) -> StepResult:
+    start = time.time()
+    base = ctx.endpoint_url()
+    if not base:
+        return StepResult("wait", "failed", EXIT_FAILED, start, time.time(), unknown_url(ctx))
+    url = base + step["path"]
+    ctx.display.print(f"  GET {url} until 200 (every {step['poll_interval']} s)")
+    api_key = os.environ.get(ctx.plan.get("api_key_env") or "") or None
+    attempts = 0
+    with ctx.display.running("wait") as status:
+        while True:
+            attempts += 1
+            remaining = max(1.0, deadline - time.monotonic())
+            answer = probe(url, min(HEALTH_REQUEST_TIMEOUT, remaining), api_key)
+            if answer == "200":
+                return StepResult("wait", "ok", 0, start, time.time(),
+                                  f"healthy after {attempts} attempt(s)", url=base)
+            status(f"{answer} (attempt {attempts})")
+            if time.monotonic() + step["poll_interval"] > deadline:
+                return StepResult("wait", "timeout", TIMEOUT_EXIT_CODE, start, time.time(),
+                                  f"{url} not healthy within {step['timeout']} s "
+                                  f"(last answer: {answer})", [f"last answer: {answer}"],
+                                  f"GET {url}", url=base)
+            time.sleep(step["poll_interval"])
