@@ -454,5 +454,7 @@ def _short(choices: list[str], limit: int = 12) -> str:
 
 # Memory-fit rules live beside the planner that computes the numbers; importing the module
 # registers them here.
-from . import rules_memory  # noqa: F401
-from . import rules_edge  # noqa: F401,E402
+from . import (
+    rules_edge,  # noqa: F401
+    rules_memory,  # noqa: F401
+)

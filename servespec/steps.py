@@ -8,6 +8,7 @@ Plan format (version PLAN_FORMAT):
 
     {"format": 1, "app": ..., "spec": ..., "spec_name": ..., "modal_version": "1.6.4",
      "secrets": [names only], "api_key_env": "SGLANG_API_KEY" | null,
+     "proxy_auth": {"token_id_env", "token_secret_env"} | null   # variable NAMES, servespec/edge.py
      "endpoint": {how the URL is learned, see _endpoint},
      "omitted": {"compile": "why"}          # steps the spec switches off, if any
      "steps": [step, ...]}
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import posixpath
 
-from . import names
+from . import edge, names
 
 PLAN_FORMAT = 1
 # deploy.py is written against this client; preflight compares it with `modal --version`.
@@ -72,6 +73,7 @@ def build_plan(spec: dict, spec_name: str, spec_path: str) -> dict:
         "modal_version": MODAL_VERSION,
         "secrets": _secret_names(spec),
         "api_key_env": _api_key_env(spec),
+        "proxy_auth": _proxy_json(spec),
         "endpoint": _endpoint(spec),
         "steps": steps,
     }
@@ -98,6 +100,13 @@ def _api_key_env(spec: dict) -> str | None:
     return auth.get("api_key_env") if auth.get("api_key_secret") else None
 
 
+def _proxy_json(spec: dict) -> dict | None:
+    """The NAMES of the variables holding the Modal proxy token (servespec/edge.py); None when
+    the spec opts out of proxy auth."""
+    proxy = edge.from_spec(spec)
+    return proxy.to_json() if proxy else None
+
+
 def _endpoint(spec: dict) -> dict:
     """How the runner learns the endpoint URL, which the plan cannot know (it has no workspace).
 
@@ -108,13 +117,13 @@ def _endpoint(spec: dict) -> dict:
     `modal profile current` is no use: it prints the profile name, not the workspace
     (modal/cli/profile.py:118-120). Outside the default Modal environment the host gains an
     environment suffix, which the deploy output has and the template lacks.
-    Multi-node specs serve from an @app.server class, whose *.modal.direct URL carries a region
+    The server surface (single or multi-node) is an @app.server class, whose *.modal.direct URL carries a region
     and class name (reference §2); `modal deploy` prints it (modal/_output/status.py:70-76), and
     that output (or SERVESPEC_ENDPOINT_URL) is the only source.
     """
     label = spec["app"]
     health = spec["serving"]["health_path"]
-    if spec["hardware"]["nodes"] > 1:
+    if spec["serving"]["surface"] == "server":
         return {
             "kind": "server",
             "url_template": None,
@@ -158,6 +167,11 @@ def _preflight(spec: dict) -> dict:
         checks.append({"name": "api-key-env", "env": _api_key_env(spec),
                        "description": "the smoke step's API key is set locally (only its name "
                                       "is ever shown)"})
+    proxy = edge.from_spec(spec)
+    if proxy:
+        checks.append({"name": "proxy-token-env", "env": proxy.names,
+                       "description": "the Modal proxy token that wait and smoke send is set "
+                                      "locally (names only, values never shown)"})
     # `modal token info` makes an authenticated RPC: no token -> "Token missing" and exit 1
     # (modal/cli/token.py:23-29, modal/client.py:408, modal/__main__.py:32-45).
     checks.append({"name": "authenticated", "argv": ["modal", "token", "info"],
@@ -248,6 +262,8 @@ def _smoke(spec: dict) -> dict:
     argv = ["servespec", "smoke", URL_PLACEHOLDER]
     if _api_key_env(spec):
         argv += ["--api-key-env", _api_key_env(spec)]
+    proxy = edge.from_spec(spec)
+    argv += proxy.smoke_options() if proxy else ["--no-proxy-auth"]
     argv += ["--model", spec["model"].get("served_name") or spec["model"]["repo"]]
     # The options of `servespec smoke` (servespec/cli.py, smoke).
     argv.append("--reasoning" if engine.get("reasoning_parser") else "--no-reasoning")
