@@ -20,7 +20,7 @@ FORMATS = click.Choice(["text", "json"])
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="servespec", prog_name="servespec")
 def main() -> None:
-    """Validate, plan, render and deploy SGLang-on-Modal specs."""
+    """Validate, estimate, render and deploy SGLang-on-Modal specs."""
 
 
 def _paths_or_fail(specs: tuple[str, ...]):
@@ -70,8 +70,8 @@ def print_findings(results: list[SpecReport], strict: bool, fmt: str, extra: dic
 
 def estimate_summary(result: SpecReport) -> str:
     """The one-line memory and cost summary `make render` prints under each spec."""
-    from .estimate import summary_line
     from .estimate_cli import estimate_of
+    from .estimate_text import summary_line
 
     estimate, why = estimate_of(result)
     return summary_line(result.name, estimate) if estimate is not None else f"estimate: {why}"
@@ -119,19 +119,19 @@ def rules(fmt: str) -> None:
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", default="rendered", show_default=True, type=click.Path(file_okay=False),
               help="Directory that holds one folder of artifacts per spec.")
-@click.option("--verify", "check_only", is_flag=True,
+@click.option("--verify", "verify_only", is_flag=True,
               help="Write nothing; fail with a unified diff when the artifacts on disk are stale.")
 @click.option("--check", "check_alias", is_flag=True, hidden=True,
               help="Old name of --verify, kept for one release.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-def render(specs: tuple[str, ...], out_dir: str, check_only: bool, check_alias: bool,
+def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias: bool,
            strict: bool) -> None:
     """Render SPECS (default: every specs/*.yaml) into OUT/<spec-name>/."""
     from pathlib import Path
 
     if check_alias:
         click.echo("render --check is deprecated: use `servespec render --verify`", err=True)
-        check_only = True
+        verify_only = True
 
     from . import render as stage
 
@@ -149,7 +149,7 @@ def render(specs: tuple[str, ...], out_dir: str, check_only: bool, check_alias: 
         seen.add(result.name)
         files = stage.render_files(result)
         target = root / result.name
-        if check_only:
+        if verify_only:
             diffs = stage.diff_files(target, files)
             for diff in diffs:
                 click.echo(diff, nl=False)
@@ -164,7 +164,7 @@ def render(specs: tuple[str, ...], out_dir: str, check_only: bool, check_alias: 
         state = f"wrote {', '.join(changed)}" if changed else "unchanged"
         click.echo(f"{target}: {state}", err=True)
         click.echo("  " + estimate_summary(result), err=True)
-    if check_only and not specs and root.is_dir():
+    if verify_only and not specs and root.is_dir():
         for orphan in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in seen):
             if not Path("specs", orphan.name + ".yaml").exists():
                 click.echo(f"{orphan}: STALE: no specs/{orphan.name}.yaml renders it; delete it", err=True)
@@ -236,6 +236,26 @@ def plan_alias(ctx: click.Context, specs: tuple[str, ...], fmt: str) -> None:
     """Old name of `servespec estimate`, kept for one release."""
     click.echo("servespec plan is deprecated: use `servespec estimate`", err=True)
     ctx.invoke(estimate, specs=specs, fmt=fmt)
+
+
+@main.command()
+@click.argument("directory", required=False, default=".", type=click.Path(file_okay=False))
+def init(directory: str) -> None:
+    """Scaffold a repository in DIRECTORY (default: here): an example spec with its schema and
+    model facts, a Makefile, the CI workflow and .gitignore. Never overwrites a file."""
+    from pathlib import Path
+
+    from .init import InitRefused, scaffold
+
+    try:
+        written = scaffold(Path(directory))
+    except InitRefused as refused:
+        click.echo(f"servespec init: {refused}", err=True)
+        sys.exit(1)
+    for rel in written:
+        click.echo(f"  wrote {Path(directory) / rel}", err=True)
+    click.echo(f"next: cd {directory} && make render  (then commit specs/ and rendered/)",
+               err=True)
 
 
 @main.command("model-facts")

@@ -80,9 +80,9 @@ def from_spec(spec: dict) -> ProxyAuth | None:
                      auth.get("proxy_token_secret_env") or DEFAULT_TOKEN_SECRET_ENV)
 
 
-def from_plan(plan: dict) -> ProxyAuth | None:
+def from_steps(steps_doc: dict) -> ProxyAuth | None:
     """The proxy auth recorded in steps.json ("proxy_auth"), or None for a public endpoint."""
-    recorded = plan.get("proxy_auth")
+    recorded = steps_doc.get("proxy_auth")
     if not recorded:
         return None
     return ProxyAuth(recorded["token_id_env"], recorded["token_secret_env"])

@@ -75,14 +75,6 @@ class LoadError(SpecError):
     """The file cannot be read or parsed as a YAML mapping."""
 
 
-class SchemaError(SpecError):
-    """The document does not match specs/schema.json."""
-
-
-class RuleError(SpecError):
-    """An engine- or hardware-aware rule rejects the spec."""
-
-
 def has_errors(findings: list[Finding], strict: bool = False) -> bool:
     """Errors always count; warnings count too under --strict."""
     return any(f.severity is Severity.ERROR or strict for f in findings)

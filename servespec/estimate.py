@@ -1,14 +1,16 @@
-"""`servespec plan`: memory fit, KV-cache capacity, cost and cold start of one spec.
+"""`servespec estimate`: memory fit, KV-cache capacity, cost and cold start of one spec.
 
-Pure arithmetic over three kinds of data: the validated spec, the model facts
-(specs/models/*.yaml) and the catalogs (gpus.yaml for HBM and prices, planning.yaml for every
-assumption). Nothing here imports torch, SGLang or huggingface_hub, so validate and render stay
-fast; tests/test_plan.py checks the KV formula against SGLang's own code.
+Pure arithmetic over the validated spec, the model facts (specs/models/*.yaml) and the catalogs:
+gpus.yaml (memory, prices), quantization.yaml (bytes per weight format), sglang_defaults.yaml
+(what SGLang 0.5.23 picks by itself) and planning.yaml (this tool's own assumptions). Nothing
+here imports torch, SGLang or huggingface_hub, so validate and render stay fast;
+tests/test_estimate.py checks the KV sizing against SGLang's own code for each attention family.
 
 How SGLang 0.5.23 spends a GPU (srt/mem_cache/kv_cache_configurator.py
 _profile_available_bytes): the static pool is mem_fraction_static x GPU memory; it holds the
 weights, some runtime buffers and the KV cache, which gets whatever is left. The rest of the GPU
-(1 - mem_fraction_static) is for activations and CUDA graphs.
+(1 - mem_fraction_static) is for activations and CUDA graphs. Weights: servespec/weights.py;
+KV per family: servespec/kv.py; SGLang's defaults: servespec/sglang_memory.py.
 """
 
 from __future__ import annotations
@@ -16,20 +18,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from . import catalog
+from . import catalog, kv, sglang_memory, weights
 
 GIB = 1 << 30
 KIB = 1 << 10
 GB = 10**9
-
-# --- SGLang's KV layout constants (sglang 0.5.23 srt/mem_cache/memory_pool.py DSATokenToKVPool)
-DSA_QUANT_BLOCK = 128  # quant_block_size: one fp32 scale per 128 FP8 values
-FP32_SCALE_BYTES = 4
-ROPE_STORAGE_BYTES = 2  # rope_storage_dtype = bfloat16: the rope part is never quantised
-INDEXER_ELEMENT_BYTES = 1  # index_k_with_scale_buffer_dtype = uint8, whatever the KV dtype
-KV_DTYPE_BYTES = {"bf16": 2, "fp8_e4m3": 1}
-WEIGHT_DTYPE_BYTES = {"bf16": 2, "fp8_e4m3": 1}
-BF16_BYTES = 2  # router and indexer weights_proj stay BF16 in FP8 checkpoints
 
 
 class EstimateError(Exception):
@@ -47,23 +40,33 @@ class Estimate:
     tensor: int
     pipeline: int
     data: int
+    expert: int
+    attention_data: int
     hbm_bytes: int
     # weights
     checkpoint_bytes: int
+    draft_checkpoint_bytes: int
     weights_per_gpu_bytes: int
     replicated_weights_bytes: int  # of which held whole on every TP rank (MLA a-proj, indexer, router)
-    # KV cache
+    # KV cache (one pool; attention data parallelism gives each DP rank a pool of its own)
+    attention_kind: str
     kv_cache_dtype: str
-    kv_layers: int  # target layers on the largest pipeline stage + EAGLE draft layers
-    kv_bytes_per_token: int
+    kv_layers: int  # target layers on the largest pipeline stage + draft layers
+    kv_draft_layers: int
+    kv_swa_layers: int  # of the target layers, those in SGLang's separate sliding-window pool
+    kv_swa_ratio: float
+    kv_bytes_per_token: int  # per full-pool token, sliding-window share included
     kv_bytes_per_token_bf16: int
     kv_bytes_per_token_fp8: int
     mem_fraction_static: float
     mem_fraction_from_sglang_default: bool
+    chunked_prefill_size: int
+    cuda_graph_max_bs: int
     static_pool_bytes: int
     runtime_overhead_bytes: int
     kv_pool_bytes: int  # negative when the weights do not fit
-    kv_tokens: int  # per model copy (every GPU of a copy holds the KV of every token)
+    kv_tokens: int  # per pool (every GPU of an attention-TP group holds the KV of every token)
+    kv_pools: int
     context_length: int
     full_context_sequences: int  # per replica (all model copies)
     max_running_requests: int | None
@@ -113,24 +116,33 @@ class Estimate:
                 "gpu": self.gpu, "gpus_per_node": self.gpus_per_node, "nodes": self.nodes,
                 "total_gpus": self.total_gpus, "hbm_gib": _gib(self.hbm_bytes),
             },
-            "parallelism": {"tensor": self.tensor, "pipeline": self.pipeline, "data": self.data},
+            "parallelism": {"tensor": self.tensor, "pipeline": self.pipeline, "data": self.data,
+                            "expert": self.expert, "attention_data": self.attention_data},
             "weights": {
                 "checkpoint_bytes": self.checkpoint_bytes,
                 "per_gpu_bytes": self.weights_per_gpu_bytes,
                 "per_gpu_gb": round(self.weights_per_gpu_bytes / GB, 2),
                 "per_gpu_gib": _gib(self.weights_per_gpu_bytes),
                 "replicated_per_gpu_bytes": self.replicated_weights_bytes,
+                "draft_checkpoint_bytes": self.draft_checkpoint_bytes,
                 "fits": self.weights_fit,
             },
             "kv_cache": {
+                "attention_kind": self.attention_kind,
                 "dtype": self.kv_cache_dtype,
                 "layers": self.kv_layers,
+                "draft_layers": self.kv_draft_layers,
+                "sliding_window_layers": self.kv_swa_layers,
+                "swa_full_tokens_ratio": self.kv_swa_ratio,
+                "pools": self.kv_pools,
                 "bytes_per_token": self.kv_bytes_per_token,
                 "kib_per_token": round(self.kv_bytes_per_token / KIB, 2),
                 "bytes_per_token_by_dtype": {"bf16": self.kv_bytes_per_token_bf16,
                                              "fp8_e4m3": self.kv_bytes_per_token_fp8},
                 "mem_fraction_static": self.mem_fraction_static,
                 "mem_fraction_is_sglang_default": self.mem_fraction_from_sglang_default,
+                "chunked_prefill_size": self.chunked_prefill_size,
+                "cuda_graph_max_bs": self.cuda_graph_max_bs,
                 "static_pool_gib": _gib(self.static_pool_bytes),
                 "runtime_overhead_gib": _gib(self.runtime_overhead_bytes),
                 "pool_gib": _gib(self.kv_pool_bytes),
@@ -170,7 +182,7 @@ class Estimate:
     def tokens_per_running_request(self) -> int | None:
         if not self.max_running_requests:
             return None
-        return self.kv_tokens * self.data // self.max_running_requests
+        return self.kv_tokens * self.kv_pools * self.data // self.max_running_requests
 
 
 def _gib(n: int) -> float:
@@ -189,225 +201,145 @@ def _need(facts: dict, *path: str):
     return value
 
 
-def _mtp_layers(facts: dict, spec: dict) -> int:
-    """EAGLE drafts with the checkpoint's MTP layers, which get KV of their own."""
-    if spec["speculative"]["algorithm"] == "none":
+def _draft_layers(facts: dict, spec: dict, draft: dict | None) -> int:
+    """KV layers of the speculative draft: the separate draft model's layers (EAGLE3 /
+    STANDALONE), else the checkpoint's own MTP layers (EAGLE / NEXTN); none without speculation
+    (sglang 0.5.23 model_runner_components/spec_aux_hidden_state.py eagle_draft_num_layers)."""
+    algorithm = spec["speculative"]["algorithm"]
+    if algorithm in ("none", "NGRAM"):
         return 0
+    if draft:
+        return int(draft.get("num_hidden_layers") or 0)
     return int(facts.get("num_nextn_predict_layers") or 0)
 
 
-def replicated_params_per_layer(facts: dict) -> tuple[int, int]:
-    """(parameters stored in the weights' dtype, parameters in BF16) that every TP rank holds whole.
-
-    sglang 0.5.23 builds these as ReplicatedLinear: the MLA down-projections
-    fused_qkv_a_proj_with_mqa (models/deepseek_v2.py:2070) and the DSA indexer's wq_b, wk and
-    BF16 weights_proj (layers/attention/dsa/dsa_indexer.py:344-374). The MoE router is one
-    BF16 matrix per MoE layer, also whole on every rank. Everything else is split by TP.
-    """
-    att = facts.get("attention") or {}
-    if att.get("kind") != "mla":
-        return 0, 0
-    hidden = _need(facts, "hidden_size")
-    q_lora = att.get("q_lora_rank") or 0
-    a_proj = hidden * (q_lora + _need(facts, "attention", "kv_lora_rank")
-                       + _need(facts, "attention", "qk_rope_head_dim"))
-    quantised, bf16 = a_proj, 0
-    idx = facts.get("indexer")
-    if idx:
-        heads, dim = _need(facts, "indexer", "num_heads"), _need(facts, "indexer", "head_dim")
-        quantised += q_lora * heads * dim + hidden * dim  # wq_b, wk
-        bf16 += hidden * heads  # weights_proj
-    return quantised, bf16
+def _gpu_format(facts: dict, spec: dict) -> dict | None:
+    """The format SGLang converts to when the spec asks for on-the-fly quantization of an
+    unquantized checkpoint (--quantization fp8); None when the GPUs hold the checkpoint as is."""
+    wanted = spec["precision"].get("weights")
+    name, _ = weights.checkpoint_format(facts)
+    on_the_fly = catalog.quantization().get("on_the_fly") or {}
+    if name in ("bf16", "fp16", "fp32") and wanted in on_the_fly:
+        return on_the_fly[wanted]
+    return None
 
 
-def weights_per_gpu(facts: dict, spec: dict) -> tuple[int, int]:
-    """(bytes per GPU, of which held whole on every TP rank): the checkpoint split over TP x PP,
-    except the layers TP keeps whole. Expert parallelism moves experts between the same GPUs, so it changes
-    nothing here. Not modelled (under 1% at TP8): SGLang's BF16 copies of the absorbed
-    kv_b_proj (w_kc, w_vc)."""
-    par = spec["parallelism"]
-    split = par["tensor"] * par["pipeline"]
-    checkpoint = int(_need(facts, "checkpoint_bytes"))
-    layers = int(_need(facts, "num_hidden_layers")) + int(facts.get("num_nextn_predict_layers") or 0)
-    quantised, bf16 = replicated_params_per_layer(facts)
-    wbytes = WEIGHT_DTYPE_BYTES.get(facts.get("weights_dtype"), BF16_BYTES)
-    replicated = layers * (quantised * wbytes + bf16 * BF16_BYTES) + _router_bytes(facts)
-    replicated = min(replicated, checkpoint)
-    per_gpu = (checkpoint - replicated) / split + replicated / par["pipeline"]
-    return int(per_gpu), int(replicated / par["pipeline"])
+def weights_per_gpu(facts: dict, spec: dict, draft: dict | None = None) -> tuple[int, int]:
+    """(weight bytes on the busiest GPU, of which held whole on every TP rank), target and draft.
+    Per part and per format: servespec/weights.py."""
+    try:
+        mtp = spec["speculative"]["algorithm"] in ("EAGLE", "NEXTN") and not draft
+        per_gpu, whole = weights.per_rank_weight_bytes(facts, spec, mtp_loaded=mtp,
+                                                       gpu_format=_gpu_format(facts, spec))
+        if draft:  # the draft runs at the same TP; it shares the target's embedding
+            per_gpu += int(_need(draft, "checkpoint_bytes")) // weights.placement(spec)["tp"]
+    except weights.FactError as exc:
+        raise EstimateError(str(exc)) from None
+    return per_gpu, whole
 
 
-def _router_bytes(facts: dict) -> int:
-    moe = facts.get("moe")
-    if not moe:
-        return 0
-    moe_layers = (int(facts["num_hidden_layers"]) - int(moe.get("first_k_dense_replace") or 0)
-                  + int(facts.get("num_nextn_predict_layers") or 0))
-    return moe_layers * int(moe["n_routed_experts"]) * int(facts["hidden_size"]) * BF16_BYTES
+per_rank_weight_bytes = weights_per_gpu  # the name resolve.py asks for
 
 
-def mla_row_bytes(facts: dict, kv_dtype: str, arch: str) -> int:
-    """Bytes of one token's MLA latent in one layer, as SGLang's calculate_mla_kv_cache_dim x
-    element size: kv_lora_rank + qk_rope_head_dim values, FP8 rows on non-trtllm DSA backends
-    carrying fp32 scales and a BF16 rope part. MLA stores one latent per token (head_num 1),
-    so tensor parallelism does not split it."""
-    rank = int(_need(facts, "attention", "kv_lora_rank"))
-    rope = int(_need(facts, "attention", "qk_rope_head_dim"))
-    if kv_dtype == "bf16":
-        return (rank + rope) * KV_DTYPE_BYTES["bf16"]
-    layout = catalog.planning()["kv_cache"]["dsa_fp8_layout_by_arch"].get(arch, "scaled")
-    if not facts.get("indexer") or layout == "raw":
-        return rank + rope
-    return rank + rank // DSA_QUANT_BLOCK * FP32_SCALE_BYTES + rope * ROPE_STORAGE_BYTES
+def kv_layout(facts: dict, spec: dict, kv_dtype: str, arch: str,
+              draft: dict | None = None) -> kv.KVLayout:
+    try:
+        return kv.layout(facts, spec, kv_dtype, arch, _draft_layers(facts, spec, draft))
+    except weights.FactError as exc:
+        raise EstimateError(str(exc)) from None
 
 
-def indexer_row_bytes(facts: dict) -> int:
-    """The DSA indexer's K cache per token per layer: head_dim FP8 values plus one fp32 scale per
-    128, stored as uint8 whatever the KV dtype (pool_configurator.py
-    _compute_dsa_indexer_cell_size)."""
-    idx = facts.get("indexer")
-    if not idx:
-        return 0
-    dim = int(_need(facts, "indexer", "head_dim"))
-    kpool = int(idx.get("kpool") or 1)
-    return -(-(dim + dim // DSA_QUANT_BLOCK * FP32_SCALE_BYTES) // kpool) * INDEXER_ELEMENT_BYTES
+def kv_bytes_per_token(facts: dict, spec: dict, kv_dtype: str, arch: str,
+                       draft: dict | None = None) -> tuple[int, int]:
+    """(SGLang's cell size in bytes per full-pool token on one rank, KV layers)."""
+    layout = kv_layout(facts, spec, kv_dtype, arch, draft)
+    return layout.bytes_per_token, layout.layers
 
 
-def kv_bytes_per_token(facts: dict, spec: dict, kv_dtype: str, arch: str) -> tuple[int, int]:
-    """(bytes per token per GPU, KV layers): target layers of the largest pipeline stage with the
-    indexer cache on every layer that computes its own top-k, plus the EAGLE draft layers, which
-    SGLang sizes like target layers and always gives an indexer cache (pool_configurator.py
-    DefaultPoolConfigurator.__init__)."""
-    att = facts.get("attention") or {}
-    layers = int(_need(facts, "num_hidden_layers"))
-    pp = spec["parallelism"]["pipeline"]
-    stage_layers = math.ceil(layers / pp)
-    draft = _mtp_layers(facts, spec)
-    if att.get("kind") == "mla":
-        row = mla_row_bytes(facts, kv_dtype, arch)
-        idx = indexer_row_bytes(facts)
-        shared = int((facts.get("indexer") or {}).get("shared_layers") or 0)
-        indexed = stage_layers - math.ceil(shared / pp)
-        return (stage_layers + draft) * row + (indexed + draft) * idx, stage_layers + draft
-    # Multi-head / grouped-query attention: K and V for each KV head this rank holds.
-    heads = int(_need(facts, "attention", "num_key_value_heads"))
-    head_dim = int(_need(facts, "attention", "head_dim"))
-    local_heads = max(1, heads // spec["parallelism"]["tensor"])
-    per_layer = 2 * local_heads * head_dim * KV_DTYPE_BYTES[kv_dtype]
-    return (stage_layers + draft) * per_layer, stage_layers + draft
-
-
-# --- SGLang's own memory heuristics -----------------------------------------------------------
-
-
-def sglang_reserve_mib(spec: dict, hbm_mib: float, mla: bool = True) -> float:
-    """What SGLang 0.5.23 would keep outside the static pool for activations and CUDA graphs
-    (memory_hook.py handle_gpu_memory_settings); its default mem_fraction_static is
-    (memory - this) / memory."""
-    r = catalog.planning()["sglang_reserve"]
-    eng, par = spec["engine"], spec["parallelism"]
-    chunked = eng.get("chunked_prefill_size") or _default_chunked_prefill(hbm_mib)
-    reserve = r["base_mib"] + max(chunked, r["min_activation_tokens"]) * r["mib_per_activation_token"]
-    reserve += par["tensor"] * par["pipeline"] / 8 * r["mib_per_8_gpus_of_tp_x_pp"]
-    reserve += _decode_graph_max_bs(spec) * r["mib_per_decode_graph_bs"]
-    if mla:  # breakable prefill graphs, on by default on CUDA, cost more with MLA
-        reserve += r["mla_prefill_graph_mib"]
-    if hbm_mib > r["floor_above_gpu_mib"]:
-        reserve = max(reserve, r["floor_mib"])
-    return reserve
-
-
-def _default_chunked_prefill(hbm_mib: float) -> int:
-    for row in catalog.planning()["sglang_reserve"]["default_chunked_prefill"]:
-        if row["below_mib"] is None or hbm_mib < row["below_mib"]:
-            return row["tokens"]
-    raise AssertionError("planning.yaml default_chunked_prefill needs a last row without a bound")
+def resolved_kv_dtype(spec: dict, facts: dict, arch: str) -> str:
+    """The KV dtype SGLang 0.5.23 runs with: 'auto' means FP8 for DSA models on SM100 and above
+    (arg_groups/model_overrides/deepseek_v2.py _dsa_kv_cache_dtype_default), the model's BF16
+    otherwise."""
+    value = spec["precision"]["kv_cache"]
+    if value != "auto":
+        return value
+    return "fp8_e4m3" if kv.kind(facts) == "mla_dsa" and arch == "sm100" else "bf16"
 
 
 def _max_running_requests(spec: dict) -> int | None:
     eng = spec["engine"]
     if eng.get("max_running_requests"):
         return eng["max_running_requests"]
-    if spec["speculative"]["algorithm"] != "none":
-        return catalog.planning()["sglang_reserve"]["eagle_default_max_running_requests"]
+    if spec["speculative"]["algorithm"] not in ("none", "NGRAM"):
+        return catalog.sglang_defaults()["speculative"]["default_max_running_requests"]
     return None
-
-
-def _decode_graph_max_bs(spec: dict) -> int:
-    if spec["engine"].get("cuda_graph_max_bs"):
-        return spec["engine"]["cuda_graph_max_bs"]
-    default = catalog.planning()["sglang_reserve"]["default_decode_graph_max_bs"]
-    cap = _max_running_requests(spec)
-    return min(default, cap) if cap else default
-
-
-def resolved_kv_dtype(spec: dict, facts: dict, arch: str) -> str:
-    """The KV dtype SGLang 0.5.23 runs with: 'auto' means FP8 for DSA models on SM100 and above
-    (_dsa_kv_cache_dtype_default, reference notes section 0), the model's BF16 otherwise."""
-    kv = spec["precision"]["kv_cache"]
-    if kv != "auto":
-        return kv
-    return "fp8_e4m3" if facts.get("indexer") and arch == "sm100" else "bf16"
 
 
 # --- the estimate -----------------------------------------------------------------------------
 
 
-def estimate(spec: dict, facts: dict, name: str = "") -> Estimate:
-    """Every figure of the plan for one validated spec (defaults filled) and its model facts."""
+def estimate(spec: dict, facts: dict, name: str = "", draft: dict | None = None) -> Estimate:
+    """Every figure of the estimate for one validated spec (defaults filled), its model facts
+    and, for EAGLE3 / STANDALONE, the draft model's facts."""
     if not facts:
         raise EstimateError("the spec names no model facts (model.facts)")
     hw, par, eng = spec["hardware"], spec["parallelism"], spec["engine"]
     gpu = catalog.gpus()[hw["gpu"]]
-    plan_cfg = catalog.planning()
-    hbm = int(gpu["hbm_gib"] * GIB)
-    hbm_mib = gpu["hbm_gib"] * 1024
-    mla = (facts.get("attention") or {}).get("kind") == "mla"
+    hbm_mib = float(gpu.get("hbm_mib") or gpu["hbm_gib"] * 1024)
+    hbm = int(hbm_mib * (1 << 20))
+    family = kv.kind(facts)
 
-    weights, replicated = weights_per_gpu(facts, spec)
+    per_gpu, whole = weights_per_gpu(facts, spec, draft)
     kv_dtype = resolved_kv_dtype(spec, facts, gpu["arch"])
-    per_token, layers = kv_bytes_per_token(facts, spec, kv_dtype, gpu["arch"])
-    bf16, _ = kv_bytes_per_token(facts, spec, "bf16", gpu["arch"])
-    fp8, _ = kv_bytes_per_token(facts, spec, "fp8_e4m3", gpu["arch"])
+    layout = kv_layout(facts, spec, kv_dtype, gpu["arch"], draft)
+    bf16 = kv_layout(facts, spec, "bf16", gpu["arch"], draft).bytes_per_token
+    fp8 = kv_layout(facts, spec, "fp8_e4m3", gpu["arch"], draft).bytes_per_token
 
-    reserve_mib = sglang_reserve_mib(spec, hbm_mib, mla)
-    default_fraction = round((hbm_mib - reserve_mib) / hbm_mib, 3)
-    fraction = eng.get("mem_fraction_static") or default_fraction
+    defaults = sglang_memory.memory_defaults(spec, hbm_mib, family.startswith("mla"))
+    fraction = eng.get("mem_fraction_static") or defaults.mem_fraction_static
     static = int(fraction * hbm)
-    overhead = int(plan_cfg["memory"]["runtime_overhead_gib"] * GIB)
-    pool = static - weights - overhead
-    page = plan_cfg["memory"]["dsa_page_size_tokens"] if facts.get("indexer") else 1
-    tokens = max(pool, 0) // per_token // page * page if per_token else 0
+    overhead = int(catalog.planning()["memory"]["runtime_overhead_gib"] * GIB)
+    pool = static - per_gpu - overhead
+    tokens = kv.tokens(pool, layout)
     context = spec["model"]["context_length"]
+    pools = int(par.get("attention_data") or 1)  # each attention-DP rank has a pool of its own
 
     return Estimate(
         spec=name, gpu=hw["gpu"], gpus_per_node=hw["gpus_per_node"], nodes=hw["nodes"],
-        tensor=par["tensor"], pipeline=par["pipeline"], data=par["data"], hbm_bytes=hbm,
-        checkpoint_bytes=int(facts["checkpoint_bytes"]), weights_per_gpu_bytes=weights,
-        replicated_weights_bytes=replicated,
-        kv_cache_dtype=kv_dtype, kv_layers=layers, kv_bytes_per_token=per_token,
+        tensor=par["tensor"], pipeline=par["pipeline"], data=par["data"],
+        expert=int(par.get("expert") or 1), attention_data=pools, hbm_bytes=hbm,
+        checkpoint_bytes=int(_need(facts, "checkpoint_bytes")),
+        draft_checkpoint_bytes=int(draft["checkpoint_bytes"]) if draft else 0,
+        weights_per_gpu_bytes=per_gpu, replicated_weights_bytes=whole,
+        attention_kind=family, kv_cache_dtype=kv_dtype, kv_layers=layout.layers,
+        kv_draft_layers=layout.draft_layers, kv_swa_layers=layout.swa_layers,
+        kv_swa_ratio=layout.swa_ratio, kv_bytes_per_token=layout.bytes_per_token,
         kv_bytes_per_token_bf16=bf16, kv_bytes_per_token_fp8=fp8,
         mem_fraction_static=fraction,
         mem_fraction_from_sglang_default=eng.get("mem_fraction_static") is None,
+        chunked_prefill_size=defaults.chunked_prefill_size,
+        cuda_graph_max_bs=defaults.cuda_graph_max_bs,
         static_pool_bytes=static, runtime_overhead_bytes=overhead, kv_pool_bytes=pool,
-        kv_tokens=tokens, context_length=context,
-        full_context_sequences=tokens // context * par["data"] if context else 0,
+        kv_tokens=tokens, kv_pools=pools, context_length=context,
+        full_context_sequences=tokens // context * pools * par["data"] if context else 0,
         max_running_requests=_max_running_requests(spec),
-        headroom_bytes=hbm - static, sglang_reserve_bytes=int(reserve_mib * (1 << 20)),
-        sglang_default_mem_fraction=default_fraction,
-        **_cost_and_cold_start(spec, facts, gpu["usd_per_second"]),
-        notes=_notes(spec, default_fraction),
+        headroom_bytes=hbm - static, sglang_reserve_bytes=int(defaults.reserve_mib * (1 << 20)),
+        sglang_default_mem_fraction=defaults.mem_fraction_static,
+        **_cost_and_cold_start(spec, facts, gpu["usd_per_second"], draft),
+        notes=_notes(spec, defaults),
     )
 
 
-def _cost_and_cold_start(spec: dict, facts: dict, usd_per_gpu_second: float) -> dict:
+def _cost_and_cold_start(spec: dict, facts: dict, usd_per_gpu_second: float,
+                         draft: dict | None = None) -> dict:
     """Modal bills every GPU of every node by the second; a scale-up pays at least the cold start
     plus one scaledown window before the replica may stop."""
     hw, sc = spec["hardware"], spec["scaling"]
     start = catalog.planning()["cold_start"]
     replica_s = usd_per_gpu_second * hw["gpus_per_node"] * hw["nodes"]
     rate = start["volume_read_gb_per_s"]
-    read_s = int(_need(facts, "checkpoint_bytes")) / (rate * GB)
+    read = int(_need(facts, "checkpoint_bytes")) + int((draft or {}).get("checkpoint_bytes") or 0)
+    read_s = read / (rate * GB)
     engine_s = float(start["engine_start_s"])
     return {
         "usd_per_gpu_second": usd_per_gpu_second,
@@ -421,14 +353,20 @@ def _cost_and_cold_start(spec: dict, facts: dict, usd_per_gpu_second: float) -> 
     }
 
 
-def _notes(spec: dict, default_fraction: float) -> list[str]:
+def _notes(spec: dict, defaults: sglang_memory.MemoryDefaults) -> list[str]:
     notes = []
     if spec["serving"].get("region"):
         lo, hi = catalog.planning()["cost"]["region_multiplier_range"]
         notes.append(f"serving.region is set: Modal adds a {lo}x-{hi}x region multiplier, "
                      "not included in these prices")
-    if spec["engine"].get("mem_fraction_static") is None:
-        notes.append(f"mem_fraction_static unset: SGLang's own default {default_fraction} assumed")
+    unset = [f"{field} {value}" for field, value, is_default in (
+        ("mem_fraction_static", defaults.mem_fraction_static,
+         spec["engine"].get("mem_fraction_static") is None),
+        ("chunked_prefill_size", defaults.chunked_prefill_size, defaults.chunked_prefill_is_default),
+        ("cuda_graph_max_bs", defaults.cuda_graph_max_bs, defaults.cuda_graph_max_bs_is_default),
+    ) if is_default]
+    if unset:
+        notes.append(f"unset in the spec, SGLang's own defaults assumed: {', '.join(unset)}")
     return notes
 
 
@@ -437,78 +375,3 @@ def fraction_for_tokens(est: Estimate, tokens: int) -> float:
     needed = est.weights_per_gpu_bytes + est.runtime_overhead_bytes + tokens * est.kv_bytes_per_token
     return math.ceil(needed / est.hbm_bytes * 1000) / 1000
 
-
-# --- presentation ---------------------------------------------------------------------------
-
-
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
-
-
-def summary_line(name: str, est: Estimate) -> str:
-    """One line per spec for `make render`."""
-    topo = f"{est.gpus_per_node}x {est.gpu}" + (f" x {est.nodes} nodes" if est.nodes > 1 else "")
-    if not est.weights_fit:
-        kv = "no KV cache: the weights do not fit"
-    else:
-        kv = (f"KV {est.kv_cache_dtype} {est.kv_bytes_per_token / KIB:.1f} KiB/token ->"
-              f" {est.kv_tokens:,} tokens = {est.full_context_sequences} x {est.context_length:,}")
-    return (f"{name}: {topo}, TP{est.tensor} | weights {est.weights_per_gpu_bytes / GIB:.1f} GiB/GPU"
-            f" of {est.hbm_bytes / GIB:.0f} | {kv} | ${est.usd_per_hour_replica:.2f}/h per replica,"
-            f" ${est.usd_per_hour_max:.2f}/h at {est.max_replicas} | cold start"
-            f" >= {_minutes(est.cold_start_s)}, scale-up burst >= ${est.burst_usd:.2f}")
-
-
-def _gib_text(n: int) -> str:
-    return f"{n / GIB:.1f} GiB"
-
-
-def _memory_rows(est: Estimate) -> list[tuple[str, str]]:
-    other = "fp8_e4m3" if est.kv_cache_dtype == "bf16" else "bf16"
-    other_bytes = est.kv_bytes_per_token_fp8 if other == "fp8_e4m3" else est.kv_bytes_per_token_bf16
-    default = " (SGLang default)" if est.mem_fraction_from_sglang_default else ""
-    weights = (f"{_gib_text(est.weights_per_gpu_bytes)} ({est.weights_per_gpu_bytes / GB:.1f} GB)"
-               f" of {_gib_text(est.hbm_bytes)} HBM, {_gib_text(est.replicated_weights_bytes)}"
-               " of it layers TP does not split")
-    kv = (f"{est.kv_bytes_per_token / KIB:.1f} KiB {est.kv_cache_dtype} over {est.kv_layers}"
-          f" layers ({other}: {other_bytes / KIB:.1f} KiB)")
-    static = (f"{est.mem_fraction_static}{default} x {_gib_text(est.hbm_bytes)} ="
-              f" {_gib_text(est.static_pool_bytes)}: weights,"
-              f" {_gib_text(est.runtime_overhead_bytes)} runtime buffers, KV")
-    rows = [("weights per GPU", weights), ("KV per token per GPU", kv), ("static pool", static)]
-    if not est.weights_fit:
-        over = _gib_text(-est.kv_pool_bytes)
-        return [*rows, ("KV cache", f"none: weights and buffers exceed the static pool by {over}")]
-    per_req = est.tokens_per_running_request
-    sequences = f"{est.full_context_sequences} x {est.context_length:,} tokens"
-    if per_req:
-        sequences += f"; {per_req:,} tokens each at {est.max_running_requests} running"
-    return [*rows, ("KV cache", f"{_gib_text(est.kv_pool_bytes)} -> {est.kv_tokens:,} tokens"),
-            ("full-context sequences", sequences)]
-
-
-def _money_rows(est: Estimate) -> list[tuple[str, str]]:
-    headroom = (f"{_gib_text(est.headroom_bytes)} outside the pool; SGLang would reserve"
-                f" {_gib_text(est.sglang_reserve_bytes)} (its default fraction:"
-                f" {est.sglang_default_mem_fraction})")
-    cost = (f"${est.usd_per_hour_replica:.2f}/h per replica, ${est.usd_per_hour_max:.2f}/h at"
-            f" {est.max_replicas} replicas, ${est.usd_per_hour_idle:.2f}/h idle"
-            f" ({est.min_replicas} warm)")
-    cold = (f">= {_minutes(est.cold_start_s)}: {est.checkpoint_bytes / GB:.0f} GB at"
-            f" {est.volume_read_gb_per_s} GB/s ({_minutes(est.weights_read_s)}) + engine start"
-            f" ({_minutes(est.engine_start_s)})")
-    burst = (f">= ${est.burst_usd:.2f}: one replica for cold start +"
-             f" {est.scaledown_window_s} s scaledown window")
-    return [("headroom", headroom), ("cost", cost), ("cold start", cold),
-            ("scale-up burst", burst)]
-
-
-def format_table(name: str, est: Estimate) -> str:
-    """The human-readable plan of one spec."""
-    topo = (f"{est.gpus_per_node}x {est.gpu} x {est.nodes} node(s) = {est.total_gpus} GPUs,"
-            f" TP{est.tensor} PP{est.pipeline} DP{est.data}")
-    rows = [("hardware", topo), *_memory_rows(est), *_money_rows(est)]
-    width = max(len(label) for label, _ in rows)
-    lines = [name] + [f"  {label.ljust(width)}  {value}" for label, value in rows]
-    lines += [f"  note: {note}" for note in est.notes]
-    return "\n".join(lines)

@@ -19,6 +19,7 @@ def estimate_of(result: SpecReport):
     """(Estimate or None, reason when None) for a checked spec."""
     from .estimate import EstimateError, estimate
     from .rules import Context, load_facts  # the same facts the rules saw
+    from .rules_memory import draft_facts
 
     if result.spec is None:
         return None, "the spec does not load or does not match the schema"
@@ -27,7 +28,7 @@ def estimate_of(result: SpecReport):
     if not ctx.facts:
         return None, "no usable model facts (model.facts)"
     try:
-        return estimate(result.spec, ctx.facts, result.name), None
+        return estimate(result.spec, ctx.facts, result.name, draft_facts(ctx)), None
     except EstimateError as exc:
         return None, str(exc)
 
@@ -38,7 +39,7 @@ def estimates(spec_args: list[str]) -> list[tuple[SpecReport, object, str | None
 
 def estimate_main(spec_paths_arg: list[str], fmt: str) -> int:
     """Print the estimate of each spec (every specs/*.yaml when none are named)."""
-    from .estimate import format_table, summary_line
+    from .estimate_text import format_table, summary_line
 
     if fmt not in ("text", "json"):
         print(f"servespec estimate: unknown format '{fmt}' (text or json)", file=sys.stderr)
@@ -72,7 +73,7 @@ def estimate_main(spec_paths_arg: list[str], fmt: str) -> int:
 
 def summary_lines(spec_args: list[str]) -> list[str]:
     """One line per spec, for `make render`."""
-    from .estimate import summary_line
+    from .estimate_text import summary_line
 
     return [summary_line(r.name, est) if est is not None else f"{r.name}: cannot estimate: {why}"
             for r, est, why in estimates(spec_args)]

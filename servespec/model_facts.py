@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import textwrap
 from datetime import date
 from pathlib import Path
 
@@ -139,14 +140,46 @@ def facts_from_config(repo: str, revision: str | None, config: dict, index: dict
         or count_parameters(facts)
     facts["checkpoint_bytes"] = total_size
     facts["weights_dtype"] = _weights_dtype(cfg)
+    facts["torch_dtype"] = _dtype(cfg)
+    quant = _quantization(cfg)
+    if quant:
+        facts["quantization_config"] = quant
+    if cfg.get("draft_vocab_size") or any("Eagle" in a for a in cfg.get("architectures") or []):
+        facts["draft"] = {"draft_vocab_size": cfg.get("draft_vocab_size")}
     return facts
+
+
+# config.json quantization_config keys the estimate and the quantization rules read.
+QUANT_KEYS = ("quant_method", "fmt", "weight_block_size", "bits", "group_size", "zero_point",
+              "activation_scheme", "modules_to_not_convert")
+
+
+def _quantization(cfg: dict) -> dict | None:
+    """The subset of quantization_config the estimate reads; compressed-tensors keeps its scheme
+    in config_groups, from which the weights' bits and group size are taken."""
+    quant = cfg.get("quantization_config") or {}
+    if not quant.get("quant_method"):
+        return None
+    out = {k: quant[k] for k in QUANT_KEYS if quant.get(k) is not None}
+    for group in (quant.get("config_groups") or {}).values():
+        w = (group or {}).get("weights") or {}
+        if w.get("num_bits") and "bits" not in out:
+            out["bits"] = int(w["num_bits"])
+        if w.get("group_size") and "group_size" not in out:
+            out["group_size"] = int(w["group_size"])
+    return out
+
+
+def _dtype(cfg: dict) -> str:
+    dtype = cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16"
+    return {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(dtype, str(dtype))
 
 
 def _attention(cfg: dict) -> dict:
     heads = int(cfg["num_attention_heads"])
     if cfg.get("kv_lora_rank"):
         return {
-            "kind": "mla",
+            "kind": "mla_dsa" if cfg.get("index_topk") is not None else "mla",
             "num_attention_heads": heads,
             "kv_lora_rank": int(cfg["kv_lora_rank"]),
             "qk_rope_head_dim": int(cfg["qk_rope_head_dim"]),
@@ -154,12 +187,20 @@ def _attention(cfg: dict) -> dict:
             "v_head_dim": int(cfg["v_head_dim"]),
             "q_lora_rank": cfg.get("q_lora_rank"),
         }
-    return {
-        "kind": "gqa",
+    kv_heads = int(cfg.get("num_key_value_heads") or heads)
+    out = {
+        "kind": "mha" if kv_heads == heads else "gqa",
         "num_attention_heads": heads,
-        "num_key_value_heads": int(cfg.get("num_key_value_heads") or heads),
+        "num_key_value_heads": kv_heads,
         "head_dim": int(cfg.get("head_dim") or int(cfg["hidden_size"]) // heads),
+        "bias": bool(cfg.get("attention_bias", False)),
     }
+    types = list(cfg.get("layer_types") or [])
+    if cfg.get("sliding_window") and "sliding_attention" in types:
+        # Sliding-window layers (gpt-oss, Gemma): which ones, and the window.
+        out["sliding_window"] = int(cfg["sliding_window"])
+        out["layer_types"] = types
+    return out
 
 
 def _indexer(cfg: dict) -> dict | None:
@@ -202,8 +243,9 @@ def _moe(cfg: dict) -> dict | None:
     return {
         "n_routed_experts": int(experts),
         "n_shared_experts": int(cfg.get("n_shared_experts") or 0),
-        "num_experts_per_tok": cfg.get("num_experts_per_tok"),
-        "moe_intermediate_size": cfg.get("moe_intermediate_size"),
+        "num_experts_per_tok": cfg.get("num_experts_per_tok") or cfg.get("experts_per_token"),
+        # gpt-oss sizes its experts with intermediate_size
+        "moe_intermediate_size": cfg.get("moe_intermediate_size") or cfg.get("intermediate_size"),
         "first_k_dense_replace": int(cfg.get("first_k_dense_replace") or 0),
     }
 
@@ -219,13 +261,23 @@ def _weights_dtype(cfg: dict) -> str:
     return {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(dtype, str(dtype))
 
 
+def _count_from_parts(facts: dict) -> int | None:
+    """Linear-layer and embedding parameters (norms and biases left out) for other families."""
+    from .weights import WeightsError, model_params
+
+    try:
+        return sum(model_params(facts).values())
+    except (WeightsError, KeyError, TypeError, ValueError):
+        return None
+
+
 def count_parameters(facts: dict) -> int | None:
     """Parameters of an MLA mixture-of-experts model (DeepSeek-V3 / GLM-5 family), MTP layers
-    included, shared embedding and head of the MTP layers not counted twice. None for other
-    architectures: their count is left to the index's metadata.total_parameters."""
+    included, shared embedding and head of the MTP layers not counted twice; other families are
+    counted part by part (servespec/weights.py), norms and biases left out."""
     att, moe, idx = facts["attention"], facts.get("moe"), facts.get("indexer")
-    if att.get("kind") != "mla" or not moe:
-        return None
+    if not str(att.get("kind")).startswith("mla") or not moe:
+        return _count_from_parts(facts)
     h, heads = facts["hidden_size"], att["num_attention_heads"]
     qk = att["qk_nope_head_dim"] + att["qk_rope_head_dim"]
     q_lora = att.get("q_lora_rank")
@@ -253,11 +305,14 @@ def count_parameters(facts: dict) -> int | None:
 
 _COMMENTS = {
     "num_nextn_predict_layers": "MTP layers EAGLE drafts with; they get KV cache of their own",
-    "attention": "MLA stores one latent per token per layer (kv_lora_rank + qk_rope_head_dim)",
+    "attention": "kind: mla / mla_dsa (one latent per token per layer), gqa / mha (K and V per"
+                 " KV head); sliding_window and layer_types when some layers only see a window",
     "indexer": "DSA sparse-attention indexer: an FP8 K cache of its own in every layer that"
                " computes top-k (shared_layers reuse the previous layer's)",
     "parameters": "from the index's metadata.total_parameters, else counted from config.json",
     "checkpoint_bytes": "metadata.total_size of model.safetensors.index.json: tensor bytes",
+    "quantization_config": "the checkpoint's own format (config.json quantization_config)",
+    "torch_dtype": "dtype of everything the checkpoint does not quantize",
 }
 
 
@@ -269,17 +324,25 @@ def to_yaml(facts: dict, *, source: str | None = None) -> str:
         + (f" --revision {revision}" if revision else "") + f"` on {date.today().isoformat()}"
         + "\n# from the repository's config.json and model.safetensors.index.json"
     )
-    lines = [f"# Model facts for {repo}, used by `servespec plan` and the memory rules.",
-             f"# Source: {source}.",
-             "# Regenerate rather than edit: servespec model-facts REPO --revision COMMIT -o FILE"]
+    lines = [f"# Model facts for {repo}, used by `servespec estimate` and the memory rules."]
+    for paragraph in f"Source: {source}.".splitlines():
+        lines += [f"# {line}" for line in textwrap.wrap(paragraph.removeprefix("# "), 96)]
+    lines.append("# Regenerate rather than edit: servespec model-facts REPO --revision COMMIT -o FILE")
     for key, value in facts.items():
         comment = f"  # {_COMMENTS[key]}" if key in _COMMENTS else ""
         if isinstance(value, dict):
             lines.append(f"{key}:{comment}")
-            lines += [f"  {k}: {_scalar(v)}" for k, v in value.items()]
+            lines += [f"  {k}: {_value(v)}" for k, v in value.items()]
         else:
             lines.append(f"{key}: {_scalar(value)}{comment}")
     return "\n".join(lines) + "\n"
+
+
+def _value(value) -> str:
+    """A scalar, or a list of scalars as a YAML flow sequence."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_scalar(v) for v in value) + "]"
+    return _scalar(value)
 
 
 def _scalar(value) -> str:

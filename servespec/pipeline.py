@@ -1,6 +1,7 @@
-"""The front half of the pipeline as one call: load -> validate -> check.
+"""The front half of the pipeline as one call: load -> validate -> rules -> resolve.
 
-Render, plan and deploy all start from a SpecReport spec, so they agree on what a valid spec is.
+Render, estimate and deploy all start from a SpecReport, so they agree on what a valid spec is
+and read the same resolved Deployment (servespec/resolve.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ class SpecReport:
     doc: Document | None = None
     spec: dict | None = None  # validated, defaults filled; None when loading or schema failed
     findings: list[Finding] = field(default_factory=list)
+    facts: dict | None = None  # the model facts the spec names, when they loaded
+    deployment: object | None = None  # resolve.Deployment; None when the schema failed
 
     @property
     def name(self) -> str:
@@ -29,7 +32,7 @@ class SpecReport:
 
 def read_spec(path: Path | str) -> SpecReport:
     """Every finding for one spec file. Never raises for a bad spec."""
-    from .rules import apply_rules
+    from .rules import run_rules
     from .validate import apply_defaults, schema, validate
 
     path = Path(path)
@@ -44,7 +47,9 @@ def read_spec(path: Path | str) -> SpecReport:
         result.findings = schema_findings
         return result
     result.spec = apply_defaults(result.doc.data, schema())
-    result.findings = apply_rules(result.doc, result.spec)
+    ctx = run_rules(result.doc, result.spec)
+    result.findings, result.facts = ctx.findings, ctx.facts
+    result.deployment = ctx.deployment
     return result
 
 

@@ -3,12 +3,12 @@
 Artifacts, each opening with a header that names its source spec and says not to edit it:
   deploy.py           the Modal app (templates/deploy.py.j2)
   sglang.args         SGLang launch arguments, one flag per line, shell-quoted
-  steps.json           the ordered steps `servespec deploy` runs (servespec/steps.py)
+  steps.json          the ordered steps `servespec deploy` runs (servespec/steps.py)
   spec.resolved.yaml  the spec after `extends` and with every default filled in
 
 Everything is rendered in memory first; files are written only when every artifact of the spec
 rendered, each through a temporary file and an atomic rename, so a failing spec leaves the
-previous artifacts untouched. `check` renders in memory and diffs against what is on disk.
+previous artifacts untouched. `--verify` renders in memory and diffs against what is on disk.
 """
 
 from __future__ import annotations
@@ -23,23 +23,13 @@ from pathlib import Path
 import yaml
 
 from . import names, sglang_args
-from .catalog import gpus
 from .files import write_atomic
 from .pipeline import SpecReport
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SUPERVISE_SOURCE = Path(__file__).resolve().parent / "supervise.py"
-SHUTDOWN_GRACE = 20  # seconds; Modal's web_server gives no configurable grace, servers get +5
-DIST_INIT_PORT = 5757  # any free port on rank 0; SGLang's docs use 5000-5xxx
-SHUTDOWN_NOTICE_PORT = 5758  # rank 0 -> other ranks "shutdown began" (servespec/supervise.py)
-# sglang.compile_deep_gemm gets its own --timeout this far under the Modal function's timeout.
-COMPILE_TIMEOUT_MARGIN = 300
 
 ARTIFACTS = ("deploy.py", "sglang.args", "steps.json", "spec.resolved.yaml")
-
-# `sglang serve` exists in 0.5.10 and 0.5.23 (sglang/cli/main.py); 0.5.23 warns that
-# `python -m sglang.launch_server` is deprecated. A version may override it with `launcher`.
-DEFAULT_LAUNCHER = ["sglang", "serve"]
 
 
 def header(source: str, comment: str = "#") -> str:
@@ -125,113 +115,63 @@ def source_name(checked: SpecReport) -> str:
     return project_path(checked.path)
 
 
-def _launcher(spec: dict) -> list[str]:
-    table = sglang_args.table(spec["engine"]["version"]) or {}
-    return list(table.get("launcher", DEFAULT_LAUNCHER))
-
-
-def _containers(spec: dict) -> dict:
-    """Modal counts containers; the spec counts replicas of `nodes` containers each."""
-    scaling, nodes = spec["scaling"], spec["hardware"]["nodes"]
-    return {
-        "min": scaling["min_replicas"] * nodes,
-        "max": scaling["max_replicas"] * nodes,
-        "buffer": scaling["buffer_replicas"] * nodes,
-    }
-
-
-def _image_env(spec: dict) -> list[tuple[str, str]]:
-    cache = names.cache_dir(spec)
-    env = {
-        # Every cache SGLang 0.5.23 rebuilds at start, in the cache volume (names.cache_dir).
-        # SGLANG_CACHE_DIR holds the FlashInfer autotune results
-        # (srt/model_executor/runner/flashinfer_autotune.py: <dir>/flashinfer/autotune/<version>/
-        # <arch>/<model key>/rank_*.json) and is the base of CUDA_CACHE_PATH and TILELANG_CACHE_DIR
-        # (srt/environ.py third_party_cache_defaults, applied by sglang/__init__.py).
-        "SGLANG_CACHE_DIR": cache,
-        # SGLang overwrites DG_JIT_CACHE_DIR with this, so this is the one to set.
-        "SGLANG_DG_CACHE_DIR": names.deepgemm_cache_dir(spec),
-        # Written out: SGLang only setdefaults them, so a value baked into the image would win.
-        "TRITON_CACHE_DIR": f"{cache}/triton",
-        "TORCHINDUCTOR_CACHE_DIR": f"{cache}/inductor",
-        # FlashInfer's JIT modules; it appends .cache/flashinfer to this base itself.
-        "FLASHINFER_WORKSPACE_BASE": cache,
-        # SGLang's JIT kernels do not follow SGLANG_CACHE_DIR (default ~/.cache/sglang/jit).
-        "SGLANG_JIT_CACHE_DIR": f"{cache}/jit",
-        # Serve only what the download step put in the volume; never fetch at start-up.
-        "HF_HUB_OFFLINE": "1",
-    }
-    env.update(spec["engine"]["env"])
-    return sorted(env.items())
-
-
-def compile_timeout(spec: dict) -> int:
-    """sglang.compile_deep_gemm --timeout: the function's own timeout minus a margin (at most half
-    of it, for short timeouts), so SGLang's deadline comes first."""
-    total = spec["compile"]["timeout"]
-    return total - min(COMPILE_TIMEOUT_MARGIN, total // 2)
-
-
-def _surface_context(spec: dict) -> dict:
-    surface = spec["serving"]["surface"]
-    public = bool(spec["serving"].get("auth", {}).get("public"))
+def _surface_context(dep) -> dict:
+    """Which Modal surface serves, and whether Modal's edge checks a proxy token."""
+    public = dep.auth.proxy is None
     edge = "PUBLIC at Modal's edge" if public else "Modal proxy auth (Modal-Key/Modal-Secret) required"
-    kind = ("@app.server class (no request cap; 429 above max_concurrency)" if surface == "server"
+    kind = ("@app.server class (no request cap; 429 above max_concurrency)" if dep.surface == "server"
             else "@modal.web_server function (150 s request cap, then 303)")
-    image = spec["engine"]["image"]
-    return {"surface": surface, "public": public, "surface_line": f"{kind}; {edge}.",
-            "image_key_source": "digest" if "@sha256:" in image else "tag until pinned by digest"}
+    pinned = "@sha256:" in dep.spec["engine"]["image"]
+    return {"surface": dep.surface, "public": public, "surface_line": f"{kind}; {edge}.",
+            "image_key_source": "digest" if pinned else "tag until pinned by digest"}
 
 
 def render_deploy(checked: SpecReport) -> str:
+    dep = checked.deployment
     spec = checked.spec
-    hw = spec["hardware"]
-    gpu = gpus()[hw["gpu"]]
-    auth = spec["serving"].get("auth", {})
-    unauthenticated = auth.get("allow_unauthenticated") and not auth.get("api_key_secret")
     context = {
-        **_surface_context(spec),
+        **_surface_context(dep),
         "header": header(source_name(checked)),
         "spec": spec,
         "model": spec["model"],
         "engine": spec["engine"],
-        "hardware": hw,
+        "hardware": spec["hardware"],
         "serving": spec["serving"],
         "scaling": spec["scaling"],
         "storage": spec["storage"],
         "download": spec["download"],
         "compile": spec["compile"],
-        "arch": gpu["arch"],
-        "gpu_request": f"{gpu['modal_name']}:{hw['gpus_per_node']}",
-        "gpu_label": one_line(f"{hw['gpus_per_node']}x {hw['gpu']}"
-                              + (f" x {hw['nodes']} nodes" if hw["nodes"] > 1 else "")),
-        "cluster": hw["nodes"] > 1,
-        "serve_name": "Serve (class)" if spec["serving"]["surface"] == "server" else "serve",
-        "dist_init_port": DIST_INIT_PORT,
-        "shutdown_notice_port": SHUTDOWN_NOTICE_PORT,
-        "compile_timeout": compile_timeout(spec),
-        "compile_margin": spec["compile"]["timeout"] - compile_timeout(spec),
-        "health_timeout": max(spec["serving"]["startup_timeout"] - 60, 10),
-        "shutdown_grace": SHUTDOWN_GRACE,
-        "containers": _containers(spec),
-        "health_url": f"http://127.0.0.1:{spec['serving']['port']}{spec['serving']['health_path']}",
+        "arch": dep.arch,
+        "gpu_request": dep.gpu_request,
+        "gpu_label": dep.gpu_label,
+        "cluster": dep.cluster,
+        "serve_name": "Serve (class)" if dep.surface == "server" else "serve",
+        "dist_init_port": dep.dist_init_port,
+        "shutdown_notice_port": dep.shutdown_notice_port,
+        "compile_timeout": dep.deepgemm.sglang_compile_timeout if dep.deepgemm else None,
+        "compile_margin": (dep.deepgemm.compile_timeout - dep.deepgemm.sglang_compile_timeout
+                           if dep.deepgemm else None),
+        "health_timeout": dep.health_timeout,
+        "shutdown_grace": dep.shutdown_grace,
+        "containers": {"min": dep.containers.min, "max": dep.containers.max,
+                       "buffer": dep.containers.buffer},
+        "health_url": dep.health_url,
         "names": {
-            "model_dir": names.model_dir(spec),
-            "download_marker": names.download_marker(spec),
-            "cache_dir": names.cache_dir(spec),
-            "deepgemm_cache_dir": names.deepgemm_cache_dir(spec),
-            "deepgemm_marker": names.deepgemm_marker(spec),
+            "model_dir": dep.model.directory,
+            "download_marker": dep.model.marker,
+            "cache_dir": dep.deepgemm.cache_root if dep.deepgemm else None,
+            "deepgemm_cache_dir": dep.deepgemm.cache_dir if dep.deepgemm else None,
+            "deepgemm_marker": dep.deepgemm.marker if dep.deepgemm else None,
         },
-        "api_key_env": None if unauthenticated else auth.get("api_key_env"),
-        "api_key_secret": None if unauthenticated else auth.get("api_key_secret"),
-        "hf_secret": spec["download"].get("hf_token_secret"),
-        "launcher": _launcher(spec),
+        "api_key_env": dep.auth.api_key_env,
+        "api_key_secret": dep.auth.api_key_secret,
+        "hf_secret": dep.auth.hf_token_secret,
+        "launcher": list(dep.launcher),
         "arguments": [(flag, None if value is True else sglang_args.text(value))
-                      for flag, value in sglang_args.arguments(spec)],
-        "image_env": _image_env(spec),
+                      for flag, value in dep.arguments],
+        "image_env": list(dep.image_env),
         "supervise_source": SUPERVISE_SOURCE.read_text(encoding="utf-8").rstrip("\n"),
     }
-    context["model"] = {**spec["model"]}
     return _environment().get_template("deploy.py.j2").render(context)
 
 
@@ -243,24 +183,27 @@ def render_args(checked: SpecReport) -> str:
         "# Added at start-up, never written here: --api-key from the Modal Secret"
         + (", --node-rank and --dist-init-addr from the cluster." if spec["hardware"]["nodes"] > 1
            else "."),
-        *sglang_args.lines(spec),
+        *checked.deployment.lines,
     ]
     return "\n".join(lines) + "\n"
 
 
 def render_steps(checked: SpecReport) -> str:
-    from .steps import build_plan
+    from .steps import build_steps
 
-    plan = build_plan(checked.spec, checked.name, source_name(checked))
+    steps = build_steps(checked.deployment, source_name(checked))
     payload = {"_generated": header(source_name(checked), comment="").replace("\n", "").strip()}
-    payload.update(plan)
+    payload.update(steps)
     return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def render_resolved(checked: SpecReport) -> str:
     sources = [project_path(p) for p in checked.doc.sources]
-    body = yaml.safe_dump(checked.spec, sort_keys=True, allow_unicode=True, width=100,
-                          default_flow_style=False)
+    # libyaml's emitter (when PyYAML has it) writes the same text several times faster than
+    # the pure-Python one, which was most of a render's time.
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    body = yaml.dump(checked.spec, Dumper=dumper, sort_keys=True, allow_unicode=True, width=100,
+                     default_flow_style=False)
     lines = [header(source_name(checked)),
              "# The spec after merging " + " <- ".join(reversed(sources)) + ", every default filled in.",
              body.rstrip("\n")]

@@ -1,4 +1,4 @@
-"""Stage 3, check: engine- and hardware-aware rules beyond what the schema can say.
+"""Stage 3, rules: engine- and hardware-aware rules beyond what the schema can say.
 
 Each rule is a small function registered under its id; its title, severity, reason and upstream
 link live in catalog/rules.yaml. A rule yields (field path, message) pairs; this module turns them
@@ -8,48 +8,23 @@ into findings that point at the line of the field to change.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
 from . import catalog, sglang_args
 from .errors import Finding, LoadError, Severity
 from .load import Document, dotted, load_file
-
-Hit = tuple[tuple, str]  # (field path, message)
-RULES: dict[str, Callable[[Context], Iterator[Hit]]] = {}
-
-
-def rule(rule_id: str):
-    def register(fn):
-        RULES[rule_id] = fn
-        return fn
-
-    return register
-
-
-@dataclass
-class Context:
-    doc: Document
-    spec: dict  # validated, defaults filled
-    facts: dict | None = None
-    facts_doc: Document | None = None
-    findings: list[Finding] = field(default_factory=list)
-    memo: dict = field(default_factory=dict)  # results rules share, e.g. the memory plan
-
-    @property
-    def gpu(self) -> dict:
-        return catalog.gpus()[self.spec["hardware"]["gpu"]]
-
-    @property
-    def total_gpus(self) -> int:
-        hw = self.spec["hardware"]
-        return hw["gpus_per_node"] * hw["nodes"]
+from .rule_registry import RULES, Context, Hit, rule
 
 
 def apply_rules(doc: Document, spec: dict) -> list[Finding]:
     """Run every rule; return findings (errors and warnings) sorted by position."""
+    return run_rules(doc, spec).findings
+
+
+def run_rules(doc: Document, spec: dict) -> Context:
+    """Run every rule; the Context keeps the findings (sorted), the facts and the Deployment."""
     ctx = Context(doc, spec)
     load_facts(ctx)
     meta = catalog.rules()
@@ -61,7 +36,8 @@ def apply_rules(doc: Document, spec: dict) -> list[Finding]:
                 Finding(doc.position(path), dotted(path), message, rule_id, severity,
                         hint=info["reason"])
             )
-    return sorted(ctx.findings, key=Finding.sort_key)
+    ctx.findings.sort(key=Finding.sort_key)
+    return ctx
 
 
 def load_facts(ctx: Context) -> None:
@@ -122,36 +98,43 @@ def clusters_take_whole_hosts(ctx: Context) -> Iterator[Hit]:
 # --- precision and kernels ------------------------------------------------------------------
 
 
+def _architecture_in(ctx: Context, key: str) -> bool:
+    """Model-specific rules fire only for the architectures catalog/model_support.yaml lists
+    under `model_rules.<key>` (with the upstream source of the behaviour)."""
+    listed = catalog.model_support()["model_rules"][key]["architectures"]
+    return bool(ctx.facts) and ctx.facts.get("architecture") in listed
+
+
 @rule("SS103")
 def no_fp8_kv_with_eagle(ctx: Context) -> Iterator[Hit]:
+    if not _architecture_in(ctx, "fp8_kv_with_eagle"):
+        return
     if ctx.spec["speculative"]["algorithm"] != "none" and ctx.spec["precision"]["kv_cache"].startswith("fp8"):
         yield ("precision", "kv_cache"), (
             f"kv_cache {ctx.spec['precision']['kv_cache']} with speculative "
-            f"{ctx.spec['speculative']['algorithm']}; use bf16"
+            f"{ctx.spec['speculative']['algorithm']} on {ctx.facts['architecture']}; use bf16"
         )
 
 
 @rule("SS104")
 def kv_dtype_explicit(ctx: Context) -> Iterator[Hit]:
-    if ctx.spec["precision"]["kv_cache"] == "auto":
-        yield ("precision", "kv_cache"), "kv_cache 'auto' lets SGLang choose; write bf16 or fp8_e4m3"
-
-
-@rule("SS105")
-def fp8_needs_hopper_or_blackwell(ctx: Context) -> Iterator[Hit]:
-    gpu = ctx.gpu
-    if ctx.spec["precision"]["weights"].startswith("fp8") and not gpu["fp8"]:
-        yield ("hardware", "gpu"), (
-            f"FP8 weights on {ctx.spec['hardware']['gpu']} ({gpu['family']}, {gpu['arch']}); "
-            "needs Hopper (sm90) or Blackwell (sm100)"
+    if ctx.spec["precision"]["kv_cache"] != "auto" or not _architecture_in(ctx, "dsa_kv_auto_fp8"):
+        return
+    floor = catalog.model_support()["model_rules"]["dsa_kv_auto_fp8"]["min_capability"]
+    if (ctx.facts or {}).get("indexer") and ctx.deployment.capability >= floor:
+        yield ("precision", "kv_cache"), (
+            f"kv_cache 'auto' makes SGLang pick fp8_e4m3 for this DSA model on {ctx.deployment.gpu};"
+            " write bf16 or fp8_e4m3"
         )
 
 
 @rule("SS106")
 def deepgemm_cache_names_arch(ctx: Context) -> Iterator[Hit]:
-    arch = ctx.gpu["arch"]
-    volume = ctx.spec["storage"]["deepgemm"]["volume"]
-    if ctx.spec["compile"]["enabled"] and arch not in volume.lower():
+    dg = ctx.deployment.deepgemm
+    if dg is None or not dg.compile:
+        return  # no DeepGEMM here (SS189 says so when a volume is named anyway)
+    arch, volume = ctx.deployment.arch, dg.volume.name
+    if arch not in volume.lower():
         others = sorted({g["arch"] for g in catalog.gpus().values()} - {arch})
         stale = [a for a in others if a in volume.lower()]
         said = f"names {stale[0]}" if stale else "does not name an architecture"
@@ -426,7 +409,7 @@ def options_exist_in_version(ctx: Context) -> Iterator[Hit]:
     version = ctx.spec["engine"]["version"]
     if sglang_args.table(version) is None:
         return
-    for option in sglang_args.missing_options(ctx.spec):
+    for option in sglang_args.missing_options(version, ctx.deployment.options):
         yield option.path, f"SGLang {version} has no flag for {option.name}"
     for name, path in sglang_args.unknown_extra_args(ctx.spec):
         yield path, f"SGLang {version} has no flag --{name}"
@@ -437,13 +420,14 @@ def values_accepted_by_version(ctx: Context) -> Iterator[Hit]:
     version = ctx.spec["engine"]["version"]
     if sglang_args.table(version) is None:
         return
-    for path, value, choices in sglang_args.invalid_choices(ctx.spec):
+    for path, value, choices in sglang_args.invalid_choices(version, ctx.deployment.options):
         yield path, f"'{value}' is not accepted by SGLang {version}: {_short(choices)}"
 
 
 @rule("SS122")
 def extra_args_do_not_repeat_fields(ctx: Context) -> Iterator[Hit]:
-    for name, path, field_path in sglang_args.extra_args_conflicts(ctx.spec):
+    for name, path, field_path in sglang_args.extra_args_conflicts(ctx.spec,
+                                                                   ctx.deployment.options):
         yield path, f"--{name} is rendered from {dotted(field_path)}; set that field instead"
 
 
@@ -452,9 +436,6 @@ def _short(choices: list[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(choices)} in all)" if len(choices) > limit else "")
 
 
-# Memory-fit rules live beside the planner that computes the numbers; importing the module
+# Memory-fit rules live beside the estimate that computes the numbers; importing the module
 # registers them here.
-from . import (
-    rules_edge,  # noqa: F401
-    rules_memory,  # noqa: F401
-)
+from . import rules_edge, rules_memory, rules_model  # noqa: F401

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .rules import Context, Hit, rule
+from .rule_registry import Context, Hit, rule
 
 WEB_FUNCTION_REQUEST_CAP_S = 150
 

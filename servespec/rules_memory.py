@@ -9,17 +9,39 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from . import catalog
+from .errors import LoadError
 from .estimate import GIB, Estimate, EstimateError, estimate, fraction_for_tokens
-from .rules import Context, Hit, rule
+from .load import load_file
+from .rule_registry import Context, Hit, rule
+
+DRAFT_FACTS = ("speculative", "draft", "facts")
+
+
+def draft_facts(ctx: Context) -> dict | None:
+    """The separate draft model's facts (speculative.draft.facts, relative to the file that sets
+    it), loaded once per check; None when the spec names none or the file does not load (the
+    speculative rules say which)."""
+    if "draft_facts" not in ctx.memo:
+        ref = ((ctx.spec.get("speculative") or {}).get("draft") or {}).get("facts")
+        facts = None
+        if ref:
+            try:
+                facts = load_file(ctx.doc.file_dir(DRAFT_FACTS) / ref).data
+            except LoadError:
+                facts = None
+        ctx.memo["draft_facts"] = facts
+    return ctx.memo["draft_facts"]
 
 
 def _estimate(ctx: Context) -> Estimate | None:
-    """The plan, computed once per check; None without usable facts (SS126 says so)."""
+    """The estimate, computed once per check; None without usable facts (SS126 says so)."""
     if "plan" not in ctx.memo:
         try:
-            ctx.memo["plan"] = estimate(ctx.spec, ctx.facts, ctx.doc.name) if ctx.facts else None
+            ctx.memo["plan"] = estimate(ctx.spec, ctx.facts, ctx.doc.name, draft_facts(ctx)) \
+                if ctx.facts else None
         except EstimateError:
-            ctx.memo["plan"] = None  # `servespec plan` names the missing fact
+            ctx.memo["plan"] = None  # `servespec estimate` names the missing fact
     return ctx.memo["plan"]
 
 
@@ -66,15 +88,12 @@ def activation_headroom(ctx: Context) -> Iterator[Hit]:
     est = _estimate(ctx)
     if est is None or not est.weights_fit or ctx.spec["engine"].get("mem_fraction_static") is None:
         return  # SS130 covers weights that do not fit; SGLang's default leaves its own reserve
-    from . import catalog
-
     ratio = catalog.planning()["memory"]["headroom_warn_ratio"]
     if est.headroom_ratio >= ratio:
         return
-    eng = ctx.spec["engine"]
     yield ("engine", "mem_fraction_static"), (
         f"mem_fraction_static {est.mem_fraction_static} leaves {_gib(est.headroom_bytes)} per GPU"
         f" for activations and CUDA graphs; SGLang reserves {_gib(est.sglang_reserve_bytes)} at"
-        f" chunked_prefill_size {eng.get('chunked_prefill_size') or 'default'}: lower it to"
+        f" chunked_prefill_size {est.chunked_prefill_size}: lower it to"
         f" {est.sglang_default_mem_fraction} or reduce engine.chunked_prefill_size"
     )

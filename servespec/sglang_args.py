@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import catalog
-from .names import model_dir
+
+# `sglang serve` exists in 0.5.10 and 0.5.23 (sglang/cli/main.py); 0.5.23 warns that
+# `python -m sglang.launch_server` is deprecated. A version may override it with `launcher`.
+DEFAULT_LAUNCHER = ("sglang", "serve")
 
 
 @dataclass(frozen=True)
@@ -38,28 +41,24 @@ def table(version: str) -> dict | None:
     return catalog.sglang_flags()["versions"].get(version)
 
 
-def options(spec: dict) -> list[Option]:
-    """The logical options this spec sets, in the order they are rendered."""
-    model, engine = spec["model"], spec["engine"]
-    par, prec, spec_dec = spec["parallelism"], spec["precision"], spec["speculative"]
+def options(spec: dict, *, quantization: str | None, draft_dir: str | None, model_dir: str,
+            tree: bool) -> list[Option]:
+    """The logical options this spec sets, in the order they are rendered. The values that
+    depend on model facts (quantization, the draft's directory) come from servespec/resolve.py."""
+    model = spec["model"]
     out = [
-        Option("model_path", model_dir(spec), ("model", "repo")),
+        Option("model_path", model_dir, ("model", "repo")),
         Option("served_model_name", model["served_name"], ("model", "served_name")),
         Option("host", "0.0.0.0", ("serving", "port")),
         Option("port", spec["serving"]["port"], ("serving", "port")),
-        Option("tp_size", par["tensor"], ("parallelism", "tensor")),
+        *_parallelism(spec),
     ]
-    for key, logical in (("pipeline", "pp_size"), ("data", "dp_size"), ("expert", "ep_size")):
-        if par[key] != 1:
-            out.append(Option(logical, par[key], ("parallelism", key)))
-    if spec["hardware"]["nodes"] > 1:
-        out.append(Option("nnodes", spec["hardware"]["nodes"], ("hardware", "nodes")))
     if model.get("trust_remote_code"):
         out.append(Option("trust_remote_code", True, ("model", "trust_remote_code")))
-    if prec["weights"].startswith("fp8"):
-        out.append(Option("quantization", "fp8", ("precision", "weights")))
+    if quantization:
+        out.append(Option("quantization", quantization, ("precision", "weights")))
     # Always explicit: on 'auto' SGLang 0.5.23 picks FP8 KV for DSA models on Blackwell.
-    out.append(Option("kv_cache_dtype", prec["kv_cache"], ("precision", "kv_cache")))
+    out.append(Option("kv_cache_dtype", spec["precision"]["kv_cache"], ("precision", "kv_cache")))
     for key, logical, section in (
         ("context_length", "context_length", "model"),
         ("max_prefill_tokens", "max_prefill_tokens", "model"),
@@ -71,14 +70,50 @@ def options(spec: dict) -> list[Option]:
         value = spec[section].get(key)
         if value is not None:
             out.append(Option(logical, value, (section, key)))
-    if spec_dec["algorithm"] != "none":
-        out += [
-            Option("speculative_algorithm", spec_dec["algorithm"], ("speculative", "algorithm")),
-            Option("speculative_num_steps", spec_dec["num_steps"], ("speculative", "num_steps")),
-            Option("speculative_eagle_topk", spec_dec["eagle_topk"], ("speculative", "eagle_topk")),
-            Option("speculative_num_draft_tokens", spec_dec["num_draft_tokens"],
-                   ("speculative", "num_draft_tokens")),
-        ]
+    out += _speculative(spec, draft_dir, tree)
+    return out + _engine(spec["engine"])
+
+
+def _parallelism(spec: dict) -> list[Option]:
+    """tp/pp/dp/ep and attention data parallelism. Where the version has no --attn-dp-size
+    (0.5.10), attention DP is spelled --dp-size N --enable-dp-attention; SS190 rejects a spec
+    that would need --dp-size for both meanings at once."""
+    par, hw = spec["parallelism"], spec["hardware"]
+    out = [Option("tp_size", par["tensor"], ("parallelism", "tensor"))]
+    for key, logical in (("pipeline", "pp_size"), ("data", "dp_size"), ("expert", "ep_size")):
+        if par[key] != 1:
+            out.append(Option(logical, par[key], ("parallelism", key)))
+    adp = par.get("attention_data", 1)
+    if adp != 1:
+        flags = (table(spec["engine"]["version"]) or {}).get("flags", {})
+        if flags.get("attn_dp_size") or not flags.get("enable_dp_attention"):
+            out.append(Option("attn_dp_size", adp, ("parallelism", "attention_data")))
+        else:
+            out += [Option("dp_size", adp, ("parallelism", "attention_data")),
+                    Option("enable_dp_attention", True, ("parallelism", "attention_data"))]
+    if hw["nodes"] > 1:
+        out.append(Option("nnodes", hw["nodes"], ("hardware", "nodes")))
+    return out
+
+
+def _speculative(spec: dict, draft_dir: str | None, tree: bool) -> list[Option]:
+    sd = spec["speculative"]
+    if sd["algorithm"] == "none":
+        return []
+    path = ("speculative",)
+    out = [Option("speculative_algorithm", sd["algorithm"], path + ("algorithm",))]
+    if draft_dir:
+        out.append(Option("speculative_draft_model_path", draft_dir, path + ("draft", "repo")))
+    if tree:  # EAGLE-style draft trees; n-gram takes only the number of draft tokens
+        out += [Option("speculative_num_steps", sd["num_steps"], path + ("num_steps",)),
+                Option("speculative_eagle_topk", sd["eagle_topk"], path + ("eagle_topk",))]
+    out.append(Option("speculative_num_draft_tokens", sd["num_draft_tokens"],
+                      path + ("num_draft_tokens",)))
+    return out
+
+
+def _engine(engine: dict) -> list[Option]:
+    out = []
     for key in ("tool_call_parser", "reasoning_parser"):
         if engine.get(key):
             out.append(Option(key, engine[key], ("engine", key)))
@@ -88,20 +123,21 @@ def options(spec: dict) -> list[Option]:
         out.append(Option("enable_metrics", True, ("engine", "enable_metrics")))
     out.append(Option("log_level", engine["log_level"], ("engine", "log_level")))
     if engine.get("watchdog_timeout") is not None:
-        out.append(Option("watchdog_timeout", engine["watchdog_timeout"], ("engine", "watchdog_timeout")))
+        out.append(Option("watchdog_timeout", engine["watchdog_timeout"],
+                          ("engine", "watchdog_timeout")))
     return out
 
 
-def missing_options(spec: dict) -> list[Option]:
+def missing_options(version: str, opts) -> list[Option]:
     """Options the spec sets that the pinned version has no flag for."""
-    flags = table(spec["engine"]["version"])["flags"]
-    return [o for o in options(spec) if flags.get(o.name) is None]
+    flags = table(version)["flags"]
+    return [o for o in opts if flags.get(o.name) is None]
 
 
-def invalid_choices(spec: dict) -> list[tuple[tuple, Any, list[str]]]:
-    choices = table(spec["engine"]["version"]).get("choices", {})
+def invalid_choices(version: str, opts) -> list[tuple[tuple, Any, list[str]]]:
+    choices = table(version).get("choices", {})
     bad = []
-    for option in options(spec):
+    for option in opts:
         allowed = choices.get(option.name)
         if allowed is not None and str(option.value) not in allowed:
             bad.append((option.path, option.value, list(allowed)))
@@ -118,9 +154,9 @@ def unknown_extra_args(spec: dict) -> list[tuple[str, tuple]]:
             if f"--{name}" not in every]
 
 
-def extra_args_conflicts(spec: dict) -> list[tuple[str, tuple, tuple]]:
+def extra_args_conflicts(spec: dict, opts) -> list[tuple[str, tuple, tuple]]:
     flags = table(spec["engine"]["version"])["flags"] if table(spec["engine"]["version"]) else {}
-    rendered = {flags.get(o.name): o.path for o in options(spec) if flags.get(o.name)}
+    rendered = {flags.get(o.name): o.path for o in opts if flags.get(o.name)}
     runtime = {flags.get(name) for name in ("api_key", "node_rank", "dist_init_addr")}
     out = []
     for name in sorted(_extra(spec)):
@@ -135,10 +171,10 @@ def extra_args_conflicts(spec: dict) -> list[tuple[str, tuple, tuple]]:
 # --- rendering ------------------------------------------------------------------------------
 
 
-def arguments(spec: dict) -> list[tuple[str, Any]]:
+def arguments(opts, spec: dict) -> list[tuple[str, Any]]:
     """(flag, value) pairs in render order; value True means a bare switch."""
     flags = table(spec["engine"]["version"])["flags"]
-    pairs = [(flags[o.name], o.value) for o in options(spec)]
+    pairs = [(flags[o.name], o.value) for o in opts]
     # A switch set to false in extra_args means "leave it off": there is nothing to render.
     pairs += [(f"--{name}", value) for name, value in sorted(_extra(spec).items())
               if value is not False]
@@ -151,19 +187,17 @@ def text(value: Any) -> str:
     return str(value)
 
 
-def argv(spec: dict) -> list[str]:
+def argv(pairs: list[tuple[str, Any]]) -> list[str]:
     """The argument vector after the program name, as the server process receives it."""
     out: list[str] = []
-    for flag, value in arguments(spec):
+    for flag, value in pairs:
         out.append(flag)
         if value is not True:
             out.append(text(value))
     return out
 
 
-def lines(spec: dict) -> list[str]:
+def lines(pairs: list[tuple[str, Any]]) -> list[str]:
     """One flag per line, values quoted for a POSIX shell: diffs show exactly what changed."""
-    out = []
-    for flag, value in arguments(spec):
-        out.append(flag if value is True else f"{flag} {shlex.quote(text(value))}")
-    return out
+    return [flag if value is True else f"{flag} {shlex.quote(text(value))}"
+            for flag, value in pairs]

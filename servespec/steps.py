@@ -1,10 +1,10 @@
-"""The deploy plan: the ordered steps `servespec deploy` runs, derived from a checked spec.
+"""The deploy steps: the ordered steps `servespec deploy` runs, derived from a checked spec.
 
-`build_plan` is pure and deterministic (no clock, no environment, no network), so the render
+`build_steps` is pure and deterministic (no clock, no environment, no network), so the render
 stage can write it as rendered/<name>/steps.json and CI can diff it like any other artifact.
 servespec/run/ executes it.
 
-Plan format (version PLAN_FORMAT):
+steps.json format (version STEPS_FORMAT):
 
     {"format": 1, "app": ..., "spec": ..., "spec_name": ..., "modal_version": "1.6.4",
      "secrets": [names only], "api_key_env": "SGLANG_API_KEY" | null,
@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import posixpath
 
-from . import edge, names
+from .resolve import Deployment, Download, Volume, volume_relative
 
-PLAN_FORMAT = 1
+STEPS_FORMAT = 1
 # deploy.py is written against this client; preflight compares it with `modal --version`.
 MODAL_VERSION = "1.6.4"
 URL_PLACEHOLDER = "{url}"
@@ -51,64 +51,41 @@ SMOKE_TIMEOUT = 900  # five checks, each request bounded by smoke's own 120 s ti
 HEALTH_POLL_INTERVAL = 10
 
 
-def build_plan(spec: dict, spec_name: str, spec_path: str) -> dict:
-    """The ordered deploy steps for one checked spec (defaults filled in)."""
-    deploy_py = f"{names.rendered_dir(spec_name)}/deploy.py"
-    steps = [
-        _preflight(spec),
-        _volumes(spec),
-        _download(spec, deploy_py),
-    ]
+def build_steps(dep: Deployment, spec_path: str) -> dict:
+    """The ordered deploy steps for one resolved deployment."""
+    deploy_py = f"{dep.rendered_dir}/deploy.py"
+    steps = [_preflight(dep), _volumes(dep), _download(dep, deploy_py)]
     omitted = {}
-    if spec["compile"]["enabled"]:
-        steps.append(_compile(spec, deploy_py))
+    if dep.deepgemm is None:
+        omitted["compile"] = (f"DeepGEMM does not apply on {dep.gpu} ({dep.arch}) to"
+                              f" {dep.weights_format or 'these'} weights")
+    elif dep.deepgemm.compile:
+        steps.append(_compile(dep, deploy_py))
     else:
         omitted["compile"] = "compile.enabled is false in the spec"
-    steps += [_deploy(spec, deploy_py), _wait(spec), _smoke(spec)]
-    plan = {
-        "format": PLAN_FORMAT,
-        "app": spec["app"],
+    steps += [_deploy(dep, deploy_py), _wait(dep.spec), _smoke(dep)]
+    doc = {
+        "format": STEPS_FORMAT,
+        "app": dep.app,
         "spec": spec_path,
-        "spec_name": spec_name,
+        "spec_name": dep.name,
         "modal_version": MODAL_VERSION,
-        "secrets": _secret_names(spec),
-        "api_key_env": _api_key_env(spec),
-        "proxy_auth": _proxy_json(spec),
-        "endpoint": _endpoint(spec),
+        "secrets": list(dep.auth.secrets),
+        "api_key_env": dep.auth.api_key_env,
+        "proxy_auth": dep.auth.proxy.to_json() if dep.auth.proxy else None,
+        "endpoint": _endpoint(dep.spec),
         "steps": steps,
     }
     if omitted:
-        plan["omitted"] = omitted
-    return plan
+        doc["omitted"] = omitted
+    return doc
 
 
 # --- what the spec names ---------------------------------------------------------------------
 
 
-def _secret_names(spec: dict) -> list[str]:
-    found = [spec["download"].get("hf_token_secret"), _auth(spec).get("api_key_secret")]
-    return sorted({name for name in found if name})
-
-
-def _auth(spec: dict) -> dict:
-    return spec["serving"].get("auth") or {}
-
-
-def _api_key_env(spec: dict) -> str | None:
-    """The variable that holds the endpoint's API key, when the endpoint has one."""
-    auth = _auth(spec)
-    return auth.get("api_key_env") if auth.get("api_key_secret") else None
-
-
-def _proxy_json(spec: dict) -> dict | None:
-    """The NAMES of the variables holding the Modal proxy token (servespec/edge.py); None when
-    the spec opts out of proxy auth."""
-    proxy = edge.from_spec(spec)
-    return proxy.to_json() if proxy else None
-
-
 def _endpoint(spec: dict) -> dict:
-    """How the runner learns the endpoint URL, which the plan cannot know (it has no workspace).
+    """How the runner learns the endpoint URL, which steps.json cannot know (it has no workspace).
 
     Single node: @modal.web_server(label=<app>) serves at https://<workspace>--<label>.modal.run
     (reference §1). `modal deploy` prints that URL when it creates the function
@@ -155,96 +132,105 @@ def _command(argv: list[str], skip_if: dict | None = None) -> dict:
     return {"argv": argv, "skip_if": skip_if}
 
 
-def _preflight(spec: dict) -> dict:
+def _preflight(dep: Deployment) -> dict:
     checks = [
-        {"name": "plan-fresh",
+        {"name": "steps-fresh",
          "description": "rendered files match a fresh render of the spec (else: make render)"},
         # `modal --version` prints "modal client version: X" (modal/cli/entry_point.py:64-68).
         {"name": "modal-installed", "argv": ["modal", "--version"],
          "description": f"the modal CLI is installed and is version {MODAL_VERSION}"},
     ]
-    if _api_key_env(spec):
-        checks.append({"name": "api-key-env", "env": _api_key_env(spec),
+    if dep.auth.api_key_env:
+        checks.append({"name": "api-key-env", "env": dep.auth.api_key_env,
                        "description": "the smoke step's API key is set locally (only its name "
                                       "is ever shown)"})
-    proxy = edge.from_spec(spec)
-    if proxy:
-        checks.append({"name": "proxy-token-env", "env": proxy.names,
+    if dep.auth.proxy:
+        checks.append({"name": "proxy-token-env", "env": dep.auth.proxy.names,
                        "description": "the Modal proxy token that wait and smoke send is set "
                                       "locally (names only, values never shown)"})
     # `modal token info` makes an authenticated RPC: no token -> "Token missing" and exit 1
     # (modal/cli/token.py:23-29, modal/client.py:408, modal/__main__.py:32-45).
     checks.append({"name": "authenticated", "argv": ["modal", "token", "info"],
                    "description": "Modal accepts the configured token; prints the workspace"})
-    if _secret_names(spec):
+    if dep.auth.secrets:
         # Lists names only, never values (modal/cli/secret.py:27-73; JSON key "name").
         checks.append({"name": "secrets", "argv": ["modal", "secret", "list", "--json"],
-                       "names": _secret_names(spec),
+                       "names": list(dep.auth.secrets),
                        "description": "every Modal Secret the spec names exists"})
     return _step("preflight", "internal:preflight",
-                 "Check, before anything changes, that the plan is fresh and Modal is usable.",
+                 "Check, before anything changes, that steps.json is fresh and Modal is usable.",
                  PREFLIGHT_TIMEOUT, "fixed", checks=checks)
 
 
-def _volumes(spec: dict) -> dict:
+def _volumes(dep: Deployment) -> dict:
     commands = []
-    for role in ("weights", "deepgemm"):
-        volume = spec["storage"][role]["volume"]
+    for volume in dep.volumes:
         # `modal volume create` fails when the volume exists (Volume.objects.create defaults to
         # allow_existing=False, modal/volume.py:278-316; the CLI has no such option,
         # modal/cli/volume.py:48-56), so an existing volume is detected and the create skipped.
         exists = {"argv": ["modal", "volume", "list", "--json"],
-                  "json_has": {"field": "name", "equals": volume},
-                  "description": f"volume {volume} exists"}
-        commands.append(_command(["modal", "volume", "create", volume], exists))
-    return _step("volumes", "commands", "Create the weights and DeepGEMM volumes if missing.",
+                  "json_has": {"field": "name", "equals": volume.name},
+                  "description": f"volume {volume.name} exists"}
+        commands.append(_command(["modal", "volume", "create", volume.name], exists))
+    what = " and ".join(v.role if v.role == "weights" else "DeepGEMM" for v in dep.volumes)
+    return _step("volumes", "commands",
+                 f"Create the {what} volume{'s' if len(dep.volumes) > 1 else ''} if missing.",
                  VOLUMES_TIMEOUT, "fixed", commands=commands)
 
 
-def _marker_check(spec: dict, role: str, marker: str, what: str) -> dict:
+def _marker_check(volume: Volume, marker: str, what: str) -> dict:
     """`modal volume ls --json VOLUME DIR` lists DIR (modal/cli/volume.py:140-185, JSON key
     "filename"); the marker counts as present when an entry of DIR has its name. Listing the
     parent rather than the file keeps the check independent of how the server answers for a
     missing path: an error or an empty list both mean "not done"."""
-    volume = spec["storage"][role]["volume"]
-    relative = names.volume_relative(spec, role, marker)
-    return {"argv": ["modal", "volume", "ls", "--json", volume, posixpath.dirname(relative)],
+    relative = volume_relative(volume, marker)
+    return {"argv": ["modal", "volume", "ls", "--json", volume.name, posixpath.dirname(relative)],
             "json_has": {"field": "filename", "basename": posixpath.basename(relative)},
-            "description": f"{what} marker {relative} exists in volume {volume}"}
+            "description": f"{what} marker {relative} exists in volume {volume.name}"}
 
 
-def _download(spec: dict, deploy_py: str) -> dict:
-    model = spec["model"]
-    check = _marker_check(spec, "weights", names.download_marker(spec),
-                          f"download of {model['repo']}@{model['revision']}")
-    # `modal run FILE::FUNC` runs one function of the app and waits for it (modal/cli/run.py).
+def _download(dep: Deployment, deploy_py: str) -> dict:
+    """One `modal run` per snapshot, each skipped when its marker is there. The function
+    downloads every snapshot that lacks its marker, so a second run is a cheap no-op."""
+    weights = dep.volumes[0]
+    commands = [
+        # `modal run FILE::FUNC` runs one function of the app and waits for it (modal/cli/run.py).
+        _command(["modal", "run", f"{deploy_py}::download_weights"],
+                 _marker_check(weights, d.marker, f"download of {d.repo}@{d.revision}"))
+        for d in dep.downloads
+    ]
     return _step("download", "commands",
-                 f"Snapshot {model['repo']}@{model['revision']} into the weights volume (CPU).",
-                 spec["download"]["timeout"] + IMAGE_AND_SCHEDULING_MARGIN,
+                 f"Snapshot {_snapshots(dep.downloads)} into the weights volume (CPU).",
+                 dep.spec["download"]["timeout"] + IMAGE_AND_SCHEDULING_MARGIN,
                  f"download.timeout + {IMAGE_AND_SCHEDULING_MARGIN} s for image build and "
                  "scheduling",
-                 commands=[_command(["modal", "run", f"{deploy_py}::download_weights"], check)])
+                 commands=commands)
 
 
-def _compile(spec: dict, deploy_py: str) -> dict:
-    check = _marker_check(spec, "deepgemm", names.deepgemm_marker(spec),
-                          f"DeepGEMM cache {names.deepgemm_key(spec)}")
+def _snapshots(downloads: tuple[Download, ...]) -> str:
+    return " and ".join(f"{d.repo}@{d.revision}" + (" (draft)" if d.role == "draft" else "")
+                        for d in downloads)
+
+
+def _compile(dep: Deployment, deploy_py: str) -> dict:
+    dg = dep.deepgemm
+    check = _marker_check(dg.volume, dg.marker, f"DeepGEMM cache {dg.key}")
     return _step("compile", "commands",
                  "Precompile DeepGEMM kernels on the serving GPUs (key: SGLang version, GPU "
                  "architecture, model revision, parallelism).",
-                 spec["compile"]["timeout"] + IMAGE_AND_SCHEDULING_MARGIN,
+                 dg.compile_timeout + IMAGE_AND_SCHEDULING_MARGIN,
                  f"compile.timeout + {IMAGE_AND_SCHEDULING_MARGIN} s for image build and "
                  "scheduling",
-                 deepgemm_key=names.deepgemm_key(spec),
+                 deepgemm_key=dg.key,
                  commands=[_command(["modal", "run", f"{deploy_py}::compile_deepgemm"], check)])
 
 
-def _deploy(spec: dict, deploy_py: str) -> dict:
+def _deploy(dep: Deployment, deploy_py: str) -> dict:
     # `modal deploy [--name NAME] APP_REF` (modal/cli/run.py:641-724); --name repeats the App's
     # own name so the deployment cannot land under another one.
-    return _step("deploy", "commands", f"Deploy app {spec['app']} (rolling update if it exists).",
+    return _step("deploy", "commands", f"Deploy app {dep.app} (rolling update if it exists).",
                  DEPLOY_TIMEOUT, "fixed",
-                 commands=[_command(["modal", "deploy", "--name", spec["app"], deploy_py])])
+                 commands=[_command(["modal", "deploy", "--name", dep.app, deploy_py])])
 
 
 def _wait(spec: dict) -> dict:
@@ -257,13 +243,13 @@ def _wait(spec: dict) -> dict:
                  path=serving["health_path"], poll_interval=HEALTH_POLL_INTERVAL)
 
 
-def _smoke(spec: dict) -> dict:
+def _smoke(dep: Deployment) -> dict:
+    spec = dep.spec
     engine = spec["engine"]
     argv = ["servespec", "smoke", URL_PLACEHOLDER]
-    if _api_key_env(spec):
-        argv += ["--api-key-env", _api_key_env(spec)]
-    proxy = edge.from_spec(spec)
-    argv += proxy.smoke_options() if proxy else ["--no-proxy-auth"]
+    if dep.auth.api_key_env:
+        argv += ["--api-key-env", dep.auth.api_key_env]
+    argv += dep.auth.proxy.smoke_options() if dep.auth.proxy else ["--no-proxy-auth"]
     argv += ["--model", spec["model"].get("served_name") or spec["model"]["repo"]]
     # The options of `servespec smoke` (servespec/cli.py, smoke).
     argv.append("--reasoning" if engine.get("reasoning_parser") else "--no-reasoning")

@@ -13,7 +13,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import Finding, SchemaError
+from .errors import Finding
 from .load import Document, dotted
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.json"
@@ -44,14 +44,6 @@ def validate(doc: Document) -> list[Finding]:
     for error in _validator().iter_errors(doc.data):
         findings.extend(_translate(doc, error))
     return sorted(set(findings), key=Finding.sort_key)
-
-
-def check_schema(doc: Document) -> dict:
-    """Validate, raise SchemaError on findings, else return the data with defaults filled."""
-    findings = validate(doc)
-    if findings:
-        raise SchemaError(findings)
-    return apply_defaults(doc.data, schema())
 
 
 # --- error translation ------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 
 A process of its own, because the tests send it signals and give it its own PATH and HOME.
 "steps" and "run" shorten the runner's fixed budgets (step timeouts, the kill grace) so the
-tests finish in seconds. The plan is rendered with the same values the freshness check then
+tests finish in seconds. steps.json is rendered with the same values the freshness check then
 re-renders with, so it stays fresh, exactly as `make render` followed by a deploy would.
 """
 

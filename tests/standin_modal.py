@@ -3,7 +3,7 @@
 There is no Modal token here and Modal's servers are unreachable, so the runner's tests put a
 wrapper named `modal` (and one named `servespec`, whose `smoke` would need the live endpoint)
 first on PATH that runs this script. It answers like the real modal 1.6.4 CLI for the commands
-the plan uses (output shapes from modal/cli/*.py), records every argv it got, and fails, sleeps
+steps.json uses (output shapes from modal/cli/*.py), records every argv it got, and fails, sleeps
 or spawns a grandchild when the test's config says so. Everything else in the tests is real.
 
     standin_modal.py PROGRAM ARGS...      PROGRAM is "modal" or "servespec"

@@ -31,7 +31,8 @@ def test_cache_returns_what_the_yaml_says_and_follows_edits(monkeypatch, tmp_pat
 
 def test_real_tables_round_trip_through_the_cache(monkeypatch, tmp_path):
     _fresh(monkeypatch, tmp_path, catalog.HERE)
-    for name in ("gpus.yaml", "rules.yaml", "sglang_flags.yaml", "planning.yaml"):
+    for name in ("gpus.yaml", "rules.yaml", "sglang_flags.yaml", "planning.yaml",
+                 "sglang_defaults.yaml", "quantization.yaml"):
         expected = yaml.safe_load((catalog.HERE / name).read_text())
         assert catalog._read(name) == expected
         catalog._read.cache_clear()

@@ -279,7 +279,7 @@ def test_facts_from_a_local_folder_through_huggingface_hub(tmp_path):
     facts = model_facts.facts_from_repo("zai-org/GLM-5.1-FP8", local_dir=repo_dir, offline=True)
     assert facts["checkpoint_bytes"] == 756_000_000_000
     assert facts["weights_dtype"] == "fp8_e4m3"
-    assert facts["attention"]["kind"] == "mla"
+    assert facts["attention"]["kind"] == "mla_dsa"  # MLA with the DSA indexer
     assert facts["indexer"] == {"head_dim": 128, "num_heads": 32, "topk": 2048, "shared_layers": 0}
     # Counted from config.json: 743.9B + 9.95B MTP, the reference notes' figure.
     assert facts["parameters"] == pytest.approx(753.9e9, rel=1e-3)

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from conftest import ROOT, default_text, run_cli
 
-from servespec import catalog, names, sglang_args
+from servespec import catalog, sglang_args
 from servespec.pipeline import read_spec
 from servespec.render import ARTIFACTS, SUPERVISE_SOURCE, render_files
 
@@ -93,7 +93,7 @@ def test_modal_app_matches_the_spec(spec):
     compile_ = fns["compile_deepgemm"]
     assert compile_["gpus"] == gpu_request and compile_["volumes"] == both
     assert compile_["timeout"] == s["compile"]["timeout"]
-    assert f"ENV SGLANG_DG_CACHE_DIR={names.deepgemm_cache_dir(s)}" in compile_["image"]
+    assert f"ENV SGLANG_DG_CACHE_DIR={result.deployment.deepgemm.cache_dir}" in compile_["image"]
     assert f"FROM {s['engine']['image']}" in compile_["image"]
 
     server = s["serving"]["surface"] == "server"
@@ -175,7 +175,7 @@ def sglang_python(version: str) -> Path:
 
 
 def parse_args_files(version: str, *files: Path) -> list[dict]:
-    proc = subprocess.run([str(sglang_python(version)), str(ROOT / "tools" / "sglang_parse.py"),
+    proc = subprocess.run([str(sglang_python(version)), str(ROOT / "servespec" / "sglang_parse.py"),
                            *map(str, files)], capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
@@ -376,13 +376,12 @@ def parse_compile_argv(deploy_py: Path, version: str = "0.5.23") -> dict:
 
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
 def test_compile_argv_carries_its_own_timeout_and_parses(spec):
-    from servespec.render import compile_timeout
-
-    s = checked(spec).spec
+    result_spec = checked(spec)
+    s, dg = result_spec.spec, result_spec.deployment.deepgemm
     result = parse_compile_argv(rendered(spec.stem, "deploy.py"), s["engine"]["version"])
     assert result["ok"], result["error"]
     # compile_deep_gemm's default is 3600; ours follows compile.timeout, under Modal's limit.
-    assert result["timeout"] == compile_timeout(s) < s["compile"]["timeout"]
+    assert result["timeout"] == dg.sglang_compile_timeout == s["compile"]["timeout"] - 300
     assert result["timeout"] != 3600
 
 

@@ -1,7 +1,7 @@
-"""Tests for the deploy runner (servespec/run/) and its plan (servespec/steps.py).
+"""Tests for the deploy runner (servespec/run/) and its steps (servespec/steps.py).
 
 Every runner test starts the real runner in its own process (tests/deploy_driver.py) in a
-temporary copy of the repository layout, with the plan rendered by the real render stage.
+temporary copy of the repository layout, with steps.json rendered by the real render stage.
 Steps that would need Modal's servers (there is no token here and the servers are unreachable)
 reach a stand-in instead: tests/standin_modal.py, installed first on PATH as `modal`, and as
 `servespec` for the smoke step, whose target is the live endpoint. The stand-in records its
@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from servespec.pipeline import read_spec
-from servespec.steps import build_plan
+from servespec.resolve import resolve
+from servespec.steps import build_steps
 
 HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "deploy_driver.py"
@@ -163,22 +164,22 @@ def assert_no_traceback(proc) -> None:
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
 
 
-# --- the plan --------------------------------------------------------------------------------
+# --- the steps -------------------------------------------------------------------------------
 
 
-def plan_of(text_changes: dict | None = None) -> dict:
+def steps_of(text_changes: dict | None = None) -> dict:
     checked = read_spec(HERE.parent / SPEC)
     spec = checked.spec
     for dotted, value in (text_changes or {}).items():
         section, key = dotted.split(".")
         spec[section][key] = value
-    return build_plan(spec, checked.name, SPEC)
+    return build_steps(resolve(spec, checked.facts, checked.name), SPEC)
 
 
-def test_plan_lists_the_seven_steps_with_real_modal_commands():
-    plan = plan_of()
-    assert [s["name"] for s in plan["steps"]] == ORDER
-    steps = {s["name"]: s for s in plan["steps"]}
+def test_steps_list_the_seven_steps_with_real_modal_commands():
+    doc = steps_of()
+    assert [s["name"] for s in doc["steps"]] == ORDER
+    steps = {s["name"]: s for s in doc["steps"]}
     assert steps["download"]["commands"][0]["argv"] == [
         "modal", "run", f"rendered/{APP}/deploy.py::download_weights"]
     assert steps["compile"]["commands"][0]["argv"] == [
@@ -188,27 +189,27 @@ def test_plan_lists_the_seven_steps_with_real_modal_commands():
     assert steps["download"]["timeout"] > 14400 and steps["compile"]["timeout"] > 7200
     assert steps["wait"]["timeout"] > 3600
     # The default spec is an @app.server: its *.modal.direct URL comes from `modal deploy`.
-    assert plan["endpoint"]["kind"] == "server" and plan["endpoint"]["url_template"] is None
+    assert doc["endpoint"]["kind"] == "server" and doc["endpoint"]["url_template"] is None
     # Secrets by name only; the proxy token by variable names only.
-    assert plan["secrets"] == ["glm51-api-key", "huggingface-secret"]
-    assert plan["proxy_auth"] == {"token_id_env": "MODAL_PROXY_TOKEN_ID",
-                                  "token_secret_env": "MODAL_PROXY_TOKEN_SECRET"}
+    assert doc["secrets"] == ["glm51-api-key", "huggingface-secret"]
+    assert doc["proxy_auth"] == {"token_id_env": "MODAL_PROXY_TOKEN_ID",
+                                 "token_secret_env": "MODAL_PROXY_TOKEN_SECRET"}
     checks = {c["name"]: c for c in steps["preflight"]["checks"]}
     assert checks["proxy-token-env"]["env"] == ["MODAL_PROXY_TOKEN_ID", "MODAL_PROXY_TOKEN_SECRET"]
 
 
 def test_web_server_spec_learns_its_url_from_the_label():
-    spec = "specs/glm51-fp8-b200-web.yaml"
-    plan = build_plan(read_spec(spec).spec, "glm51-fp8-b200-web", spec)
-    assert plan["endpoint"]["kind"] == "web_server"
-    assert plan["endpoint"]["url_template"] == "https://{workspace}--glm51-fp8-b200-web.modal.run"
+    doc = build_steps(read_spec(HERE.parent / "specs" / "glm51-fp8-b200-web.yaml").deployment,
+                      "specs/glm51-fp8-b200-web.yaml")
+    assert doc["endpoint"]["kind"] == "web_server"
+    assert doc["endpoint"]["url_template"] == "https://{workspace}--glm51-fp8-b200-web.modal.run"
 
 
 def test_smoke_step_uses_options_the_real_smoke_command_accepts():
     """Parses the smoke step's argv with the real `servespec smoke` click command."""
     from servespec.cli import smoke
 
-    argv = next(s for s in plan_of()["steps"] if s["name"] == "smoke")["commands"][0]["argv"]
+    argv = next(s for s in steps_of()["steps"] if s["name"] == "smoke")["commands"][0]["argv"]
     assert argv[:2] == ["servespec", "smoke"]
     params = smoke.make_context("smoke", argv[2:]).params
     assert params["url"] == "{url}" and params["api_key_env"] == "SGLANG_API_KEY"
@@ -219,9 +220,9 @@ def test_smoke_step_uses_options_the_real_smoke_command_accepts():
                                                   "MODAL_PROXY_TOKEN_SECRET")
 
 
-def modal_argvs(plan: dict) -> list[list[str]]:
+def modal_argvs(doc: dict) -> list[list[str]]:
     found = []
-    for step in plan["steps"]:
+    for step in doc["steps"]:
         found += [c["argv"] for c in step.get("checks", []) if c.get("argv")]
         for command in step.get("commands", []):
             found.append(command["argv"])
@@ -246,14 +247,14 @@ def parse_with_real_modal(argv: list[str]) -> tuple[list[str], dict]:
     return path, command.make_context(" ".join(path), args).params
 
 
-def test_every_modal_command_in_the_plan_is_real_modal_cli(ws, monkeypatch):
+def test_every_modal_command_in_the_steps_is_real_modal_cli(ws, monkeypatch):
     """Each argv parses under the real modal 1.6.4 CLI; `modal run FILE::FUNC` finds FUNC in the
     rendered deploy.py (imported offline, as `modal run` itself would)."""
-    assert ws.deploy(dry_run=True).returncode == 0  # renders the plan into ws.root
+    assert ws.deploy(dry_run=True).returncode == 0  # renders steps.json into ws.root
     monkeypatch.chdir(ws.root)
-    plan = json.loads((ws.root / "rendered" / APP / "steps.json").read_text())
+    doc = json.loads((ws.root / "rendered" / APP / "steps.json").read_text())
     parsed = {}
-    for argv in modal_argvs(plan):
+    for argv in modal_argvs(doc):
         if argv == ["modal", "--version"]:
             from modal.cli.entry_point import entrypoint_cli
 
@@ -277,14 +278,14 @@ def test_json_keys_the_skip_checks_read_are_the_ones_modal_prints():
     assert _col_name_to_json_key("Filename") == "filename"  # volume ls
 
 
-def test_plan_is_deterministic_and_json_ready():
-    assert json.dumps(plan_of(), sort_keys=True) == json.dumps(plan_of(), sort_keys=True)
+def test_steps_are_deterministic_and_json_ready():
+    assert json.dumps(steps_of(), sort_keys=True) == json.dumps(steps_of(), sort_keys=True)
 
 
-def test_plan_without_compile_omits_the_step_and_says_why():
-    plan = plan_of({"compile.enabled": False})
-    assert "compile" not in [s["name"] for s in plan["steps"]]
-    assert "compile.enabled" in plan["omitted"]["compile"]
+def test_steps_without_compile_omits_the_step_and_says_why():
+    doc = steps_of({"compile.enabled": False})
+    assert "compile" not in [s["name"] for s in doc["steps"]]
+    assert "compile.enabled" in doc["omitted"]["compile"]
 
 
 # --- dry run ---------------------------------------------------------------------------------
@@ -359,7 +360,7 @@ def test_full_run_executes_steps_in_order_and_records_each(ws):
 
 
 def test_existing_volumes_and_markers_are_skipped_and_reported(ws):
-    key = plan_of()["steps"][3]["deepgemm_key"]
+    key = steps_of()["steps"][3]["deepgemm_key"]
     ws.config["volumes"] = [WEIGHTS, DEEPGEMM]
     ws.config["files"] = {WEIGHTS: [DOWNLOAD_MARKER],
                           DEEPGEMM: [(f"sm100/sglang_v0.5.23-cu129-amd64/deep_gemm/.servespec/"
@@ -500,7 +501,7 @@ def test_step_timeout_kills_the_whole_process_group(ws):
 
 def test_wait_gives_up_after_its_timeout_and_smoke_does_not_run(ws):
     ws.health.status = 503
-    # startup_timeout (3600) + margin = 1 s: the plan's budget, shortened for the test.
+    # startup_timeout (3600) + margin = 1 s: the step's budget, shortened for the test.
     proc = ws.deploy(steps={**FAST["steps"], "COLD_START_MARGIN": 1 - 3600})
     assert proc.returncode == 1
     assert "deploy stopped at step 'wait': timeout, exit code 124" in proc.stderr
@@ -572,8 +573,8 @@ def test_missing_secret_stops_in_preflight_before_anything_changes(ws):
     assert [r["name"] for r in ws.last_run()] == ["preflight"]
 
 
-def test_stale_plan_is_refused_with_make_render(ws):
-    assert ws.deploy(dry_run=True).returncode == 0  # renders the plan
+def test_stale_steps_are_refused_with_make_render(ws):
+    assert ws.deploy(dry_run=True).returncode == 0  # renders steps.json
     spec = ws.root / SPEC
     spec.write_text(spec.read_text().replace("max_replicas: 3", "max_replicas: 2"))
     for dry_run in (False, True):
@@ -584,11 +585,11 @@ def test_stale_plan_is_refused_with_make_render(ws):
     assert ws.calls() == []
 
 
-def test_missing_plan_is_one_sentence(ws):
+def test_missing_steps_is_one_sentence(ws):
     proc = ws.deploy(render=False)
     assert proc.returncode == 1
     assert proc.stderr.strip() == (
-        f"servespec deploy: no plan at rendered/{APP}/steps.json; run `make render` first")
+        f"servespec deploy: no steps at rendered/{APP}/steps.json; run `make render` first")
 
 
 def test_real_modal_cli_without_token_stops_in_preflight(ws, tmp_path):

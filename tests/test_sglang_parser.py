@@ -2,7 +2,7 @@
 
 For every version in servespec/catalog/sglang_flags.yaml a session fixture builds (or finds
 cached) the env of tools/sglang-env.sh: the real sglang wheel of that version on a CPU torch.
-Every check then goes through tools/sglang_parse.py running in that env, i.e. through
+Every check then goes through servespec/sglang_parse.py running in that env, i.e. through
 `ServerArgs.add_cli_args` of the real release, never through a copy of its flag list:
 
   (a) each non-null flag of the table is accepted (with every recorded choice), each null one is
@@ -31,7 +31,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_SCRIPT = ROOT / "tools" / "sglang-env.sh"
-PARSE = ROOT / "tools" / "sglang_parse.py"
+PARSE = ROOT / "servespec" / "sglang_parse.py"
 GENERATOR = ROOT / "tools" / "gen_sglang_flags.py"
 TABLE_PATH = ROOT / "servespec" / "catalog" / "sglang_flags.yaml"
 FIXTURES = ROOT / "tests" / "fixtures" / "sglang"
@@ -124,9 +124,13 @@ def test_table_flags_accepted_and_nulls_rejected(version, sglang_env, tmp_path):
 
     for n, (key, flag) in enumerate(entry["flags"].items()):
         if flag is None:
-            # Null means no spelling of the option, from any version, exists here.
+            # Null means no spelling of the option, from any version, exists here (for a
+            # `not_deprecated` option: none that is not deprecated; describe() says which).
             names = TABLE["options"][key]["names"]
             assert names, f"{key}: no spelling to try"
+            if TABLE["options"][key].get("not_deprecated"):
+                assert all(options[n]["deprecated"] for n in names if n in options), key
+                names = [n for n in names if n not in options]
             for m, name in enumerate(names):
                 path = write_args(tmp_path / f"null-{n}-{m}.args", MODEL, f"{name} 1")
                 files.append((f"{key}: {name} must be rejected by {version}", path))
@@ -370,7 +374,7 @@ def parsers_json(sglang_env, tmp_path_factory) -> Path:
     for version in VERSIONS:
         sglang_env(version)
     saved = tmp_path_factory.mktemp("parsers") / "parsers.json"
-    proc = _generator("--check", "--save-parsers", str(saved))
+    proc = _generator("--verify", "--save-parsers", str(saved))
     assert "Traceback" not in proc.stderr
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr
     return saved
@@ -393,12 +397,12 @@ def test_drift_check_notices_a_changed_table(parsers_json, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "port: a reviewer's note" in proc.stdout
 
-    # A derived value edited by hand is drift: --check fails and shows it.
+    # A derived value edited by hand is drift: --verify fails and shows it.
     broken = tmp_path / "broken.yaml"
     broken.write_text(text.replace("      tp_size: --tp-size\n", "      tp_size: --tp\n", 1),
                       encoding="utf-8")
     assert broken.read_text() != text
-    proc = _generator("--check", "--table", str(broken), "--parsers", str(parsers_json))
+    proc = _generator("--verify", "--table", str(broken), "--parsers", str(parsers_json))
     assert proc.returncode == 1
     assert "-      tp_size: --tp\n" in proc.stdout and "+      tp_size: --tp-size\n" in proc.stdout
 
@@ -407,6 +411,7 @@ def test_drift_check_notices_a_changed_table(parsers_json, tmp_path):
     table["options"]["tp_size"]["names"].append("--tp-sise")
     typo = tmp_path / "typo.yaml"
     typo.write_text(yaml.safe_dump(table, sort_keys=False), encoding="utf-8")
+    # --check is the old spelling of --verify, kept for one release.
     proc = _generator("--check", "--table", str(typo), "--parsers", str(parsers_json))
     assert proc.returncode == 2 and "--tp-sise" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -432,7 +437,7 @@ def test_adding_a_version_derives_its_entries(parsers_json, tmp_path):
 
 def test_generator_fails_loudly_without_an_env(tmp_path):
     env = {**os.environ, "SERVESPEC_SGLANG_ENV_ROOT": str(tmp_path / "none")}
-    proc = subprocess.run([sys.executable, str(GENERATOR), "--check"], capture_output=True,
+    proc = subprocess.run([sys.executable, str(GENERATOR), "--verify"], capture_output=True,
                           text=True, timeout=60, env=env, check=False)
     assert proc.returncode == 2
     assert "tools/sglang-env.sh" in proc.stderr and "Traceback" not in proc.stderr

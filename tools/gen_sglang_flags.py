@@ -1,11 +1,11 @@
-"""Regenerate servespec/catalog/sglang_flags.yaml from the REAL SGLang parsers, or check it for drift.
+"""Regenerate servespec/catalog/sglang_flags.yaml from the REAL SGLang parsers, or verify it has not drifted.
 
-    .venv/bin/python tools/gen_sglang_flags.py --check          # CI / tests: exit 1 on drift
+    .venv/bin/python tools/gen_sglang_flags.py --verify         # CI / tests: exit 1 on drift
     .venv/bin/python tools/gen_sglang_flags.py --write          # rewrite the table in place
     .venv/bin/python tools/gen_sglang_flags.py --write --add-version 0.5.24
 
 Each version's parser comes from the env that tools/sglang-env.sh builds for it (--build runs that
-script for envs that are missing). The parser is asked through `tools/sglang_parse.py --describe`
+script for envs that are missing). The parser is asked through `servespec/sglang_parse.py --describe`
 in that env, so this script itself needs only PyYAML.
 
 What is hand-written and what is derived:
@@ -20,7 +20,7 @@ What is hand-written and what is derived:
 A derived entry that is new, or whose value changed, gets a fresh "verified with the real parser
 on <today>" note; the old value is kept in the note so a reviewer sees what moved.
 
-The output is deterministic, so --check is a byte comparison: any drift, in a parser or in the
+The output is deterministic, so --verify is a byte comparison: any drift, in a parser or in the
 file, shows as a unified diff.
 """
 
@@ -39,7 +39,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "servespec" / "catalog" / "sglang_flags.yaml"
-PARSE = ROOT / "tools" / "sglang_parse.py"
+PARSE = ROOT / "servespec" / "sglang_parse.py"
 ENV_SCRIPT = ROOT / "tools" / "sglang-env.sh"
 
 HEADER = """\
@@ -51,7 +51,7 @@ HEADER = """\
 # preferred first) and the `source`/`sources`/`note` texts; the generator keeps those and derives
 # everything else. After an edit, or to add a version:
 #   .venv/bin/python tools/gen_sglang_flags.py --write [--add-version X.Y.Z]
-# tests/test_sglang_parser.py runs `--check` and fails on any drift.
+# tests/test_sglang_parser.py runs `--verify` and fails on any drift.
 """
 
 
@@ -128,6 +128,8 @@ def generate(table: dict, described: dict[str, dict], today: str) -> dict:
         flags, sources, choices, choice_notes = {}, {}, {}, {}
         for key, spec in options.items():
             present = [n for n in spec["names"] if n in parser]
+            if spec.get("not_deprecated"):  # a fallback spelling, wanted only where it is current
+                present = [n for n in present if not parser[n]["deprecated"]]
             # Prefer a spelling that is not deprecated; among those, the table's order.
             present.sort(key=lambda n: parser[n]["deprecated"])
             flag = present[0] if present else None
@@ -161,7 +163,7 @@ def generate(table: dict, described: dict[str, dict], today: str) -> dict:
             deprecated[name] = item
 
         out = {"source": old.get("source") or (
-                   f"sglang=={version} wheel from PyPI, parser read by tools/sglang_parse.py "
+                   f"sglang=={version} wheel from PyPI, parser read by servespec/sglang_parse.py "
                    f"--describe in the env tools/sglang-env.sh {version} builds; verified with the "
                    f"real parser on {today}"),
                "flags": flags, "sources": sources, "choices": choices}
@@ -213,7 +215,9 @@ def load(path: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = cli.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--check", action="store_true", help="exit 1 if the table has drifted")
+    # --check: the old spelling of --verify, kept for one release.
+    mode.add_argument("--verify", "--check", dest="check", action="store_true",
+                      help="exit 1 if the table has drifted")
     mode.add_argument("--write", action="store_true", help="rewrite the table in place")
     mode.add_argument("--stdout", action="store_true", help="print the regenerated table")
     cli.add_argument("--table", type=Path, default=TABLE)

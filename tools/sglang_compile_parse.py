@@ -1,6 +1,7 @@
 """Parse a rendered deploy.py's DeepGEMM compile argv with SGLang's REAL compile parser.
 
-Run it with the Python of an env built by tools/sglang-env.sh:
+Run it with the Python of an env built by tools/sglang-env.sh (it imports servespec/sglang_parse.py
+by path, as that env has no servespec):
 
     .cache/sglang-0.5.23/bin/python tools/sglang_compile_parse.py rendered/<name>/deploy.py
 
@@ -22,7 +23,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# servespec/sglang_parse.py is standard library only, importable without the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "servespec"))
 from sglang_parse import ParseFailure, build_parser
 
 

@@ -50,7 +50,6 @@ SGLANG_ARGS = [
     "--host", "0.0.0.0",
     "--port", "8000",
     "--tp-size", "8",
-    "--quantization", "fp8",
     "--kv-cache-dtype", "bf16",
     "--context-length", "131072",
     "--max-prefill-tokens", "16384",

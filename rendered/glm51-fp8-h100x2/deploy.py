@@ -54,7 +54,6 @@ SGLANG_ARGS = [
     "--port", "8000",
     "--tp-size", "16",
     "--nnodes", "2",
-    "--quantization", "fp8",
     "--kv-cache-dtype", "bf16",
     "--context-length", "131072",
     "--max-prefill-tokens", "16384",

@@ -78,5 +78,23 @@ def sglang_flags() -> dict:
 
 @cache
 def planning() -> dict:
-    """Assumptions of `servespec plan` and the memory rules (read rates, overheads, reserves)."""
+    """Assumptions of `servespec estimate` and the memory rules (read rates, overheads, reserves)."""
     return _read("planning.yaml")
+
+
+@cache
+def sglang_defaults() -> dict:
+    """What SGLang picks by itself when a spec leaves a value unset, and its KV pool layout."""
+    return _read("sglang_defaults.yaml")
+
+
+@cache
+def quantization() -> dict:
+    """Weight formats: bytes per parameter, the parts each quantizes, the GPUs each runs on."""
+    return _read("quantization.yaml")
+
+
+@cache
+def model_support() -> dict:
+    """Weight formats, DeepGEMM conditions, speculative algorithms, architecture-scoped rules."""
+    return _read("model_support.yaml")

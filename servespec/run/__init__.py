@@ -1,7 +1,7 @@
-"""`servespec deploy`: run rendered/<name>/steps.json step by step (the plan: servespec/steps.py).
+"""`servespec deploy`: run rendered/<name>/steps.json step by step (built by servespec/steps.py).
 
 What a run does:
-  * Preflight first, always, before anything changes: the plan is fresh against its spec, the
+  * Preflight first, always, before anything changes: steps.json is fresh against its spec, the
     `modal` CLI is installed at the version deploy.py targets, the smoke step's API key is set
     locally, Modal accepts the token, and every Secret the spec names exists. The first failed
     check stops the run with one sentence.
@@ -16,15 +16,15 @@ What a run does:
 Resume semantics:
   * `--from STEP` runs preflight, then STEP and everything after it. The failure message names
     this command.
-  * A plain run (no --from/--only) right after a run of the same plan (same steps.json digest)
+  * A plain run (no --from/--only) right after a run of the same steps (same steps.json digest)
     that failed, timed out or was interrupted resumes it: steps that run recorded as finished
     (ok or skipped) are skipped as "done in run <id>"; preflight is re-checked anyway. After a
-    completed run, or when the plan changed, a plain run starts over (every step still checks
+    completed run, or when the steps changed, a plain run starts over (every step still checks
     its markers). `--from preflight` forces a run of every step.
   * `--only STEP` runs preflight and STEP.
 
 The endpoint URL (for wait and smoke): $SERVESPEC_ENDPOINT_URL if set, else the URL `modal
-deploy` printed in this run, else one recorded for this plan, else the plan's template filled
+deploy` printed in this run, else one recorded for these steps, else the steps' URL template filled
 with the workspace `modal token info` named in preflight.
 
 Exit codes: 0 done, 1 a step or preflight failed (or the lock is held), 2 usage error,
@@ -35,7 +35,7 @@ whose names look secret (TOKEN, SECRET, KEY, PASSWORD, PASSWD, CREDENTIAL; MODAL
 them) and of the spec's API key variable become "***".
 
 Modules, by job: display (output), process (child process groups), skip (skip checks),
-records (runs/ records and the lock), context (the plan and its endpoint), preflight,
+records (runs/ records and the lock), context (steps.json and its endpoint), preflight,
 commands, wait, dryrun, and main (the orchestration).
 """
 

@@ -58,6 +58,6 @@ def describe(outcome: Outcome) -> str:
 
 
 def learn_url(ctx: Context, output: str) -> None:
-    found = re.search(ctx.plan["endpoint"]["deploy_output_pattern"], output)
+    found = re.search(ctx.steps_doc["endpoint"]["deploy_output_pattern"], output)
     if found:
         ctx.url = found.group(0)

@@ -1,4 +1,4 @@
-"""The plan being run (rendered/<name>/steps.json), the selected steps and the endpoint URL."""
+"""The steps being run (rendered/<name>/steps.json as loaded), the selected ones and the endpoint URL."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .. import names
 from ..redact import Redactor
-from ..steps import PLAN_FORMAT
+from ..steps import STEPS_FORMAT
 from .display import Display
 from .problems import EXIT_USAGE, UsageProblem
 from .records import recorded_url
@@ -20,7 +20,7 @@ from .records import recorded_url
 @dataclass
 class Context:
     spec_path: str
-    plan: dict
+    steps_doc: dict  # rendered/<name>/steps.json as loaded
     digest: str
     display: Display
     redact: Redactor
@@ -34,7 +34,7 @@ class Context:
 
     def endpoint_url(self) -> str | None:
         """Override, else what `modal deploy` printed, else a recorded URL, else the template."""
-        endpoint = self.plan["endpoint"]
+        endpoint = self.steps_doc["endpoint"]
         override = os.environ.get(endpoint.get("override_env") or "", "")
         if override:
             return override.rstrip("/")
@@ -48,33 +48,33 @@ class Context:
         return None
 
 
-def load_plan(spec_path: str) -> tuple[dict, str, Path]:
+def load_steps(spec_path: str) -> tuple[dict, str, Path]:
     spec_name = Path(spec_path).stem
-    plan_path = Path(names.rendered_dir(spec_name)) / "steps.json"
+    steps_path = Path(names.rendered_dir(spec_name)) / "steps.json"
     if not Path(spec_path).is_file():
         raise UsageProblem(f"no spec at {spec_path}")
-    if not plan_path.is_file():
-        raise UsageProblem(f"no plan at {plan_path}; run `make render` first")
-    raw = plan_path.read_bytes()
+    if not steps_path.is_file():
+        raise UsageProblem(f"no steps at {steps_path}; run `make render` first")
+    raw = steps_path.read_bytes()
     try:
-        plan = json.loads(raw)
+        doc = json.loads(raw)
     except ValueError:
-        plan = None
-    if not isinstance(plan, dict) or plan.get("format") != PLAN_FORMAT:
-        raise UsageProblem(f"{plan_path} is not a plan this servespec wrote; run `make render`")
-    return plan, hashlib.sha256(raw).hexdigest()[:16], plan_path
+        doc = None
+    if not isinstance(doc, dict) or doc.get("format") != STEPS_FORMAT:
+        raise UsageProblem(f"{steps_path} is not a steps file this servespec wrote; run `make render`")
+    return doc, hashlib.sha256(raw).hexdigest()[:16], steps_path
 
 
-def select(plan: dict, from_step: str | None, only_step: str | None) -> list[str]:
-    """Names of the steps to run, in plan order; preflight always comes first."""
-    order = [s["name"] for s in plan["steps"]]
+def select(doc: dict, from_step: str | None, only_step: str | None) -> list[str]:
+    """Names of the steps to run, in steps.json order; preflight always comes first."""
+    order = [s["name"] for s in doc["steps"]]
     if from_step and only_step:
         raise UsageProblem("use --from or --only, not both", EXIT_USAGE)
     for wanted in (from_step, only_step):
         if wanted and wanted not in order:
-            omitted = (plan.get("omitted") or {}).get(wanted)
+            omitted = (doc.get("omitted") or {}).get(wanted)
             why = f" ({omitted})" if omitted else ""
-            raise UsageProblem(f"no step {wanted!r} in this plan{why}; steps: {', '.join(order)}",
+            raise UsageProblem(f"no step {wanted!r} in steps.json{why}; steps: {', '.join(order)}",
                                EXIT_USAGE)
     if only_step:
         chosen = [only_step]
@@ -88,6 +88,6 @@ def select(plan: dict, from_step: str | None, only_step: str | None) -> list[str
 
 
 def unknown_url(ctx: Context) -> str:
-    env = ctx.plan["endpoint"].get("override_env")
+    env = ctx.steps_doc["endpoint"].get("override_env")
     return ("the endpoint URL is unknown (not in `modal deploy` output, not recorded, no "
             f"workspace from `modal token info`); set {env} to it")

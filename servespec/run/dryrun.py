@@ -14,11 +14,11 @@ from .problems import UsageProblem
 
 def dry_run_steps(ctx: Context) -> list[dict]:
     """The selected steps with every argv as it would run (the URL where it is not known yet)."""
-    endpoint = ctx.plan["endpoint"]
+    endpoint = ctx.steps_doc["endpoint"]
     url = ctx.endpoint_url() or (endpoint["url_template"] or "<url from modal deploy>").replace(
         "{workspace}", "<workspace>")
     steps = []
-    for step in ctx.plan["steps"]:
+    for step in ctx.steps_doc["steps"]:
         if step["name"] not in ctx.selected:
             continue
         shown = {k: step[k] for k in ("name", "kind", "description", "timeout")}
@@ -57,10 +57,10 @@ def dry_run_main(ctx: Context, fmt: str) -> int:
         raise UsageProblem(problem)
     steps = dry_run_steps(ctx)
     if fmt == "json":
-        payload = {"dry_run": True, "spec": ctx.spec_path, "app": ctx.plan["app"],
-                   "plan_digest": ctx.digest, "steps": steps}
+        payload = {"dry_run": True, "spec": ctx.spec_path, "app": ctx.steps_doc["app"],
+                   "steps_digest": ctx.digest, "steps": steps}
         print(json.dumps(ctx.redact.deep(payload), indent=2, sort_keys=True))
     else:
-        ctx.display.print(f"dry run of {ctx.spec_path} (app {ctx.plan['app']}); nothing is run:")
+        ctx.display.print(f"dry run of {ctx.spec_path} (app {ctx.steps_doc['app']}); nothing is run:")
         print_dry_run(ctx.display, steps)
     return 0

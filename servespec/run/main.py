@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..redact import Redactor
 from .commands import run_commands
-from .context import Context, load_plan, select
+from .context import Context, load_steps, select
 from .display import Display
 from .dryrun import dry_run_main
 from .preflight import run_preflight
@@ -37,22 +37,22 @@ def run_step(ctx: Context, step: dict) -> StepResult:
 
 def deploy_main(spec_path: str, *, dry_run: bool = False, from_step: str | None = None,
                 only_step: str | None = None, fmt: str = "text") -> int:
-    """Run (or with dry_run, print) the plan of `spec_path`. Returns the exit code."""
+    """Run (or with dry_run, print) the deploy steps of `spec_path`. Returns the exit code."""
     redact = Redactor.from_env(dict(os.environ), [])
     display = Display(fmt, redact)
     try:
         if fmt not in ("text", "json"):
             raise UsageProblem(f"unknown format {fmt!r}: use text or json", EXIT_USAGE)
-        plan, digest, _ = load_plan(spec_path)
-        proxy_names = list((plan.get("proxy_auth") or {}).values())
-        redact = Redactor.from_env(dict(os.environ), [plan.get("api_key_env") or "", *proxy_names])
+        doc, digest, _ = load_steps(spec_path)
+        proxy_names = list((doc.get("proxy_auth") or {}).values())
+        redact = Redactor.from_env(dict(os.environ), [doc.get("api_key_env") or "", *proxy_names])
         display = Display(fmt, redact)
         records_path = RUNS_DIR / f"{Path(spec_path).stem}.jsonl"
-        ctx = Context(spec_path, plan, digest, display, redact, select(plan, from_step, only_step),
+        ctx = Context(spec_path, doc, digest, display, redact, select(doc, from_step, only_step),
                       read_records(records_path))
         if dry_run:
             return dry_run_main(ctx, fmt)
-        with deploy_lock(RUNS_DIR / f"{plan['app']}.lock", display):
+        with deploy_lock(RUNS_DIR / f"{doc['app']}.lock", display):
             return execute(ctx, records_path, fmt, resume=not (from_step or only_step),
                            from_step=from_step)
     except UsageProblem as problem:
@@ -69,16 +69,16 @@ def execute(ctx: Context, records_path: Path, fmt: str, *, resume: bool,
     log = RunLog(records_path, run_id, ctx.digest, ctx.redact)
     resumed_from, done = resumable(ctx.records, ctx.digest) if resume else (None, set())
     if resumed_from:
-        finished = [s["name"] for s in ctx.plan["steps"] if s["name"] in done]
+        finished = [s["name"] for s in ctx.steps_doc["steps"] if s["name"] in done]
         ctx.display.print(f"resuming run {resumed_from}: skipping {', '.join(finished)} (already "
                           "finished); `--from preflight` runs every step")
     results: list[StepResult] = []
     before_from = True
     with interrupts_raise():
-        for step in ctx.plan["steps"]:
+        for step in ctx.steps_doc["steps"]:
             name = step["name"]
             before_from = before_from and name != from_step
-            result = planned_skip(ctx, step, done, resumed_from, from_step, before_from)
+            result = selected_skip(ctx, step, done, resumed_from, from_step, before_from)
             if result is None:
                 ctx.display.print(f"▶ {name}: {step['description']}")
                 result = guarded(ctx, step)
@@ -92,7 +92,7 @@ def execute(ctx: Context, records_path: Path, fmt: str, *, resume: bool,
     return finish(ctx, results, run_id, resumed_from, records_path, fmt)
 
 
-def planned_skip(ctx: Context, step: dict, done: set[str], resumed_from: str | None,
+def selected_skip(ctx: Context, step: dict, done: set[str], resumed_from: str | None,
                  from_step: str | None, before_from: bool):
     """A StepResult for a step skipped by resume or --from, False for one not selected at all,
     None for a step that must run."""
@@ -152,8 +152,8 @@ def finish(ctx: Context, results: list[StepResult], run_id: str, resumed_from: s
     url = ctx.endpoint_url() if stopped is None else None
     if fmt == "json":
         payload = {
-            "spec": ctx.spec_path, "app": ctx.plan["app"], "run_id": run_id,
-            "plan_digest": ctx.digest, "ok": code == 0, "exit_code": code,
+            "spec": ctx.spec_path, "app": ctx.steps_doc["app"], "run_id": run_id,
+            "steps_digest": ctx.digest, "ok": code == 0, "exit_code": code,
             "resumed_from": resumed_from, "records": str(records_path), "url": url,
             "failed_step": stopped.name if stopped else None,
             "resume_command": ctx.resume_command(stopped.name) if stopped else None,

@@ -48,7 +48,7 @@ def check_modal_installed(ctx: Context, check: dict, deadline: float) -> str | N
     found = re.search(r"version:?\s*(\S+)", outcome.output)
     if outcome.status != "ok" or not found:
         return f"`modal --version` failed ({modal_error(outcome)}); reinstall modal"
-    wanted = ctx.plan.get("modal_version")
+    wanted = ctx.steps_doc.get("modal_version")
     if wanted and found.group(1) != wanted:
         return (f"modal {found.group(1)} is installed but deploy.py is written for modal {wanted}; "
                 f"run `pip install modal=={wanted}`")
@@ -101,7 +101,7 @@ def check_fresh(ctx: Context, check: dict, deadline: float) -> str | None:
     return stale_problem(ctx.spec_path)
 
 PREFLIGHT_CHECKS = {
-    "plan-fresh": check_fresh,
+    "steps-fresh": check_fresh,
     "modal-installed": check_modal_installed,
     "api-key-env": check_api_key_env,
     "proxy-token-env": check_proxy_token_env,

@@ -59,7 +59,7 @@ class RunLog:
 
     def append(self, result: StepResult) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = {"run": self.run_id, "plan_digest": self.digest, **result.record()}
+        line = {"run": self.run_id, "steps_digest": self.digest, **result.record()}
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(self.redact.deep(line), sort_keys=True) + "\n")
 
@@ -77,12 +77,12 @@ def read_records(path: Path) -> list[dict]:
 
 
 def resumable(records: list[dict], digest: str) -> tuple[str | None, set[str]]:
-    """(run id, finished steps) of the last run when it was of this plan and stopped early."""
+    """(run id, finished steps) of the last run when it ran these same steps (same steps.json digest) and stopped early."""
     if not records:
         return None, set()
     last_run = records[-1].get("run")
     steps = [r for r in records if r.get("run") == last_run]
-    if any(r.get("plan_digest") != digest for r in steps):
+    if any(r.get("steps_digest") != digest for r in steps):
         return None, set()
     if not any(r.get("status") in STOPPED for r in steps):
         return None, set()
@@ -93,7 +93,7 @@ def resumable(records: list[dict], digest: str) -> tuple[str | None, set[str]]:
 
 def recorded_url(records: list[dict], digest: str) -> str | None:
     for record in reversed(records):
-        if record.get("plan_digest") == digest and record.get("url"):
+        if record.get("steps_digest") == digest and record.get("url"):
             return record["url"]
     return None
 

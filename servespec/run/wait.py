@@ -38,9 +38,9 @@ def run_wait(ctx: Context, step: dict, deadline: float) -> StepResult:
         return StepResult("wait", "failed", EXIT_FAILED, start, time.time(), unknown_url(ctx))
     url = base + step["path"]
     ctx.display.print(f"  GET {url} until 200 (every {step['poll_interval']} s)")
-    api_key = os.environ.get(ctx.plan.get("api_key_env") or "") or None
+    api_key = os.environ.get(ctx.steps_doc.get("api_key_env") or "") or None
     try:
-        headers = edge.request_headers(edge.from_plan(ctx.plan), api_key)
+        headers = edge.request_headers(edge.from_steps(ctx.steps_doc), api_key)
     except edge.ProxyTokenMissing as missing:
         return StepResult("wait", "failed", EXIT_FAILED, start, time.time(), str(missing))
     attempts, last_progress = 0, time.monotonic()

@@ -1,9 +1,10 @@
 """Check SGLang launch-argument files against the REAL SGLang parser of one release.
 
-Run it with the Python of an env built by tools/sglang-env.sh, which holds that release:
+Run it, as a file, with the Python of an env that holds that release (tools/sglang-env.sh builds
+one; users' CI builds one with `ci/sglang-parse.sh`, which `servespec init` writes):
 
-    .cache/sglang-0.5.23/bin/python tools/sglang_parse.py ARGS_FILE [ARGS_FILE ...]
-    .cache/sglang-0.5.23/bin/python tools/sglang_parse.py --describe
+    .cache/sglang-0.5.23/bin/python servespec/sglang_parse.py ARGS_FILE [ARGS_FILE ...]
+    .cache/sglang-0.5.23/bin/python servespec/sglang_parse.py --describe
 
 ARGS_FILE is the renderer's sglang.args artifact: lines starting with '#' are comments, blank
 lines are ignored, and every other line is one flag with its value(s) in POSIX shell quoting
@@ -30,7 +31,8 @@ Stricter than `sglang serve`, on purpose:
 choices, nargs, deprecation) plus choices that the parser leaves open but SGLang checks later;
 tools/gen_sglang_flags.py builds servespec/catalog/sglang_flags.yaml from it.
 
-Standard library only: the env holds sglang's import chain and nothing else.
+Standard library only and importing nothing from servespec: the env holds sglang's import chain
+and nothing else. It ships inside the package so a user's CI can run it without this repository.
 """
 
 from __future__ import annotations
@@ -254,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         version, parser = build_parser()
     except Exception as exc:  # noqa: BLE001 - an env problem: say which, briefly
         print(f"sglang_parse: cannot build sglang's parser with {sys.executable}: "
-              f"{type(exc).__name__}: {exc}. Rebuild the env with tools/sglang-env.sh.",
+              f"{type(exc).__name__}: {exc}. Rebuild the env (tools/sglang-env.sh).",
               file=sys.stderr)
         return 3
 

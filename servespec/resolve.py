@@ -1,0 +1,349 @@
+"""Stage 4, resolve: one checked spec + model facts + catalogs -> one typed Deployment.
+
+Every value that more than one consumer needs is derived here, once: the SGLang options and
+their spelling for the pinned version, the checkpoint's weight format and whether --quantization
+is rendered, whether DeepGEMM applies, the draft model, volume and marker names, Modal's
+container counts, secrets. The rules, the estimate, steps.py (steps.json) and the deploy.py
+template read the Deployment; none of them derives these again.
+
+Inputs beyond the spec are data: catalog/gpus.yaml (GPU architecture), catalog/sglang_flags.yaml
+(flag spellings per SGLang version) and catalog/model_support.yaml (weight formats, DeepGEMM
+conditions, speculative algorithms, each with its SGLang source).
+
+resolve() never raises for a spec that passed the schema: where the facts or the flag table lack
+something, the Deployment says so (e.g. checkpoint_format None, an option with no flag) and the
+rules turn that into findings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import caches, catalog, edge, sglang_args
+from .names import rendered_dir
+from .sglang_args import Option
+
+DIST_INIT_PORT = 5757  # any free port on rank 0; SGLang's docs use 5000-5xxx
+SHUTDOWN_NOTICE_PORT = 5758  # rank 0 -> other ranks "shutdown began" (servespec/supervise.py)
+# sglang.compile_deep_gemm gets its own --timeout this far under the Modal function's timeout.
+COMPILE_TIMEOUT_MARGIN = 300
+SHUTDOWN_GRACE = 20  # seconds SGLang gets to drain after SIGTERM
+# Give up on an unhealthy server a minute before Modal's start-up deadline, so the failure is
+# ours, with the server's last log lines, rather than a bare Modal timeout.
+HEALTH_MARGIN = 60
+# Files every download step leaves last, so an interrupted download is resumed, not trusted.
+DOWNLOAD_MARKER = ".servespec-download-complete"
+
+
+@dataclass(frozen=True)
+class Volume:
+    role: str  # "weights" or "deepgemm"
+    name: str
+    mount: str
+
+
+@dataclass(frozen=True)
+class Download:
+    """One Hugging Face snapshot the download step puts into the weights volume."""
+
+    role: str  # "model" or "draft"
+    repo: str
+    revision: str
+    directory: str  # absolute, inside the weights volume's mount
+    marker: str
+    ignore_patterns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeepGemm:
+    """The DeepGEMM cache, present only where SGLang would call DeepGEMM (see catalog)."""
+
+    volume: Volume
+    cache_dir: str  # SGLANG_DG_CACHE_DIR
+    key: str  # one precompile run: version, arch, model revision, parallelism
+    marker: str
+    compile: bool  # compile.enabled: precompile before serving
+    compile_timeout: int
+    # SGLANG_CACHE_DIR: every cache SGLang rebuilds at start, in this volume (servespec/caches.py)
+    cache_root: str = ""
+    # sglang.compile_deep_gemm --timeout (its own deadline and watchdog; default 3600)
+    sglang_compile_timeout: int = 0
+
+
+@dataclass(frozen=True)
+class Containers:
+    """Modal counts containers; the spec counts replicas of `nodes` containers each."""
+
+    min: int
+    max: int
+    buffer: int
+
+
+@dataclass(frozen=True)
+class Auth:
+    api_key_secret: str | None  # None: SGLang checks no key
+    api_key_env: str | None
+    hf_token_secret: str | None
+    secrets: tuple[str, ...]  # every Modal Secret name the deployment uses, sorted
+    # Modal's edge: the variables holding the proxy token, None when serving.auth.public
+    proxy: edge.ProxyAuth | None = None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    name: str  # spec file stem: rendered/<name>/
+    app: str
+    spec: dict  # the checked spec, defaults filled (read-only by convention)
+    sglang_version: str
+    # hardware
+    gpu: str
+    arch: str  # "sm90"
+    capability: int  # 90
+    gpus_per_node: int
+    nodes: int
+    gpu_request: str  # Modal's gpu= argument, e.g. "H100!:8"
+    gpu_label: str  # "8x H100 x 2 nodes"
+    # the checkpoint and what the GPUs hold
+    checkpoint_format: str | None  # from the facts; None when unknown (no facts)
+    weights_format: str | None  # what the GPUs hold: the spec's, else the checkpoint's
+    quantization: str | None  # --quantization value: on-the-fly quantization only
+    # SGLang launch
+    options: tuple[Option, ...]
+    launcher: tuple[str, ...]
+    # storage and steps
+    rendered_dir: str
+    volumes: tuple[Volume, ...]
+    downloads: tuple[Download, ...]
+    deepgemm: DeepGemm | None
+    # Modal
+    containers: Containers
+    auth: Auth
+    image_env: tuple[tuple[str, str], ...]
+    health_url: str
+    health_timeout: int
+    shutdown_grace: int = SHUTDOWN_GRACE
+    dist_init_port: int = DIST_INIT_PORT
+    shutdown_notice_port: int = SHUTDOWN_NOTICE_PORT
+    surface: str = "server"  # serving.surface: "server" (@app.server) or "web_server"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def cluster(self) -> bool:
+        return self.nodes > 1
+
+    @property
+    def model(self) -> Download:
+        return self.downloads[0]
+
+    @property
+    def draft(self) -> Download | None:
+        return next((d for d in self.downloads if d.role == "draft"), None)
+
+    @property
+    def arguments(self) -> list[tuple[str, Any]]:
+        return sglang_args.arguments(self.options, self.spec)
+
+    @property
+    def argv(self) -> list[str]:
+        return sglang_args.argv(self.arguments)
+
+    @property
+    def lines(self) -> list[str]:
+        return sglang_args.lines(self.arguments)
+
+
+# --- small derivations (each used by more than one field) --------------------------------------
+
+
+def capability(arch: str) -> int:
+    """"sm90" -> 90, "sm100" -> 100: compute capability x 10, as SGLang compares it."""
+    match = re.fullmatch(r"sm(\d+)[a-z]?", arch)
+    return int(match.group(1)) if match else 0
+
+
+def support() -> dict:
+    return catalog.model_support()
+
+
+def checkpoint_format(facts: dict | None) -> str | None:
+    """The weight format the checkpoint declares: quantization_config.quant_method mapped to a
+    format name, else the unquantized torch_dtype (bf16 when the facts say nothing)."""
+    if not facts:
+        return None
+    formats = support()["weight_formats"]
+    qc = facts.get("quantization_config")
+    if qc:
+        method = str(qc.get("quant_method", ""))
+        for name, info in formats.items():
+            if method in info["quant_methods"]:
+                return name
+        return f"unsupported:{method}"
+    dtype = str(facts.get("torch_dtype") or "bfloat16")
+    for name, info in formats.items():
+        if dtype in (info.get("torch_dtype") or []):
+            return name
+    return "bf16"
+
+
+def min_capability(fmt: str | None, on_the_fly: bool) -> int:
+    """The compute capability (x10) SGLang needs for weights in `fmt`: the quant config's
+    get_min_capability(), as catalog/quantization.yaml records it per quant_method."""
+    info = support()["weight_formats"].get(fmt or "")
+    if info is None:
+        return 0
+    table = catalog.quantization()
+    entry = (table.get("on_the_fly", {}).get(fmt) if on_the_fly
+             else table["formats"].get((info["quant_methods"] or [fmt])[0]))
+    return int((entry or {}).get("min_capability") or 0)
+
+
+def quantization_flag(spec: dict, checkpoint: str | None) -> str | None:
+    """--quantization only for on-the-fly quantization: the spec asks for a format the
+    checkpoint does not already have, and SGLang can produce it at load time. Without facts the
+    spec's word is all there is (SGLang treats a value equal to the checkpoint's as a no-op,
+    srt/configs/model_config.py)."""
+    wanted = spec["precision"].get("weights")
+    if not wanted or wanted == checkpoint:
+        return None
+    if checkpoint is not None and support()["weight_formats"].get(checkpoint, {}).get("quant_methods"):
+        return None  # a quantized checkpoint is never requantized here; SS186 reports a mismatch
+    return support()["weight_formats"].get(wanted, {}).get("on_the_fly")
+
+
+def deepgemm_applies(facts: dict | None, spec: dict, cap: int) -> bool:
+    """SGLang's own conditions (catalog model_support.yaml deepgemm): sm90+ and block-quantized
+    FP8 weights. Without facts, a spec that says fp8_e4m3 is taken to mean a block-FP8 checkpoint,
+    as servespec assumed before model facts existed."""
+    dg = support()["deepgemm"]
+    if cap < dg["min_capability"]:
+        return False
+    if not facts:
+        return spec["precision"].get("weights") == "fp8_e4m3"
+    qc = facts.get("quantization_config") or {}
+    if qc.get("quant_method") not in dg["quant_methods"]:
+        return False
+    return bool(qc.get("weight_block_size")) or not dg["needs_weight_block_size"]
+
+
+def speculative_mode(spec: dict) -> dict:
+    algorithm = spec["speculative"]["algorithm"]
+    return support()["speculative"]["algorithms"].get(algorithm, {"draft": "none", "tree": False})
+
+
+def _model_dir(spec: dict, repo: str, revision: str) -> str:
+    """One folder per repository and revision inside the weights volume."""
+    return f"{spec['storage']['weights']['mount']}/{repo}/{revision}"
+
+
+def _downloads(spec: dict) -> tuple[Download, ...]:
+    model, ignore = spec["model"], tuple(spec["download"]["ignore_patterns"])
+    out = [Download("model", model["repo"], model["revision"],
+                    _model_dir(spec, model["repo"], model["revision"]),
+                    f"{_model_dir(spec, model['repo'], model['revision'])}/{DOWNLOAD_MARKER}",
+                    ignore)]
+    draft = spec["speculative"].get("draft")
+    if draft and spec["speculative"]["algorithm"] != "none":
+        directory = _model_dir(spec, draft["repo"], draft["revision"])
+        out.append(Download("draft", draft["repo"], draft["revision"], directory,
+                            f"{directory}/{DOWNLOAD_MARKER}", ignore))
+    return tuple(out)
+
+
+def _deepgemm(spec: dict, arch: str) -> DeepGemm | None:
+    store = spec["storage"].get("deepgemm")
+    if not store:
+        return None
+    cache_root = caches.cache_root(store["mount"], arch, spec["engine"]["image"])
+    cache_dir = f"{cache_root}/deep_gemm"
+    par, hw, model = spec["parallelism"], spec["hardware"], spec["model"]
+    repo = re.sub(r"[^A-Za-z0-9._-]", "_", model["repo"])
+    key = (f"sglang-{spec['engine']['version']}_{arch}_{repo}@{model['revision']}"
+           f"_tp{par['tensor']}-pp{par['pipeline']}-dp{par['data']}-ep{par['expert']}"
+           + (f"-adp{par['attention_data']}" if par["attention_data"] != 1 else "")
+           + f"-nodes{hw['nodes']}")
+    total = spec["compile"]["timeout"]
+    return DeepGemm(Volume("deepgemm", store["volume"], store["mount"]), cache_dir, key,
+                    f"{cache_dir}/.servespec/{key}.done", spec["compile"]["enabled"],
+                    total, cache_root, total - min(COMPILE_TIMEOUT_MARGIN, total // 2))
+
+
+def _auth(spec: dict) -> Auth:
+    auth = spec["serving"].get("auth") or {}
+    unauthenticated = auth.get("allow_unauthenticated") and not auth.get("api_key_secret")
+    key_secret = None if unauthenticated else auth.get("api_key_secret")
+    key_env = auth.get("api_key_env") if key_secret else None
+    hf = spec["download"].get("hf_token_secret")
+    return Auth(key_secret, key_env, hf, tuple(sorted({s for s in (hf, key_secret) if s})),
+                edge.from_spec(spec))
+
+
+def _image_env(spec: dict, deepgemm: DeepGemm | None) -> tuple[tuple[str, str], ...]:
+    # Serve only what the download step put in the volume; never fetch at start-up.
+    env = {"HF_HUB_OFFLINE": "1"}
+    if deepgemm:
+        # Every start-up cache in the cache volume (servespec/caches.py says which and why).
+        env.update(caches.cache_env(deepgemm.cache_root))
+        # SGLang overwrites DG_JIT_CACHE_DIR with this, so this is the one to set.
+        env["SGLANG_DG_CACHE_DIR"] = deepgemm.cache_dir
+    env.update(spec["engine"]["env"])
+    return tuple(sorted(env.items()))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+# --- the resolution ---------------------------------------------------------------------------
+
+
+def resolve(spec: dict, facts: dict | None = None, name: str = "") -> Deployment:
+    """The Deployment of one checked spec (defaults filled) and its model facts."""
+    hw, serving, scaling = spec["hardware"], spec["serving"], spec["scaling"]
+    gpu = catalog.gpus()[hw["gpu"]]
+    arch = gpu["arch"]
+    cap = capability(arch)
+    ckpt = checkpoint_format(facts)
+    quant = quantization_flag(spec, ckpt)
+    downloads = _downloads(spec)
+    deepgemm = _deepgemm(spec, arch) if deepgemm_applies(facts, spec, cap) else None
+    volumes = (Volume("weights", spec["storage"]["weights"]["volume"],
+                      spec["storage"]["weights"]["mount"]),)
+    if deepgemm:
+        volumes += (deepgemm.volume,)
+    draft = next((d for d in downloads if d.role == "draft"), None)
+    options = sglang_args.options(spec, quantization=quant,
+                                  draft_dir=draft.directory if draft else None,
+                                  model_dir=downloads[0].directory,
+                                  tree=speculative_mode(spec)["tree"])
+    table = sglang_args.table(spec["engine"]["version"]) or {}
+    nodes = hw["nodes"]
+    return Deployment(
+        name=name, app=spec["app"], spec=spec, sglang_version=spec["engine"]["version"],
+        gpu=hw["gpu"], arch=arch, capability=cap, gpus_per_node=hw["gpus_per_node"], nodes=nodes,
+        gpu_request=f"{gpu['modal_name']}:{hw['gpus_per_node']}",
+        gpu_label=_one_line(f"{hw['gpus_per_node']}x {hw['gpu']}"
+                            + (f" x {nodes} nodes" if nodes > 1 else "")),
+        checkpoint_format=ckpt,
+        weights_format=spec["precision"].get("weights") or ckpt,
+        quantization=quant,
+        options=tuple(options),
+        launcher=tuple(table.get("launcher", sglang_args.DEFAULT_LAUNCHER)),
+        rendered_dir=rendered_dir(name),
+        volumes=volumes, downloads=downloads, deepgemm=deepgemm,
+        containers=Containers(scaling["min_replicas"] * nodes, scaling["max_replicas"] * nodes,
+                              scaling["buffer_replicas"] * nodes),
+        auth=_auth(spec),
+        image_env=_image_env(spec, deepgemm),
+        health_url=f"http://127.0.0.1:{serving['port']}{serving['health_path']}",
+        health_timeout=max(serving["startup_timeout"] - HEALTH_MARGIN, 10),
+        surface=serving["surface"],
+    )
+
+
+def volume_relative(volume: Volume, absolute: str) -> str:
+    """A path inside a mounted volume as `modal volume` commands name it (relative to its root)."""
+    mount = volume.mount.rstrip("/")
+    assert absolute.startswith(mount + "/"), (absolute, mount)
+    return absolute[len(mount) + 1:]

@@ -1,0 +1,86 @@
+"""`servespec init`: what it writes, that it never overwrites, and that its files stay in step
+with this repository (the example spec and facts are copies of specs/; the schema is the
+packaged one). The wheel test (tests/test_wheel.py) runs the scaffold from an installed wheel."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from servespec import init
+from servespec.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("SERVESPEC_SGLANG_ENV_ROOT", ROOT / ".cache"))
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(main, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result
+
+
+def test_init_writes_the_scaffold_and_says_what_is_next(tmp_path):
+    result = invoke("init", str(tmp_path / "repo"))
+    assert result.exit_code == 0
+    written = sorted(str(p.relative_to(tmp_path / "repo")) for p in (tmp_path / "repo").rglob("*")
+                     if p.is_file())
+    assert written == sorted(init.FILES)
+    assert "make render" in result.output
+    assert os.access(tmp_path / "repo" / "ci" / "sglang-parse.sh", os.X_OK)
+    spec = (tmp_path / "repo" / "specs" / "glm51-fp8-b200.yaml").read_text()
+    assert spec.startswith("# yaml-language-server: $schema=schema.json\n")
+    makefile = (tmp_path / "repo" / "Makefile").read_text()
+    for target in ("render:", "verify:", "deploy:"):
+        assert f"\n{target}" in makefile
+
+
+@pytest.mark.parametrize("existing", sorted(init.FILES))
+def test_init_refuses_to_overwrite_any_file_and_writes_nothing(tmp_path, existing):
+    (tmp_path / existing).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / existing).write_text("mine\n")
+    result = invoke("init", str(tmp_path))
+    assert result.exit_code == 1
+    assert f"{tmp_path / existing} already exists" in result.output
+    assert "nothing was written" in result.output
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [tmp_path / existing]
+    assert (tmp_path / existing).read_text() == "mine\n"
+
+
+def test_init_refuses_a_file_as_target(tmp_path):
+    (tmp_path / "x").write_text("")
+    result = invoke("init", str(tmp_path / "x"))
+    assert result.exit_code != 0 and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("rel", ["specs/glm51-fp8-b200.yaml", "specs/models/glm-5.1-fp8.yaml",
+                                 "specs/schema.json"])
+def test_scaffold_copies_match_this_repository(rel):
+    """The example is this project's own spec: when specs/ changes, copy it into the scaffold
+    (cp specs/X servespec/scaffold/specs/X); the schema is copied from the package itself."""
+    assert init.FILES[rel].read_text() == (ROOT / rel).read_text(), (
+        f"servespec/scaffold/{rel} is stale: cp {rel} servespec/scaffold/{rel}")
+
+
+@pytest.mark.envs
+def test_the_optional_ci_job_parses_every_args_file_with_the_real_parser(tmp_path):
+    """ci/sglang-parse.sh against the SGLang env `make envs` built (the job builds the same with
+    pip); a flag SGLang does not know fails it, naming the flag."""
+    assert invoke("init", str(tmp_path)).exit_code == 0
+    assert invoke("render", "--out", str(tmp_path / "rendered"),
+                  str(tmp_path / "specs" / "glm51-fp8-b200.yaml")).exit_code == 0
+    env = {**os.environ, "SGLANG_ENV_DIR": str(CACHE), "PYTHON": sys.executable}
+    proc = subprocess.run(["bash", "ci/sglang-parse.sh"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert '"ok": true' in proc.stdout and "SGLang 0.5.23" in proc.stdout
+    args = tmp_path / "rendered" / "glm51-fp8-b200" / "sglang.args"
+    args.write_text(args.read_text() + "--no-such-flag 1\n")
+    proc = subprocess.run(["bash", "ci/sglang-parse.sh"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 1 and "--no-such-flag" in proc.stdout

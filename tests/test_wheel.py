@@ -1,0 +1,103 @@
+"""The wheel works anywhere: built from this tree, installed (not editable) into a fresh venv,
+then used from an empty folder the way a user would, with no traceback anywhere.
+
+The venv has no access to this repository: the commands run from a temporary folder, and the
+test checks that `servespec` is imported from the venv's site-packages. Dependencies come from
+the package index pip is configured with (this machine's local mirror, else PyPI).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from servespec import __version__
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = "specs/glm51-fp8-b200.yaml"
+
+
+def run(argv: list, cwd: Path, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(a) for a in argv], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> dict:
+    """A fresh venv holding the wheel; returns its bin folder and a clean environment."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    # Build from a copy, so the build leaves nothing in the working tree (build/, egg-info).
+    src = tmp / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "servespec", src / "servespec",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    built = run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", tmp / "dist",
+                 src], tmp, env)
+    assert built.returncode == 0, built.stderr
+    wheel = next((tmp / "dist").glob("servespec-*.whl"))
+    venv = tmp / "venv"
+    assert run([sys.executable, "-m", "venv", venv], tmp, env).returncode == 0
+    bin_dir = venv / "bin"
+    done = run([bin_dir / "python", "-m", "pip", "install", "--quiet", wheel], tmp, env)
+    assert done.returncode == 0, done.stderr
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    return {"bin": bin_dir, "env": env, "home": tmp}
+
+
+def test_the_installed_package_is_the_wheel_not_this_tree(installed, tmp_path):
+    proc = run([installed["bin"] / "python", "-c", "import servespec; print(servespec.__file__)"],
+               tmp_path, installed["env"])
+    assert proc.returncode == 0 and "site-packages" in proc.stdout
+    assert str(ROOT) not in proc.stdout
+    version = run([installed["bin"] / "servespec", "--version"], tmp_path, installed["env"])
+    assert version.stdout.strip().endswith(__version__)
+
+
+def test_init_validate_render_estimate_from_an_empty_folder(installed, tmp_path):
+    env, servespec = installed["env"], installed["bin"] / "servespec"
+    init = run([servespec, "init", "demo"], tmp_path, env)
+    assert init.returncode == 0, init.stderr
+    demo = tmp_path / "demo"
+    for argv in (["validate"], ["render"], ["estimate"], ["render", "--verify"]):
+        proc = run([servespec, *argv], demo, env)
+        assert proc.returncode == 0, (argv, proc.stderr)
+    name = Path(EXAMPLE).stem
+    for artifact in ("deploy.py", "sglang.args", "steps.json", "spec.resolved.yaml"):
+        # The same spec renders to the same bytes as this repository's committed artifacts.
+        assert (demo / "rendered" / name / artifact).read_bytes() == (
+            ROOT / "rendered" / name / artifact).read_bytes(), artifact
+    estimate = run([servespec, "estimate"], demo, env)
+    assert "weights" in estimate.stdout and "KV" in estimate.stdout
+
+
+def test_the_ci_workflow_installs_the_package_and_its_steps_pass(installed, tmp_path):
+    """Every step of the scaffolded workflow's main job, run here; the install step installs the
+    released package (no checkout of servespec's source anywhere)."""
+    env = installed["env"]
+    assert run([installed["bin"] / "servespec", "init", tmp_path], tmp_path, env).returncode == 0
+    workflow = yaml.safe_load((tmp_path / ".github/workflows/servespec.yml").read_text())
+    assert workflow["env"]["SERVESPEC"] == f"servespec=={__version__}"
+    steps = [s["run"] for s in workflow["jobs"]["verify"]["steps"] if "run" in s]
+    assert steps[0] == 'python -m pip install "$SERVESPEC"'
+    assert workflow["jobs"]["sglang-parser"]["steps"][-1]["run"] == "bash ci/sglang-parse.sh"
+    assert "if" in workflow["jobs"]["sglang-parser"], "the parser job must stay optional"
+    run([installed["bin"] / "servespec", "render"], tmp_path, env)
+    for step in steps[1:]:
+        proc = run(["bash", "-c", step], tmp_path, env)
+        assert proc.returncode == 0, (step, proc.stdout, proc.stderr)
+    # A hand edit in rendered/ fails the verify step with a diff.
+    args = tmp_path / "rendered" / Path(EXAMPLE).stem / "sglang.args"
+    args.write_text(args.read_text().replace("--port 8000", "--port 8001"))
+    proc = run(["bash", "-c", steps[-1]], tmp_path, env)
+    assert proc.returncode != 0 and "---port 8001" in proc.stdout  # committed side of the diff
