@@ -213,24 +213,28 @@ def _draft_layers(facts: dict, spec: dict, draft: dict | None) -> int:
     return int(facts.get("num_nextn_predict_layers") or 0)
 
 
-def _gpu_format(facts: dict, spec: dict) -> dict | None:
-    """The format SGLang converts to when the spec asks for on-the-fly quantization of an
-    unquantized checkpoint (--quantization fp8); None when the GPUs hold the checkpoint as is."""
-    wanted = spec["precision"].get("weights")
-    name, _ = weights.checkpoint_format(facts)
-    on_the_fly = catalog.quantization().get("on_the_fly") or {}
-    if name in ("bf16", "fp16", "fp32") and wanted in on_the_fly:
-        return on_the_fly[wanted]
-    return None
+def _gpu_format(deployment) -> dict | None:
+    """The format SGLang converts to when the deployment quantizes an unquantized checkpoint on
+    the fly (resolve.py decides --quantization; this only prices it); None when the GPUs hold
+    the checkpoint as it is."""
+    if deployment is None or not deployment.quantization:
+        return None
+    row = (catalog.quantization().get("on_the_fly") or {}).get(deployment.weights_format)
+    if row is None:
+        raise EstimateError(f"no on-the-fly format '{deployment.weights_format}' in"
+                            " catalog/quantization.yaml")
+    return row
 
 
-def weights_per_gpu(facts: dict, spec: dict, draft: dict | None = None) -> tuple[int, int]:
+def weights_per_gpu(facts: dict, spec: dict, draft: dict | None = None,
+                    deployment=None) -> tuple[int, int]:
     """(weight bytes on the busiest GPU, of which held whole on every TP rank), target and draft.
-    Per part and per format: servespec/weights.py."""
+    Per part and per format: servespec/weights.py. `deployment` (resolve.py) says whether
+    SGLang quantizes on the fly; without it the GPUs hold the checkpoint as it is."""
     try:
         mtp = spec["speculative"]["algorithm"] in ("EAGLE", "NEXTN") and not draft
         per_gpu, whole = weights.per_rank_weight_bytes(facts, spec, mtp_loaded=mtp,
-                                                       gpu_format=_gpu_format(facts, spec))
+                                                       gpu_format=_gpu_format(deployment))
         if draft:  # the draft runs at the same TP; it shares the target's embedding
             per_gpu += int(_need(draft, "checkpoint_bytes")) // weights.placement(spec)["tp"]
     except weights.FactError as exc:
@@ -278,18 +282,24 @@ def _max_running_requests(spec: dict) -> int | None:
 # --- the estimate -----------------------------------------------------------------------------
 
 
-def estimate(spec: dict, facts: dict, name: str = "", draft: dict | None = None) -> Estimate:
-    """Every figure of the estimate for one validated spec (defaults filled), its model facts
-    and, for EAGLE3 / STANDALONE, the draft model's facts."""
+def estimate(spec: dict, facts: dict, name: str = "", draft: dict | None = None,
+             deployment=None) -> Estimate:
+    """Every figure of the estimate for one validated spec (defaults filled), its model facts,
+    for EAGLE3 / STANDALONE the draft model's facts, and its resolved deployment (resolve.py;
+    resolved here when not given)."""
     if not facts:
         raise EstimateError("the spec names no model facts (model.facts)")
+    if deployment is None:
+        from .resolve import resolve
+
+        deployment = resolve(spec, facts, name)
     hw, par, eng = spec["hardware"], spec["parallelism"], spec["engine"]
     gpu = catalog.gpus()[hw["gpu"]]
     hbm_mib = float(gpu.get("hbm_mib") or gpu["hbm_gib"] * 1024)
     hbm = int(hbm_mib * (1 << 20))
     family = kv.kind(facts)
 
-    per_gpu, whole = weights_per_gpu(facts, spec, draft)
+    per_gpu, whole = weights_per_gpu(facts, spec, draft, deployment)
     kv_dtype = resolved_kv_dtype(spec, facts, gpu["arch"])
     layout = kv_layout(facts, spec, kv_dtype, gpu["arch"], draft)
     bf16 = kv_layout(facts, spec, "bf16", gpu["arch"], draft).bytes_per_token

@@ -28,7 +28,7 @@ def estimate_of(result: SpecReport):
     if not ctx.facts:
         return None, "no usable model facts (model.facts)"
     try:
-        return estimate(result.spec, ctx.facts, result.name, draft_facts(ctx)), None
+        return estimate(result.spec, ctx.facts, result.name, draft_facts(ctx), ctx.deployment), None
     except EstimateError as exc:
         return None, str(exc)
 

@@ -43,13 +43,18 @@ KV_DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp8_e4m3": 1, "fp8_e5m2": 1}
 class KVLayout:
     """One rank's KV pool: bytes per full-pool token and how they are made up."""
 
-    bytes_per_token: int  # SGLang's cell size: the divisor of the pool budget
+    bytes_per_token: int  # SGLang's cell size (whole bytes): the divisor of the pool budget
     layers: int  # target layers on this rank's pipeline stage + draft layers
     full_layers: int
     swa_layers: int  # sliding-window layers in a separate pool (0 when SGLang has none)
     swa_ratio: float  # SWA-pool tokens per full-pool token
     draft_layers: int
     page_size: int
+    cell_bytes: float = 0.0  # the exact cell size: the SWA share may be a fraction of a byte
+
+    @property
+    def divisor(self) -> float:
+        return self.cell_bytes or self.bytes_per_token
 
 
 kind = attention_kind  # mla, mla_dsa, gqa or mha
@@ -119,12 +124,13 @@ def layout(facts: dict, spec: dict, kv_dtype: str, arch: str, draft_layers: int)
     ratio = float(spec["engine"].get("swa_full_tokens_ratio") or defaults["swa_full_tokens_ratio"]) \
         if swa else 0.0
     full = stage - swa
-    cell = (full + draft_layers) * row + int(ratio * swa * row) if swa else (stage + draft_layers) * row
-    return KVLayout(cell, stage + draft_layers, full, swa, ratio, draft_layers, 1)
+    # HybridSWAPoolConfigurator._recompute_cell_size: full rows + ratio x sliding rows.
+    cell = (full + draft_layers) * row + ratio * swa * row
+    return KVLayout(math.ceil(cell), stage + draft_layers, full, swa, ratio, draft_layers, 1, cell)
 
 
 def tokens(pool_bytes: int, kv: KVLayout) -> int:
     """Full-pool tokens SGLang sizes from `pool_bytes` (calculate_pool_sizes), whole pages."""
-    if pool_bytes <= 0 or kv.bytes_per_token <= 0:
+    if pool_bytes <= 0 or kv.divisor <= 0:
         return 0
-    return pool_bytes // kv.bytes_per_token // kv.page_size * kv.page_size
+    return int(pool_bytes // kv.divisor) // kv.page_size * kv.page_size

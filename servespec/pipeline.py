@@ -53,11 +53,18 @@ def read_spec(path: Path | str) -> SpecReport:
     return result
 
 
+# Folders (under specs/) whose specs are rendered with the top-level ones; each renders to
+# rendered/<file stem>/, so stems are unique across them (tests check).
+SPEC_FOLDERS = ("",)  # "examples" joins once deploy.py.j2 reads the Deployment
+
+
 def spec_paths(args: tuple[str, ...] | list[str], specs_dir: Path = Path("specs")) -> list[Path]:
-    """The specs named on the command line, or every specs/*.yaml when none are."""
+    """The specs named on the command line, or every specs/*.yaml and specs/examples/*.yaml
+    when none are."""
     if args:
         return [Path(a) for a in args]
-    return sorted(p for p in specs_dir.glob("*.yaml") if p.is_file())
+    return [p for folder in SPEC_FOLDERS
+            for p in sorted((specs_dir / folder).glob("*.yaml")) if p.is_file()]
 
 
 __all__ = ["SpecError", "SpecReport", "display", "read_spec", "spec_paths"]

@@ -168,23 +168,24 @@ def support() -> dict:
 
 
 def checkpoint_format(facts: dict | None) -> str | None:
-    """The weight format the checkpoint declares: quantization_config.quant_method mapped to a
-    format name, else the unquantized torch_dtype (bf16 when the facts say nothing)."""
+    """The weight format the checkpoint declares, as precision.weights names it: the
+    quant_method that servespec/weights.py reads from the facts (quantization_config, or the
+    legacy weights_dtype), mapped through catalog/model_support.yaml; for an unquantized
+    checkpoint its torch_dtype. None without facts; "unsupported:<method>" for a method no format
+    lists."""
     if not facts:
         return None
-    formats = support()["weight_formats"]
-    qc = facts.get("quantization_config")
-    if qc:
-        method = str(qc.get("quant_method", ""))
-        for name, info in formats.items():
-            if method in info["quant_methods"]:
-                return name
-        return f"unsupported:{method}"
-    dtype = str(facts.get("torch_dtype") or "bfloat16")
-    for name, info in formats.items():
-        if dtype in (info.get("torch_dtype") or []):
+    from .weights import WeightsError
+    from .weights import checkpoint_format as stored_format
+
+    try:
+        stored, _ = stored_format(facts)
+    except WeightsError:
+        stored = str((facts.get("quantization_config") or {}).get("quant_method"))
+    for name, info in support()["weight_formats"].items():
+        if stored in info["quant_methods"] or stored in (info.get("torch_dtype") or []):
             return name
-    return "bf16"
+    return f"unsupported:{stored}"
 
 
 def min_capability(fmt: str | None, on_the_fly: bool) -> int:

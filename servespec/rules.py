@@ -15,6 +15,7 @@ from pathlib import Path
 from . import catalog, sglang_args
 from .errors import Finding, LoadError, Severity
 from .load import Document, dotted, load_file
+from .redact import looks_secret
 from .rule_registry import RULES, Context, Hit, rule
 
 
@@ -352,13 +353,10 @@ def _own_app(path: Path) -> str | None:
     return app if isinstance(app, str) else None
 
 
-_SECRETISH = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY)")
-
-
 @rule("SS123")
 def no_secret_values_in_env(ctx: Context) -> Iterator[Hit]:
     for key in ctx.spec["engine"].get("env", {}):
-        if _SECRETISH.search(key):
+        if looks_secret(key):
             yield ("engine", "env", key), (
                 f"'{key}' looks like a secret; put it in a Modal Secret, not in engine.env"
             )

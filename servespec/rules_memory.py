@@ -38,8 +38,8 @@ def _estimate(ctx: Context) -> Estimate | None:
     """The estimate, computed once per check; None without usable facts (SS126 says so)."""
     if "plan" not in ctx.memo:
         try:
-            ctx.memo["plan"] = estimate(ctx.spec, ctx.facts, ctx.doc.name, draft_facts(ctx)) \
-                if ctx.facts else None
+            ctx.memo["plan"] = estimate(ctx.spec, ctx.facts, ctx.doc.name, draft_facts(ctx),
+                                        ctx.deployment) if ctx.facts else None
         except EstimateError:
             ctx.memo["plan"] = None  # `servespec estimate` names the missing fact
     return ctx.memo["plan"]

@@ -9,10 +9,13 @@ says that nothing model-specific is checked.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from .resolve import min_capability, speculative_mode, support
 from .rule_registry import Context, Hit, rule
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
 def _facts(ctx: Context) -> dict:
@@ -67,6 +70,15 @@ def draft_unused(ctx: Context) -> Iterator[Hit]:
         yield ("speculative", "draft"), (
             f"speculative.draft is ignored with algorithm {sd['algorithm']}: it is neither "
             "downloaded nor passed to SGLang"
+        )
+
+
+@rule("SS191")
+def draft_revision_pinned(ctx: Context) -> Iterator[Hit]:
+    draft = ctx.spec["speculative"].get("draft")
+    if draft and not _COMMIT.match(draft["revision"]):
+        yield ("speculative", "draft", "revision"), (
+            f"draft revision '{draft['revision']}' is a branch or tag, not a commit hash"
         )
 
 

@@ -125,17 +125,10 @@ def _unknown_flag_message(name: str, parser, version: str) -> str:
     return message
 
 
-def check_file(path: Path, version: str, parser) -> dict:
-    result = {"file": str(path), "version": version, "ok": False, "error": None, "errors": [],
-              "deprecated": [], "replacements": {}, "namespace": None}
+def _checked_argv(lines: list[tuple[int, str]], parser, version: str, result: dict) -> list[str]:
+    """The tokens of the lines that pass the line checks; each failure goes to result["errors"],
+    each deprecated flag to result["deprecated"] (and its new spelling to "replacements")."""
     errors = result["errors"]
-    try:
-        lines = read_lines(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        errors.append(f"cannot read the file: {exc}")
-        result["error"] = errors[0]
-        return result
-
     options = parser._option_string_actions
     argv: list[str] = []
     seen: dict[int, tuple[int, str]] = {}  # id(action) -> (line, flag) that set it first
@@ -173,6 +166,21 @@ def check_file(path: Path, version: str, parser) -> dict:
             if new_flag:
                 result["replacements"][flag] = new_flag
         argv.extend(tokens)
+    return argv
+
+
+def check_file(path: Path, version: str, parser) -> dict:
+    result = {"file": str(path), "version": version, "ok": False, "error": None, "errors": [],
+              "deprecated": [], "replacements": {}, "namespace": None}
+    errors = result["errors"]
+    try:
+        lines = read_lines(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        errors.append(f"cannot read the file: {exc}")
+        result["error"] = errors[0]
+        return result
+
+    argv = _checked_argv(lines, parser, version, result)
 
     # Lines that failed above are left out; the rest still goes through the real parser so that
     # one run reports bad values too. Its first complaint ends the parse, as in `sglang serve`.

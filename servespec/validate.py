@@ -3,6 +3,19 @@
 The JSON Schema is the single source of truth for structure, types, ranges, enums, defaults and
 the descriptions editors show as tooltips. This module only translates jsonschema's errors into
 findings that point at the spec's line and say what to write instead.
+
+Why the schema is written by hand rather than generated from a typed model (as Truss generates
+its config schema from pydantic): here the schema itself is what runs. Validation is jsonschema
+against this file, the descriptions are the user documentation, and it uses JSON Schema
+constructs a Python type cannot carry without a parallel metadata table (patterns,
+propertyNames, anyOf for extra_args, exclusiveMinimum, uniqueItems), which would be the schema
+again under another name. Generating it from pydantic would also put pydantic on the validate
+path: importing it and building a two-class model costs ~100 ms on the development machine, which
+alone would take `servespec validate` from ~0.55x to ~0.8x of check-jsonschema (floor 0.6x).
+The typed model servespec does keep is the output side, resolve.Deployment. What can drift is
+checked by tests instead: specs/schema.json against this copy, and every enum that mirrors a
+catalog (GPU types, weight formats, speculative algorithms) against that catalog
+(tests/test_rules.py, tests/test_resolve.py).
 """
 
 from __future__ import annotations

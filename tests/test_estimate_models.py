@@ -6,12 +6,17 @@ SGLang 0.5.23's own sizing of the same pools, run on CPU, is in test_estimate_sg
 
 from __future__ import annotations
 
+import copy
+
 import model_configs as mc
 import pytest
-from conftest import ROOT
+from conftest import DEFAULT_SPEC, ROOT
 
+from servespec import estimate as estimate_mod
 from servespec import model_facts
+from servespec import weights as weights_mod
 from servespec.load import load_file
+from servespec.pipeline import read_spec
 
 MODELS = ROOT / "specs" / "models"
 MIB, GIB = 1 << 20, 1 << 30
@@ -56,3 +61,144 @@ def test_parameter_counts_match_the_real_index_sizes():
         assert abs(2 * facts["parameters"] / size - 1) < 1e-4
     # gpt-oss-120b: OpenAI's model card gives a 60.8 GiB checkpoint.
     assert abs(mc.modelled_total_size(mc.GPT_OSS_120B) / GIB / 60.8 - 1) < 0.01
+
+
+# --- each example's estimate against a hand calculation ---------------------------------------
+#
+# Memory SGLang 0.5.23 leaves for the KV pool: mem_fraction_static x GPU memory (nvidia-smi's
+# figure, MiB) - weights - 1.5 GiB of runtime buffers (planning.yaml). When the spec leaves the
+# fraction unset, SGLang's own: round((memory - reserve) / memory, 3) with
+#   reserve = 512 + 1.5 x chunked_prefill + 1024 x TP x PP / 8 + 2 x graph_bs (+ graph terms)
+# (srt/arg_groups/memory_hook.py), at least 10240 MiB on GPUs above 60 GiB.
+
+L40S_MIB, H100_MIB, H200_MIB = 46068, 81559, 143771
+PREFILL_SIZES_4096 = 8 + 14 + 8 + 8 + 12  # breakable prefill graph sizes up to 4096 tokens
+PREFILL_SIZES_8192 = PREFILL_SIZES_4096 + 8  # ... and 4608..8192 step 512
+
+
+def example_spec(gpu: str, tp: int, *, context: int, kv: str = "bf16", algorithm: str = "none",
+                 dp: int = 1, ep: int = 1, **engine) -> dict:
+    spec = copy.deepcopy(read_spec(DEFAULT_SPEC).spec)
+    spec["hardware"].update(gpu=gpu, gpus_per_node=tp, nodes=1)
+    spec["parallelism"].update(tensor=tp, pipeline=1, data=1, attention_data=dp, expert=ep)
+    spec["precision"].update(kv_cache=kv)
+    spec["precision"].pop("weights", None)  # as the checkpoint declares
+    spec["speculative"]["algorithm"] = algorithm
+    for field in ("mem_fraction_static", "chunked_prefill_size", "cuda_graph_max_bs",
+                  "max_running_requests"):
+        spec["engine"].pop(field, None)
+    spec["engine"].update(engine)
+    spec["model"]["context_length"] = context
+    return spec
+
+
+def facts(name: str) -> dict:
+    return load_file(MODELS / name).data
+
+
+def pool_tokens(fraction: float, gpu_mib: int, weights: float, per_token: float) -> float:
+    return (fraction * gpu_mib * MIB - weights - OVERHEAD) / per_token
+
+
+def close(ours: float, hand: float, rel: float = 0.05) -> bool:
+    return abs(ours / hand - 1) < rel
+
+
+def test_qwen3_8b_on_one_l40s():
+    est = estimate_mod.estimate(example_spec("L40S", 1, context=32768), facts("qwen3-8b.yaml"))
+    weights = 16_381_470_720  # the whole BF16 checkpoint (index total_size) on one GPU
+    kv = 36 * 2 * 8 * 128 * 2  # layers x (K, V) x KV heads x head_dim x BF16 = 147,456 B
+    # L40S (< 60 GiB): chunked prefill 4096, decode graph bs 32 at TP < 4.
+    reserve = 512 + 1.5 * 4096 + 1024 * 1 / 8 + 2 * 32 + 8 * PREFILL_SIZES_4096  # 7,248 MiB
+    fraction = round((L40S_MIB - reserve) / L40S_MIB, 3)  # 0.843
+    assert (est.chunked_prefill_size, est.cuda_graph_max_bs) == (4096, 32)
+    assert est.mem_fraction_static == fraction == 0.843
+    assert close(est.weights_per_gpu_bytes, weights) and est.kv_bytes_per_token == kv
+    assert close(est.kv_tokens, pool_tokens(fraction, L40S_MIB, weights, kv))  # ~154K tokens
+    assert est.full_context_sequences == 4  # 154K // 32,768
+
+
+def test_llama_8b_with_its_eagle3_draft_on_one_h100():
+    est = estimate_mod.estimate(example_spec("H100", 1, context=131072, algorithm="EAGLE3"),
+                                facts("llama-3.1-8b-instruct.yaml"),
+                                draft=facts("eagle3-llama-3.1-8b.yaml"))
+    weights = 16_060_522_496 + 849_763_584  # target BF16 + the FP16 draft layer and its head
+    kv = (32 + 1) * 2 * 8 * 128 * 2  # 32 target layers + the draft's one, sized like the target's
+    # H100 (< 90 GiB): chunked 8192, graph bs 256 at TP 1 (EAGLE's own 48 comes after this).
+    reserve = 512 + 1.5 * 8192 + 1024 / 8 + 2 * 256 + 8 * PREFILL_SIZES_8192  # 13,904 MiB
+    fraction = round((H100_MIB - reserve) / H100_MIB, 3)  # 0.830
+    assert est.mem_fraction_static == fraction
+    assert close(est.weights_per_gpu_bytes, weights) and est.kv_bytes_per_token == kv
+    assert est.kv_draft_layers == 1 and est.draft_checkpoint_bytes == 849_763_584
+    assert close(est.kv_tokens, pool_tokens(fraction, H100_MIB, weights, kv))  # ~440K tokens
+    assert est.max_running_requests == 48  # SGLang's EAGLE default
+
+
+def test_qwen3_235b_fp8_on_four_h100():
+    f = facts("qwen3-235b-a22b-fp8.yaml")
+    est = estimate_mod.estimate(example_spec("H100", 4, context=32768), f)
+    router = 94 * 128 * 4096 * 2  # BF16 router of every MoE layer, whole on each rank
+    weights = (f["checkpoint_bytes"] - router) / 4 + router  # the rest split four ways
+    kv = 94 * 2 * (4 // 4) * 128 * 2  # 4 KV heads over TP4: one head per rank = 48,128 B
+    reserve = 512 + 1.5 * 8192 + 1024 * 4 / 8 + 2 * 512 + 8 * PREFILL_SIZES_8192  # 14,800 MiB
+    fraction = round((H100_MIB - reserve) / H100_MIB, 3)  # 0.819
+    assert est.mem_fraction_static == fraction
+    assert close(est.weights_per_gpu_bytes, weights) and est.kv_bytes_per_token == kv
+    assert close(est.kv_tokens, pool_tokens(fraction, H100_MIB, weights, kv))  # ~190K tokens
+    # TP8: still one KV head per rank (4 heads < 8 ranks: replicated), so the same bytes.
+    tp8 = estimate_mod.estimate(example_spec("H100", 8, context=32768, ep=8), f)
+    assert tp8.kv_bytes_per_token == kv
+    assert weights_mod.moe_shard_width(f, example_spec("H100", 8, context=1)) == 1536 // 8
+    assert weights_mod.moe_shard_width(f, example_spec("H100", 8, context=1, ep=8)) == 1536
+
+
+def test_gpt_oss_120b_on_one_h100_at_128k():
+    f = facts("gpt-oss-120b.yaml")
+    spec = example_spec("H100", 1, context=131072, chunked_prefill_size=4096,
+                        mem_fraction_static=0.885)
+    est = estimate_mod.estimate(spec, f)
+    weights = f["checkpoint_bytes"]  # MXFP4 experts + BF16 rest, 60.7 GiB, all on one GPU
+    # 18 full layers keep every token; 18 sliding-window layers live in SGLang's SWA pool,
+    # sized at 0.8 x the full pool's tokens: per full-pool token
+    kv = 18 * 2 * 8 * 64 * 2 + 0.8 * 18 * 2 * 8 * 64 * 2  # 36,864 + 29,491.2 = 66,355.2 B
+    assert est.kv_swa_layers == 18 and est.kv_swa_ratio == 0.8
+    assert close(est.weights_per_gpu_bytes, weights) and close(est.kv_bytes_per_token, kv, 1e-4)
+    hand_tokens = pool_tokens(0.885, H100_MIB, weights, kv)  # ~134K full-pool tokens
+    assert close(est.kv_tokens, hand_tokens) and est.kv_tokens >= 131072
+    # Planned as if every layer kept full-context KV (what the issue reports), it would not fit:
+    assert pool_tokens(0.885, H100_MIB, weights, 36 * 2 * 8 * 64 * 2) < 131072
+    # Left to SGLang: reserve = max(512 + 1.5 x 4096 + 128 + 2 x 256 + 8 x 50, 10240 floor on
+    # GPUs above 60 GiB) = 10,240 MiB -> 0.874, which holds ~120K tokens: under one 128K sequence.
+    reserve = max(512 + 1.5 * 4096 + 1024 / 8 + 2 * 256 + 8 * PREFILL_SIZES_4096, 10240)
+    fraction = round((H100_MIB - reserve) / H100_MIB, 3)
+    spec["engine"].pop("mem_fraction_static")
+    default = estimate_mod.estimate(spec, f)
+    assert default.mem_fraction_static == fraction == 0.874
+    assert close(default.kv_tokens, pool_tokens(fraction, H100_MIB, weights, kv))
+    assert default.kv_tokens < 131072
+
+
+def test_deepseek_v32_on_eight_h200_with_attention_dp_and_ep():
+    f = facts("deepseek-v3.2.yaml")
+    est = estimate_mod.estimate(example_spec("H200", 8, context=131072, dp=8, ep=8), f)
+    fp8 = 1 + 4 / (128 * 128)  # e4m3 + one fp32 scale per 128x128 block
+    h, layers, moe_layers = 7168, 61, 58
+    # Attention TP = 8 / 8 = 1: attention and the embedding are whole on every rank.
+    attn = layers * (1536 * 128 * 192 + 512 * 128 * 256 + 128 * 128 * h) * fp8  # q_b, kv_b, o
+    a_proj = layers * (h * (1536 + 512 + 64) + 1536 * 64 * 128 + h * 128) * fp8  # + indexer
+    bf16_whole = layers * h * 64 * 2 + moe_layers * 256 * h * 2  # indexer weights_proj, router
+    embed = 129280 * h * 2
+    split = (129280 * h * 2  # LM head
+             + 3 * 3 * h * 18432 * fp8  # dense MLPs
+             + moe_layers * (256 + 1) * 3 * h * 2048 * fp8)  # routed + shared experts
+    weights = attn + a_proj + bf16_whole + embed + split / 8  # ~97 GB per GPU
+    kv = 61 * ((512 + 64) * 2 + (128 + 4))  # latent in BF16 + the indexer's FP8 K and scale
+    # H200: chunked 8192, graph bs 512 at TP8; attention DP pads the graphs: 3 + 1.5 MiB per
+    # bs per DP rank (bs > 300); MLA prefill graphs 1536 MiB.
+    reserve = 512 + 1.5 * 8192 + 1024 + 2 * 512 + 512 * 8 * (3 + 1.5) + 1536  # 34,816 MiB
+    fraction = round((H200_MIB - reserve) / H200_MIB, 3)  # 0.758
+    assert est.mem_fraction_static == fraction
+    assert close(est.weights_per_gpu_bytes, weights) and est.kv_bytes_per_token == kv
+    tokens = pool_tokens(fraction, H200_MIB, weights, kv)  # per DP rank, ~210K
+    assert close(est.kv_tokens, tokens) and est.kv_pools == 8
+    assert est.full_context_sequences == est.kv_tokens // 131072 * 8

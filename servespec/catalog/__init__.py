@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zlib
 from functools import cache
 from pathlib import Path
+
+from ..files import write_atomic
 
 HERE = Path(__file__).resolve().parent
 
@@ -46,11 +47,7 @@ def _store(path: Path, data: dict) -> None:
         text = json.dumps(data)
         if json.loads(text) != data:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        write_atomic(path, text)  # concurrent processes may fill the same cache entry
     except (OSError, TypeError, ValueError):
         pass
 

@@ -1,0 +1,145 @@
+"""The resolve stage: what each example deployment resolves to, from its spec and model facts.
+
+Every expectation below is a consequence of SGLang's own behaviour (cited in
+servespec/catalog/model_support.yaml), not of servespec's code: the checkpoint's declared
+format decides --quantization, DeepGEMM runs only for block-FP8 weights on sm90+, a draft model is
+downloaded beside the target and passed by its local path, and 0.5.10 spells attention DP with
+--dp-size. The specs are the real example specs and rule fixtures, resolved by the real pipeline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from servespec.pipeline import SPEC_FOLDERS, read_spec, spec_paths
+from servespec.resolve import Deployment
+
+EXAMPLES = ROOT / "specs" / "examples"
+FIXTURES = ROOT / "tests" / "fixtures" / "rules"
+
+
+def resolved(path: Path) -> Deployment:
+    result = read_spec(path)
+    assert not result.failed(), [f.format() for f in result.findings]
+    return result.deployment
+
+
+def flag(dep: Deployment, name: str):
+    """The value after `name` in the argv (True for a bare switch), None when absent."""
+    argv = dep.argv
+    if name not in argv:
+        return None
+    i = argv.index(name)
+    return argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("--") else True
+
+
+@pytest.mark.parametrize("spec", ["glm51-fp8-b200", "glm51-fp8-h200", "glm51-fp8-h100x2"])
+def test_glm_checkpoint_declares_fp8_so_no_quantization_flag(spec):
+    dep = resolved(ROOT / "specs" / f"{spec}.yaml")
+    assert dep.checkpoint_format == "fp8_e4m3" and dep.weights_format == "fp8_e4m3"
+    assert dep.quantization is None and "--quantization" not in dep.argv
+    assert dep.deepgemm is not None  # block FP8 on sm90/sm100
+
+
+@pytest.mark.parametrize("name, fmt, deepgemm", [
+    ("qwen3-8b-l40s", "bf16", False),
+    ("qwen3-235b-a22b-fp8-h100", "fp8_e4m3", True),
+    ("gpt-oss-120b-h100", "mxfp4", False),
+    ("deepseek-v3.2-h200", "fp8_e4m3", True),
+    ("llama-3.1-8b-eagle3-h100", "bf16", False),
+])
+def test_examples_serve_the_checkpoint_as_declared(name, fmt, deepgemm):
+    dep = resolved(EXAMPLES / f"{name}.yaml")
+    assert dep.weights_format == fmt and "--quantization" not in dep.argv
+    assert (dep.deepgemm is not None) == deepgemm
+    env = dict(dep.image_env)
+    assert ("SGLANG_DG_CACHE_DIR" in env) == deepgemm
+    assert [v.role for v in dep.volumes] == (["weights", "deepgemm"] if deepgemm else ["weights"])
+    assert env["HF_HUB_OFFLINE"] == "1"
+
+
+def test_on_the_fly_fp8_renders_quantization_for_an_unquantized_checkpoint(tmp_path):
+    spec = tmp_path / "otf.yaml"
+    spec.write_text(f"extends: {FIXTURES / 'bases' / 'llama-8b-h100.yaml'}\n"
+                    "precision:\n  weights: fp8_e4m3\n")
+    dep = resolved(spec)
+    assert dep.checkpoint_format == "bf16" and dep.quantization == "fp8"
+    assert flag(dep, "--quantization") == "fp8"
+    # Per-tensor FP8 made at load time has no 128x128 blocks: DeepGEMM is not involved.
+    assert dep.deepgemm is None
+
+
+def test_eagle3_draft_is_downloaded_and_passed_by_local_path():
+    dep = resolved(EXAMPLES / "llama-3.1-8b-eagle3-h100.yaml")
+    assert [d.role for d in dep.downloads] == ["model", "draft"]
+    draft = dep.draft
+    assert draft.repo == "lmsys/sglang-EAGLE3-LLaMA3.1-Instruct-8B"
+    assert draft.directory.startswith(dep.volumes[0].mount + "/")
+    assert flag(dep, "--speculative-draft-model-path") == draft.directory
+    assert flag(dep, "--speculative-algorithm") == "EAGLE3"
+
+
+def test_mtp_eagle_needs_no_draft_path():
+    dep = resolved(EXAMPLES / "deepseek-v3.2-h200.yaml")
+    assert dep.draft is None and "--speculative-draft-model-path" not in dep.argv
+    assert flag(dep, "--speculative-algorithm") == "EAGLE"
+
+
+def test_attention_dp_and_ep_spelled_per_version():
+    dep = resolved(EXAMPLES / "deepseek-v3.2-h200.yaml")
+    assert flag(dep, "--attn-dp-size") == "8" and flag(dep, "--ep-size") == "8"
+    assert "--enable-dp-attention" not in dep.argv and "--dp-size" not in dep.argv
+    old = resolved(FIXTURES / "SS190-pass.yaml")  # SGLang 0.5.10, attention_data 2
+    assert flag(old, "--dp-size") == "2" and flag(old, "--enable-dp-attention") is True
+    assert "--attn-dp-size" not in old.argv
+
+
+def test_ngram_renders_no_tree_options():
+    dep = resolved(FIXTURES / "SS182-pass.yaml")
+    assert flag(dep, "--speculative-algorithm") == "NGRAM"
+    assert flag(dep, "--speculative-num-draft-tokens") == "8"
+    assert "--speculative-num-steps" not in dep.argv and "--speculative-eagle-topk" not in dep.argv
+
+
+def test_model_specific_rules_stay_with_their_architectures(tmp_path):
+    """FP8 KV with EAGLE (GLM-5.x DSA) and KV 'auto' (DSA on Blackwell) do not fire elsewhere."""
+    spec = tmp_path / "llama.yaml"
+    spec.write_text(f"extends: {FIXTURES / 'SS181-pass.yaml'}\nprecision:\n  kv_cache: auto\n")
+    rules = {f.rule for f in read_spec(spec).findings}
+    assert not {"SS103", "SS104"} & rules
+    spec.write_text(f"extends: {FIXTURES / 'SS181-pass.yaml'}\nprecision:\n  kv_cache: fp8_e4m3\n")
+    assert "SS103" not in {f.rule for f in read_spec(spec).findings}
+    # DeepSeek-V3.2 (DSA) on Hopper: 'auto' keeps BF16 there, so it is allowed.
+    spec.write_text(f"extends: {EXAMPLES / 'deepseek-v3.2-h200.yaml'}\napp: x\n"
+                    "precision:\n  kv_cache: auto\n")
+    assert "SS104" not in {f.rule for f in read_spec(spec).findings}
+
+
+def test_spec_folders_render_to_distinct_names():
+    stems = [p.stem for p in spec_paths([], ROOT / "specs")]
+    assert len(stems) == len(set(stems))
+    folders = {p.parent.name for p in spec_paths([], ROOT / "specs")}
+    assert folders == {"specs", *SPEC_FOLDERS[1:]}
+
+
+def test_schema_enums_match_the_catalogs_resolve_reads():
+    """The schema is hand-written (servespec/validate.py says why); its enums that mirror a
+    catalog must list exactly what resolve.py knows, or a value would validate and then resolve
+    to nothing."""
+    import json
+
+    from servespec import catalog
+
+    schema = json.loads((ROOT / "servespec" / "schema.json").read_text())["properties"]
+    support = catalog.model_support()
+    weights = schema["precision"]["properties"]["weights"]["enum"]
+    assert sorted(weights) == sorted(support["weight_formats"])
+    algorithms = schema["speculative"]["properties"]["algorithm"]["enum"]
+    assert sorted(algorithms) == sorted(["none", *support["speculative"]["algorithms"]])
+    quant = catalog.quantization()
+    for name, info in support["weight_formats"].items():
+        key = (info["quant_methods"] or [name])[0]
+        assert key in quant["formats"], f"{name}: no capability entry for {key}"
