@@ -88,15 +88,17 @@ def _endpoint(spec: dict) -> dict:
     """How the runner learns the endpoint URL, which steps.json cannot know (it has no workspace).
 
     Single node: @modal.web_server(label=<app>) serves at https://<workspace>--<label>.modal.run
-    (reference §1). `modal deploy` prints that URL when it creates the function
-    (modal/_output/status.py:59-66), so the runner takes it from there first; else it fills the
-    template with the workspace `modal token info` prints (modal/cli/token.py:52, "Workspace:").
-    `modal profile current` is no use: it prints the profile name, not the workspace
-    (modal/cli/profile.py:118-120). Outside the default Modal environment the host gains an
-    environment suffix, which the deploy output has and the template lacks.
-    The server surface (single or multi-node) is an @app.server class, whose *.modal.direct URL carries a region
-    and class name (reference §2); `modal deploy` prints it (modal/_output/status.py:70-76), and
-    that output (or SERVESPEC_ENDPOINT_URL) is the only source.
+    (modal 1.6.4 modal/_partial_function.py:501, the `label` parameter). `modal deploy` prints
+    that URL when it creates the function (modal/_output/status.py:59-66), so the runner takes
+    it from there first; else it fills the template with the workspace `modal token info`
+    prints (modal/cli/token.py:52, "Workspace:"). `modal profile current` is no use: it prints
+    the profile name, not the workspace (modal/cli/profile.py:118-120). Outside the default
+    Modal environment the host gains an environment suffix, which the deploy output has and the
+    template lacks. The server surface (serving.surface: server, single or multi-node) is an
+    @app.server class, whose *.modal.direct URL
+    carries a region and class name (https://modal.com/docs/guide/servers); `modal deploy`
+    prints it (modal/_output/status.py:70-76), and that output (or SERVESPEC_ENDPOINT_URL) is
+    the only source.
     """
     label = spec["app"]
     health = spec["serving"]["health_path"]

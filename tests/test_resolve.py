@@ -143,3 +143,30 @@ def test_schema_enums_match_the_catalogs_resolve_reads():
     for name, info in support["weight_formats"].items():
         key = (info["quant_methods"] or [name])[0]
         assert key in quant["formats"], f"{name}: no capability entry for {key}"
+
+
+# Issue 9, "What users hit today": each deployment, and what servespec now says about it. The
+# ones that cannot start are rule fixtures (the rule id and line are checked in test_rules.py);
+# here each case is also checked end to end through read_spec.
+USERS_HIT = [
+    # (case, spec, rule that rejects it or None when it is valid)
+    ("dense GQA 8B on one L40S needs no DeepGEMM volume", EXAMPLES / "qwen3-8b-l40s.yaml", None),
+    ("BF16 model without a DeepGEMM volume on Hopper", FIXTURES / "SS189-pass.yaml", None),
+    ("FP8 weights on sm89", FIXTURES / "SS105-pass.yaml", None),
+    ("gpt-oss-120b at 128K on one H100, MXFP4", EXAMPLES / "gpt-oss-120b-h100.yaml", None),
+    ("EAGLE on a model with no MTP head", FIXTURES / "SS180-trip.yaml", "SS180"),
+    ("EAGLE3 with a separate draft repository", EXAMPLES / "llama-3.1-8b-eagle3-h100.yaml", None),
+    ("attention DP and EP as fields", EXAMPLES / "deepseek-v3.2-h200.yaml", None),
+    ("Qwen3-235B-FP8 at TP8", FIXTURES / "SS187-trip.yaml", "SS187"),
+    ("Qwen3-235B-FP8 at TP4", EXAMPLES / "qwen3-235b-a22b-fp8-h100.yaml", None),
+]
+
+
+@pytest.mark.parametrize("case, spec, rule", USERS_HIT, ids=[c for c, _, _ in USERS_HIT])
+def test_what_users_hit_today(case, spec, rule):
+    result = read_spec(spec)
+    errors = [f for f in result.findings if f.severity.value == "error"]
+    if rule is None:
+        assert not result.failed(), [f.format() for f in errors]
+    else:
+        assert result.failed() and {f.rule for f in errors} >= {rule}, case
