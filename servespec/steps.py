@@ -87,7 +87,7 @@ def build_steps(dep: Deployment, spec_path: str) -> dict:
 def _endpoint(spec: dict) -> dict:
     """How the runner learns the endpoint URL, which steps.json cannot know (it has no workspace).
 
-    Single node: @modal.web_server(label=<app>) serves at https://<workspace>--<label>.modal.run
+    web_server surface: @modal.web_server(label=<app>) serves at https://<workspace>--<label>.modal.run
     (modal 1.6.4 modal/_partial_function.py:501, the `label` parameter). `modal deploy` prints
     that URL when it creates the function (modal/_output/status.py:59-66), so the runner takes
     it from there first; else it fills the template with the workspace `modal token info`
@@ -95,8 +95,7 @@ def _endpoint(spec: dict) -> dict:
     the profile name, not the workspace (modal/cli/profile.py:118-120). Outside the default
     Modal environment the host gains an environment suffix, which the deploy output has and the
     template lacks. The server surface (serving.surface: server, single or multi-node) is an
-    @app.server class, whose *.modal.direct URL
-    carries a region and class name (https://modal.com/docs/guide/servers); `modal deploy`
+    @app.server class, whose *.modal.direct URL carries a region and class name (https://modal.com/docs/guide/servers); `modal deploy`
     prints it (modal/_output/status.py:70-76), and that output (or SERVESPEC_ENDPOINT_URL) is
     the only source.
     """
