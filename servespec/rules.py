@@ -436,4 +436,4 @@ def _short(choices: list[str], limit: int = 12) -> str:
 
 # Memory-fit rules live beside the estimate that computes the numbers, the bench-section rules
 # (SS200-SS202) beside the benchmark; importing the modules registers them here.
-from . import rules_bench, rules_memory, rules_model  # noqa: F401
+from . import rules_bench, rules_edge, rules_memory, rules_model  # noqa: F401

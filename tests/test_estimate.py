@@ -1,7 +1,9 @@
 """`servespec plan`, the memory rules and `servespec model-facts`.
 
-The figures are checked three ways: against the hand calculation in the reference notes
-(shared/reference/sglang-glm51.md section 7), against SGLang 0.5.23's own KV sizing code run on
+The figures are checked three ways: against a hand calculation from the model's configuration
+(huggingface/transformers src/transformers/models/glm_moe_dsa/configuration_glm_moe_dsa.py,
+defaults documented for zai-org/GLM-5) and SGLang 0.5.23's MLA layout
+(srt/mem_cache/kv_cache_configurator.py calculate_mla_kv_cache_dim), against SGLang 0.5.23's own KV sizing code run on
 CPU, and through the rules that reject a spec whose model does not fit.
 """
 
@@ -29,13 +31,13 @@ SPECS = ROOT / "specs"
 RULE_FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 KIB = 1024
 
-# The reference notes' hand calculation (section 7) for GLM-5.1-FP8 at TP8.
+# That hand calculation for GLM-5.1-FP8 at TP8.
 HAND_WEIGHTS_PER_GPU = 756e9 / 8  # "~756 GB" checkpoint over 8 GPUs: 94.5 GB (88 GiB)
 HAND_KV_BF16 = 99.1 * KIB  # "BF16 total: ~99.1 KiB per token" (78 layers + 1 MTP, indexer)
 HAND_KV_FP8_TRTLLM = 54.6 * KIB  # "FP8 on trtllm: ~54.6 KiB"
 
-# A config.json with GLM-5.1's fields (transformers' GlmMoeDsaConfig defaults, reference notes
-# section 7) and the FP8 checkpoint's quantization block.
+# A config.json with GLM-5.1's fields (transformers' GlmMoeDsaConfig defaults,
+# configuration_glm_moe_dsa.py) and the FP8 checkpoint's quantization block.
 GLM_CONFIG = {
     "architectures": ["GlmMoeDsaForCausalLM"], "model_type": "glm_moe_dsa",
     "vocab_size": 154880, "hidden_size": 6144, "intermediate_size": 12288,
@@ -97,7 +99,7 @@ def test_default_spec_kv_tokens_sequences_and_cost(capsys):
     _, payload = plan_json(str(DEFAULT_SPEC), capsys=capsys)
     figures = payload["specs"][0]["estimate"]
     kv, cost = figures["kv_cache"], figures["cost"]
-    # Reference notes: "about 0.6M on B200 at 0.85".
+    # The hand calculation: "about 0.6M on B200 at 0.85".
     assert 500_000 < kv["tokens"] < 750_000
     assert kv["tokens"] % 64 == 0  # whole DSA pages
     assert kv["full_context_sequences"] == kv["tokens"] // 131072
@@ -281,7 +283,7 @@ def test_facts_from_a_local_folder_through_huggingface_hub(tmp_path):
     assert facts["weights_dtype"] == "fp8_e4m3"
     assert facts["attention"]["kind"] == "mla_dsa"  # MLA with the DSA indexer
     assert facts["indexer"] == {"head_dim": 128, "num_heads": 32, "topk": 2048, "shared_layers": 0}
-    # Counted from config.json: 743.9B + 9.95B MTP, the reference notes' figure.
+    # Counted from config.json: 743.9B + 9.95B MTP, the hand calculation's figure.
     assert facts["parameters"] == pytest.approx(753.9e9, rel=1e-3)
 
 
@@ -344,7 +346,8 @@ def run_model_facts(tmp_path: Path, *args: str, repo: str = "zai-org/GLM-5.1-FP8
 # --- SGLang's own computation -----------------------------------------------------------------
 
 SGLANG_VERSION = "0.5.23"
-ENV_ROOT = Path(os.environ.get("SERVESPEC_SGLANG_ENV_ROOT", ROOT / ".cache"))
+# Resolved: every worktree links .cache to the same envs, and the overlay stamp hashes this path.
+ENV_ROOT = Path(os.environ.get("SERVESPEC_SGLANG_ENV_ROOT", ROOT / ".cache")).resolve()
 OVERLAY_REQUIREMENTS = Path(__file__).with_name("sglang_kv_overlay.txt")
 PROBE = Path(__file__).with_name("sglang_kv_probe.py")
 
