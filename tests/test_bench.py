@@ -5,9 +5,9 @@ parser env of tools/sglang-env.sh plus the overlay of tools/sglang-bench-env.sh,
 OpenAI-compatible server the smoke tests use (`transformers serve` on a tiny model built from
 scratch, tests/test_smoke.py), and servespec's CLI, matplotlib and records.
 
-What stands in: Modal's edge. tests/edge_relay.py answers 401 like Modal's proxy unless the
-proxy-auth headers arrive, and drops SGLang's `ignore_eos` field, which `transformers serve`
-rejects with 422 (its docstring says why). The Modal CPU function itself is not run (Modal's
+What stands in: Modal's edge. tests/edge_relay.py (tests/edge_proxy.py's stand-in) answers 401
+like Modal's proxy unless the proxy-auth headers arrive, and drops SGLang's `ignore_eos` field,
+which `transformers serve` rejects with 422 (its docstring says why). The Modal CPU function itself is not run (Modal's
 servers are unreachable); the code it runs is the same driver file, included verbatim in
 deploy.py, which test_render.py imports with the real modal client.
 
@@ -140,13 +140,13 @@ def test_real_benchmark_writes_results_picture_table_and_names_the_missed_target
     spec = write_spec(workdir, RANDOM.format(levels="[1, 2, 4]") + SHARED, MET + MISSED)
     with EdgeRelay(server.url, HEADERS) as edge:
         proc = run_bench(spec, edge.url)
-        seen = edge.seen
+        accepted, bearers = edge.accepted, edge.bearers
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "target missed: median_e2e_latency_ms <= 0.01 at concurrency 2 (random)" in proc.stderr
     assert "p95_ttft_ms" not in proc.stderr  # the met one is not named as missed
     # The credentials reached the server side: the edge let requests through and saw the key.
-    assert seen["accepted"] >= 18 and seen["bearer"] == {f"Bearer {API_KEY}"}
+    assert accepted >= 18 and bearers == {f"Bearer {API_KEY}"}
 
     folder = workdir / "runs" / "tiny-bench"
     doc = json.loads(only(folder, "bench-*.json").read_text())
