@@ -12,7 +12,7 @@ import sys
 from .errors import Severity
 from .pipeline import SpecReport, read_spec, spec_paths
 
-MEMORY_RULES = ("SS130", "SS131", "SS132")  # shown by estimate even as warnings: they are its subject
+MEMORY_RULES = ("SS130", "SS131", "SS132", "SS160")  # shown by estimate even as warnings: they are its subject
 
 
 def estimate_of(result: SpecReport):
