@@ -259,3 +259,15 @@ def test_modal_mode_runs_the_app_function_with_credentials_by_name_only(tmp_path
     assert "SERVESPEC_BENCH=1" in log and "MODAL_PROXY_TOKEN_SECRET=***" in log
     for text in (log, proc.stdout, proc.stderr, " ".join(argv)):
         assert TOKEN_SECRET not in text and TOKEN_ID not in text
+
+
+def test_the_real_modal_cli_knows_the_bench_function_and_its_option(tmp_path):
+    """`modal run FILE::bench_endpoint --help` imports the rendered app with the real modal 1.6.4
+    CLI (no token needed for --help) and lists the option servespec passes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_")}
+    proc = subprocess.run([str(Path(sys.executable).with_name("modal")), "run",
+                           f"rendered/glm51-fp8-b200/deploy.py::{bench.REMOTE_FUNCTION}", "--help"],
+                          cwd=ROOT, env={**env, "HOME": str(tmp_path)}, capture_output=True,
+                          text=True, timeout=180, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "--request TEXT" in proc.stdout and "[required]" in proc.stdout
