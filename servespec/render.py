@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from . import names
+from . import bench, names
 from .files import write_atomic
 from .pipeline import SpecReport
 
@@ -122,6 +122,8 @@ def render_deploy(checked: SpecReport) -> str:
         "dep": checked.deployment,
         "supervise_source": SUPERVISE_SOURCE.read_text(encoding="utf-8").rstrip("\n"),
     }
+    # the bench_endpoint block (servespec/bench.py)
+    context.update(bench.template_context(checked.spec))
     return _environment().get_template("deploy.py.j2").render(context)
 
 
