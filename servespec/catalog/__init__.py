@@ -95,3 +95,9 @@ def quantization() -> dict:
 def model_support() -> dict:
     """Weight formats, DeepGEMM conditions, speculative algorithms, architecture-scoped rules."""
     return _read("model_support.yaml")
+
+
+@cache
+def coldstart() -> dict:
+    """Cold-start phases: one figure per phase, each with its source (servespec/coldstart.py)."""
+    return _read("coldstart.yaml")
