@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from . import names, sglang_args
+from . import bench, names, sglang_args
 from .files import write_atomic
 from .pipeline import SpecReport
 
@@ -172,6 +172,7 @@ def render_deploy(checked: SpecReport) -> str:
         "image_env": list(dep.image_env),
         "supervise_source": SUPERVISE_SOURCE.read_text(encoding="utf-8").rstrip("\n"),
     }
+    context.update(bench.template_context(spec))  # the bench_endpoint block (servespec/bench.py)
     return _environment().get_template("deploy.py.j2").render(context)
 
 

@@ -98,6 +98,12 @@ def model_support() -> dict:
 
 
 @cache
+def bench() -> dict:
+    """Default workloads of `servespec bench` (catalog/bench.yaml)."""
+    return _read("bench.yaml")["bench"]
+
+
+@cache
 def coldstart() -> dict:
     """Cold-start phases: one figure per phase, each with its source (servespec/coldstart.py)."""
     return _read("coldstart.yaml")
