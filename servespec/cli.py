@@ -182,13 +182,23 @@ def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias:
 @click.option("--tools/--no-tools", "expect_tools", default=True, help="Require a tool call.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds per request.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--proxy-auth/--no-proxy-auth", default=True, show_default=True,
+              help="Send the Modal Proxy Auth Token as Modal-Key/Modal-Secret (off only for a "
+                   "spec with serving.auth.public).")
+@click.option("--proxy-token-id-env", default="MODAL_PROXY_TOKEN_ID", show_default=True,
+              help="Environment variable holding the proxy token id (wk-...).")
+@click.option("--proxy-token-secret-env", default="MODAL_PROXY_TOKEN_SECRET", show_default=True,
+              help="Environment variable holding the proxy token secret (ws-...; never printed).")
 def smoke(url: str, api_key_env: str, model: str | None, expect_reasoning: bool,
-          expect_tools: bool, timeout: float, fmt: str) -> None:
+          expect_tools: bool, timeout: float, fmt: str, proxy_auth: bool,
+          proxy_token_id_env: str, proxy_token_secret_env: str) -> None:
     """Check a live OpenAI-compatible endpoint: health, models, streamed chat, tools, reasoning."""
+    from .edge import ProxyAuth
     from .smoke import main as smoke_main
 
+    proxy = ProxyAuth(proxy_token_id_env, proxy_token_secret_env) if proxy_auth else None
     sys.exit(smoke_main(url, api_key_env, model, expect_reasoning, expect_tools,
-                        "json" if fmt == "json" else "table", timeout=timeout))
+                        "json" if fmt == "json" else "table", timeout=timeout, proxy=proxy))
 
 
 @main.command()

@@ -34,7 +34,7 @@ def _memory_rows(est: Estimate) -> list[tuple[str, str]]:
     default = " (SGLang default)" if est.mem_fraction_from_sglang_default else ""
     weights = (f"{_gib_text(est.weights_per_gpu_bytes)} ({est.weights_per_gpu_bytes / GB:.1f} GB)"
                f" of {_gib_text(est.hbm_bytes)} HBM, {_gib_text(est.replicated_weights_bytes)}"
-               " of it layers TP does not split")
+               " of it held whole on every rank")
     kv = (f"{est.kv_bytes_per_token / KIB:.1f} KiB {est.kv_cache_dtype} over {est.kv_layers}"
           f" layers ({other}: {other_bytes / KIB:.1f} KiB)")
     static = (f"{est.mem_fraction_static}{default} x {_gib_text(est.hbm_bytes)} ="
@@ -48,7 +48,11 @@ def _memory_rows(est: Estimate) -> list[tuple[str, str]]:
     sequences = f"{est.full_context_sequences} x {est.context_length:,} tokens"
     if per_req:
         sequences += f"; {per_req:,} tokens each at {est.max_running_requests} running"
-    return [*rows, ("KV cache", f"{_gib_text(est.kv_pool_bytes)} -> {est.kv_tokens:,} tokens"),
+    pools = f" in each of {est.kv_pools} pools" if est.kv_pools > 1 else ""
+    swa = (f" (+ {int(est.kv_tokens * est.kv_swa_ratio):,} in the sliding-window pool of"
+           f" {est.kv_swa_layers} layers)" if est.kv_swa_layers else "")
+    kv = f"{_gib_text(est.kv_pool_bytes)} -> {est.kv_tokens:,} tokens{pools}{swa}"
+    return [*rows, ("KV cache", kv),
             ("full-context sequences", sequences)]
 
 
@@ -68,10 +72,19 @@ def _money_rows(est: Estimate) -> list[tuple[str, str]]:
             ("scale-up burst", burst)]
 
 
+def _moe_and_attention_dp(est: Estimate) -> str:
+    """Only when set: most specs use neither."""
+    text = f" EP{est.expert}" if est.expert > 1 else ""
+    if est.attention_data > 1:
+        text += (f" attention-DP{est.attention_data} (attention TP"
+                 f" {max(1, est.tensor // est.attention_data)}, one KV pool per DP rank)")
+    return text
+
+
 def format_table(name: str, est: Estimate) -> str:
     """The human-readable plan of one spec."""
     topo = (f"{est.gpus_per_node}x {est.gpu} x {est.nodes} node(s) = {est.total_gpus} GPUs,"
-            f" TP{est.tensor} PP{est.pipeline} DP{est.data}")
+            f" TP{est.tensor} PP{est.pipeline} DP{est.data}{_moe_and_attention_dp(est)}")
     rows = [("hardware", topo), *_memory_rows(est), *_money_rows(est)]
     width = max(len(label) for label, _ in rows)
     lines = [name] + [f"  {label.ljust(width)}  {value}" for label, value in rows]

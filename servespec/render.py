@@ -115,10 +115,22 @@ def source_name(checked: SpecReport) -> str:
     return project_path(checked.path)
 
 
+def _surface_context(dep) -> dict:
+    """Which Modal surface serves, and whether Modal's edge checks a proxy token."""
+    public = dep.auth.proxy is None
+    edge = "PUBLIC at Modal's edge" if public else "Modal proxy auth (Modal-Key/Modal-Secret) required"
+    kind = ("@app.server class (no request cap; 429 above max_concurrency)" if dep.surface == "server"
+            else "@modal.web_server function (150 s request cap, then 303)")
+    pinned = "@sha256:" in dep.spec["engine"]["image"]
+    return {"surface": dep.surface, "public": public, "surface_line": f"{kind}; {edge}.",
+            "image_key_source": "digest" if pinned else "tag until pinned by digest"}
+
+
 def render_deploy(checked: SpecReport) -> str:
     dep = checked.deployment
     spec = checked.spec
     context = {
+        **_surface_context(dep),
         "header": header(source_name(checked)),
         "spec": spec,
         "model": spec["model"],
@@ -133,8 +145,12 @@ def render_deploy(checked: SpecReport) -> str:
         "gpu_request": dep.gpu_request,
         "gpu_label": dep.gpu_label,
         "cluster": dep.cluster,
-        "serve_name": "Serve (class)" if dep.cluster else "serve",
+        "serve_name": "Serve (class)" if dep.surface == "server" else "serve",
         "dist_init_port": dep.dist_init_port,
+        "shutdown_notice_port": dep.shutdown_notice_port,
+        "compile_timeout": dep.deepgemm.sglang_compile_timeout if dep.deepgemm else None,
+        "compile_margin": (dep.deepgemm.compile_timeout - dep.deepgemm.sglang_compile_timeout
+                           if dep.deepgemm else None),
         "health_timeout": dep.health_timeout,
         "shutdown_grace": dep.shutdown_grace,
         "containers": {"min": dep.containers.min, "max": dep.containers.max,
@@ -143,6 +159,7 @@ def render_deploy(checked: SpecReport) -> str:
         "names": {
             "model_dir": dep.model.directory,
             "download_marker": dep.model.marker,
+            "cache_dir": dep.deepgemm.cache_root if dep.deepgemm else None,
             "deepgemm_cache_dir": dep.deepgemm.cache_dir if dep.deepgemm else None,
             "deepgemm_marker": dep.deepgemm.marker if dep.deepgemm else None,
         },

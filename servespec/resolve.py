@@ -21,11 +21,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import catalog, sglang_args
+from . import caches, catalog, edge, sglang_args
 from .names import rendered_dir
 from .sglang_args import Option
 
 DIST_INIT_PORT = 5757  # any free port on rank 0; SGLang's docs use 5000-5xxx
+SHUTDOWN_NOTICE_PORT = 5758  # rank 0 -> other ranks "shutdown began" (servespec/supervise.py)
+# sglang.compile_deep_gemm gets its own --timeout this far under the Modal function's timeout.
+COMPILE_TIMEOUT_MARGIN = 300
 SHUTDOWN_GRACE = 20  # seconds SGLang gets to drain after SIGTERM
 # Give up on an unhealthy server a minute before Modal's start-up deadline, so the failure is
 # ours, with the server's last log lines, rather than a bare Modal timeout.
@@ -63,6 +66,10 @@ class DeepGemm:
     marker: str
     compile: bool  # compile.enabled: precompile before serving
     compile_timeout: int
+    # SGLANG_CACHE_DIR: every cache SGLang rebuilds at start, in this volume (servespec/caches.py)
+    cache_root: str = ""
+    # sglang.compile_deep_gemm --timeout (its own deadline and watchdog; default 3600)
+    sglang_compile_timeout: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,8 @@ class Auth:
     api_key_env: str | None
     hf_token_secret: str | None
     secrets: tuple[str, ...]  # every Modal Secret name the deployment uses, sorted
+    # Modal's edge: the variables holding the proxy token, None when serving.auth.public
+    proxy: edge.ProxyAuth | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,8 @@ class Deployment:
     health_timeout: int
     shutdown_grace: int = SHUTDOWN_GRACE
     dist_init_port: int = DIST_INIT_PORT
+    shutdown_notice_port: int = SHUTDOWN_NOTICE_PORT
+    surface: str = "server"  # serving.surface: "server" (@app.server) or "web_server"
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -245,16 +256,18 @@ def _deepgemm(spec: dict, arch: str) -> DeepGemm | None:
     store = spec["storage"].get("deepgemm")
     if not store:
         return None
-    cache_dir = f"{store['mount']}/{arch}/sglang-{spec['engine']['version']}"
+    cache_root = caches.cache_root(store["mount"], arch, spec["engine"]["image"])
+    cache_dir = f"{cache_root}/deep_gemm"
     par, hw, model = spec["parallelism"], spec["hardware"], spec["model"]
     repo = re.sub(r"[^A-Za-z0-9._-]", "_", model["repo"])
     key = (f"sglang-{spec['engine']['version']}_{arch}_{repo}@{model['revision']}"
            f"_tp{par['tensor']}-pp{par['pipeline']}-dp{par['data']}-ep{par['expert']}"
            + (f"-adp{par['attention_data']}" if par["attention_data"] != 1 else "")
            + f"-nodes{hw['nodes']}")
+    total = spec["compile"]["timeout"]
     return DeepGemm(Volume("deepgemm", store["volume"], store["mount"]), cache_dir, key,
                     f"{cache_dir}/.servespec/{key}.done", spec["compile"]["enabled"],
-                    spec["compile"]["timeout"])
+                    total, cache_root, total - min(COMPILE_TIMEOUT_MARGIN, total // 2))
 
 
 def _auth(spec: dict) -> Auth:
@@ -263,13 +276,16 @@ def _auth(spec: dict) -> Auth:
     key_secret = None if unauthenticated else auth.get("api_key_secret")
     key_env = auth.get("api_key_env") if key_secret else None
     hf = spec["download"].get("hf_token_secret")
-    return Auth(key_secret, key_env, hf, tuple(sorted({s for s in (hf, key_secret) if s})))
+    return Auth(key_secret, key_env, hf, tuple(sorted({s for s in (hf, key_secret) if s})),
+                edge.from_spec(spec))
 
 
 def _image_env(spec: dict, deepgemm: DeepGemm | None) -> tuple[tuple[str, str], ...]:
     # Serve only what the download step put in the volume; never fetch at start-up.
     env = {"HF_HUB_OFFLINE": "1"}
     if deepgemm:
+        # Every start-up cache in the cache volume (servespec/caches.py says which and why).
+        env.update(caches.cache_env(deepgemm.cache_root))
         # SGLang overwrites DG_JIT_CACHE_DIR with this, so this is the one to set.
         env["SGLANG_DG_CACHE_DIR"] = deepgemm.cache_dir
     env.update(spec["engine"]["env"])
@@ -323,6 +339,7 @@ def resolve(spec: dict, facts: dict | None = None, name: str = "") -> Deployment
         image_env=_image_env(spec, deepgemm),
         health_url=f"http://127.0.0.1:{serving['port']}{serving['health_path']}",
         health_timeout=max(serving["startup_timeout"] - HEALTH_MARGIN, 10),
+        surface=serving["surface"],
     )
 
 

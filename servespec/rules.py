@@ -436,4 +436,4 @@ def _short(choices: list[str], limit: int = 12) -> str:
 
 # Memory-fit rules live beside the estimate that computes the numbers; importing the module
 # registers them here.
-from . import rules_memory, rules_model  # noqa: F401
+from . import rules_edge, rules_memory, rules_model  # noqa: F401

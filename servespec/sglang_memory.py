@@ -15,7 +15,7 @@ from . import catalog
 
 @dataclass(frozen=True)
 class MemoryDefaults:
-    chunked_prefill_size: int
+    chunked_prefill_size: int  # per attention-DP rank, as SGLang finally runs it
     chunked_prefill_is_default: bool
     cuda_graph_max_bs: int
     cuda_graph_max_bs_is_default: bool
@@ -55,6 +55,9 @@ def memory_defaults(spec: dict, hbm_mib: float, mla: bool) -> MemoryDefaults:
     reserve += _graph_reserve_mib(spec, max_bs, chunked, mla)
     if hbm_mib > r["floor_above_gpu_mib"]:
         reserve = max(reserve, r["floor_mib"])
+    dp = int(par.get("attention_data") or 1)
+    if catalog.sglang_defaults()["attention_dp_divides_chunked_prefill"]:
+        chunked //= dp
     return MemoryDefaults(
         chunked_prefill_size=chunked,
         chunked_prefill_is_default=not eng.get("chunked_prefill_size"),

@@ -14,7 +14,10 @@ A failed check does not stop the later ones, except where they depend on it: whe
 cannot be reached at all, or `models` fails, the rest are skipped.
 
 The API key is read from the environment (`SERVESPEC_API_KEY` unless told otherwise), sent as
-`Authorization: Bearer ...`, and never printed: every detail is scrubbed of it.
+`Authorization: Bearer ...`, and never printed: every detail is scrubbed of it. In front of that,
+Modal's proxy wants a Proxy Auth Token: `main` reads it from the two variables a ProxyAuth names
+(servespec/edge.py) and sends it as Modal-Key/Modal-Secret on every request; when either variable
+is unset it stops before any request, naming the variable.
 
 The `openai` package is an optional extra (`servespec[smoke]`); it is imported inside
 `run_smoke`, so nothing else in servespec needs it.
@@ -32,6 +35,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
+
+from .edge import ProxyAuth, ProxyTokenMissing
 
 DEFAULT_API_KEY_ENV = "SERVESPEC_API_KEY"
 DEFAULT_TIMEOUT = 120.0  # seconds, for each request
@@ -173,12 +178,12 @@ def normalize_url(url: str) -> tuple[str, str]:
 
 
 class _Redactor:
-    def __init__(self, secret: str | None):
-        self.secret = secret or None
+    def __init__(self, *secrets: str | None):
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        if self.secret and self.secret in text:
-            text = text.replace(self.secret, "***")
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
         return text
 
 
@@ -279,12 +284,14 @@ def run_smoke(
     timeout: float = DEFAULT_TIMEOUT,
     api_key_env: str = DEFAULT_API_KEY_ENV,
     max_tokens: int = DEFAULT_MAX_TOKENS,
+    proxy_headers: dict[str, str] | None = None,
 ) -> SmokeReport:
     """Run the smoke checks against `base_url` and return the report.
 
     `base_url` is the server root or its `/v1` base. `api_key` is the key's value (None or ""
     for no key); `api_key_env` only names where it came from, for messages. `timeout` bounds
-    each request, in seconds.
+    each request, in seconds. `proxy_headers` (Modal-Key/Modal-Secret, servespec/edge.py) go on
+    every request, the health check's and the SDK's.
 
     Raises SmokeUsageError for a malformed URL and SmokeUnavailable when `openai` is missing;
     every problem with the server itself becomes a failed check instead.
@@ -297,7 +304,8 @@ def run_smoke(
             "servespec smoke needs the openai package: pip install 'servespec[smoke]'"
         ) from None
 
-    redact = _Redactor(api_key)
+    proxy_headers = dict(proxy_headers or {})
+    redact = _Redactor(api_key, *proxy_headers.values())
     key_set = bool(api_key)
     report = SmokeReport(base_url=root, api_key_env=api_key_env, api_key_set=key_set)
 
@@ -322,7 +330,7 @@ def run_smoke(
     later = ("models", "chat_stream", "tool_call", "reasoning")
 
     # -- health -------------------------------------------------------------------------------
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": "application/json", **proxy_headers}
     if key_set:
         headers["Authorization"] = f"Bearer {api_key}"
     start = time.perf_counter()
@@ -351,6 +359,7 @@ def run_smoke(
             base_url=api_base,
             timeout=timeout,
             max_retries=0,
+            default_headers=proxy_headers or None,
         )
     except Exception as exc:  # noqa: BLE001
         record("models", start, False, f"cannot set up the OpenAI client: {describe(exc)}")
@@ -594,23 +603,29 @@ def main(
     timeout: float = DEFAULT_TIMEOUT,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    proxy: ProxyAuth | None = None,
 ) -> int:
     """The CLI's entry point for `servespec smoke` (click-free).
 
     Prints the report (`fmt` "table" or "json") to `out`; on failure, also one line
     `smoke failed: CHECK: detail; ...` to `err`. Returns 0 when every check that ran passed,
     1 when one failed, 2 when the smoke could not run (openai missing, malformed URL, bad
-    arguments), with a one-sentence message and never a traceback.
+    arguments, a proxy token variable of `proxy` unset), with a one-sentence message and never
+    a traceback.
     """
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     env_name = api_key_env or DEFAULT_API_KEY_ENV
     api_key = os.environ.get(env_name) or None
-    redact = _Redactor(api_key)
+    redact = _Redactor(api_key, *(proxy.secret_values() if proxy else ()))
     try:
         kind = _FORMATS.get((fmt or "table").lower())
         if kind is None:
             raise SmokeUsageError(f"unknown format {fmt!r}: use table or json")
+        try:
+            proxy_headers = proxy.headers() if proxy else None
+        except ProxyTokenMissing as missing:
+            raise SmokeUsageError(str(missing)) from None
         report = run_smoke(
             url,
             api_key=api_key,
@@ -619,6 +634,7 @@ def main(
             expect_tools=expect_tools,
             timeout=timeout,
             api_key_env=env_name,
+            proxy_headers=proxy_headers,
         )
     except SmokeError as exc:
         print(f"servespec smoke: {redact(str(exc))}", file=err)

@@ -8,6 +8,7 @@ steps.json format (version STEPS_FORMAT):
 
     {"format": 1, "app": ..., "spec": ..., "spec_name": ..., "modal_version": "1.6.4",
      "secrets": [names only], "api_key_env": "SGLANG_API_KEY" | null,
+     "proxy_auth": {"token_id_env", "token_secret_env"} | null   # variable NAMES, servespec/edge.py
      "endpoint": {how the URL is learned, see _endpoint},
      "omitted": {"compile": "why"}          # steps the spec switches off, if any
      "steps": [step, ...]}
@@ -71,6 +72,7 @@ def build_steps(dep: Deployment, spec_path: str) -> dict:
         "modal_version": MODAL_VERSION,
         "secrets": list(dep.auth.secrets),
         "api_key_env": dep.auth.api_key_env,
+        "proxy_auth": dep.auth.proxy.to_json() if dep.auth.proxy else None,
         "endpoint": _endpoint(dep.spec),
         "steps": steps,
     }
@@ -85,21 +87,21 @@ def build_steps(dep: Deployment, spec_path: str) -> dict:
 def _endpoint(spec: dict) -> dict:
     """How the runner learns the endpoint URL, which steps.json cannot know (it has no workspace).
 
-    Single node: @modal.web_server(label=<app>) serves at https://<workspace>--<label>.modal.run
+    web_server surface: @modal.web_server(label=<app>) serves at https://<workspace>--<label>.modal.run
     (modal 1.6.4 modal/_partial_function.py:501, the `label` parameter). `modal deploy` prints
     that URL when it creates the function (modal/_output/status.py:59-66), so the runner takes
     it from there first; else it fills the template with the workspace `modal token info`
     prints (modal/cli/token.py:52, "Workspace:"). `modal profile current` is no use: it prints
     the profile name, not the workspace (modal/cli/profile.py:118-120). Outside the default
     Modal environment the host gains an environment suffix, which the deploy output has and the
-    template lacks. Multi-node specs serve from an @app.server class, whose *.modal.direct URL
-    carries a region and class name (https://modal.com/docs/guide/servers); `modal deploy`
+    template lacks. The server surface (serving.surface: server, single or multi-node) is an
+    @app.server class, whose *.modal.direct URL carries a region and class name (https://modal.com/docs/guide/servers); `modal deploy`
     prints it (modal/_output/status.py:70-76), and that output (or SERVESPEC_ENDPOINT_URL) is
     the only source.
     """
     label = spec["app"]
     health = spec["serving"]["health_path"]
-    if spec["hardware"]["nodes"] > 1:
+    if spec["serving"]["surface"] == "server":
         return {
             "kind": "server",
             "url_template": None,
@@ -143,6 +145,10 @@ def _preflight(dep: Deployment) -> dict:
         checks.append({"name": "api-key-env", "env": dep.auth.api_key_env,
                        "description": "the smoke step's API key is set locally (only its name "
                                       "is ever shown)"})
+    if dep.auth.proxy:
+        checks.append({"name": "proxy-token-env", "env": dep.auth.proxy.names,
+                       "description": "the Modal proxy token that wait and smoke send is set "
+                                      "locally (names only, values never shown)"})
     # `modal token info` makes an authenticated RPC: no token -> "Token missing" and exit 1
     # (modal/cli/token.py:23-29, modal/client.py:408, modal/__main__.py:32-45).
     checks.append({"name": "authenticated", "argv": ["modal", "token", "info"],
@@ -244,6 +250,7 @@ def _smoke(dep: Deployment) -> dict:
     argv = ["servespec", "smoke", URL_PLACEHOLDER]
     if dep.auth.api_key_env:
         argv += ["--api-key-env", dep.auth.api_key_env]
+    argv += dep.auth.proxy.smoke_options() if dep.auth.proxy else ["--no-proxy-auth"]
     argv += ["--model", spec["model"].get("served_name") or spec["model"]["repo"]]
     # The options of `servespec smoke` (servespec/cli.py, smoke).
     argv.append("--reasoning" if engine.get("reasoning_parser") else "--no-reasoning")

@@ -204,7 +204,8 @@ def placement(spec: dict) -> dict[str, int]:
 
 def per_rank_weight_bytes(facts: dict, spec: dict, *, mtp_loaded: bool,
                           gpu_format: dict | None = None) -> tuple[int, int]:
-    """(bytes of weights on the busiest GPU, of which held whole on every TP rank)."""
+    """(bytes of weights on the busiest GPU, of which not split over the full TP group: parts
+    held whole, and under attention DP the attention and embedding each DP rank replicates)."""
     parts = part_bytes(facts, gpu_format)
     if not mtp_loaded:
         parts["mtp"] = 0.0
@@ -218,11 +219,16 @@ def per_rank_weight_bytes(facts: dict, spec: dict, *, mtp_loaded: bool,
         elif name == "mtp":
             whole += size * _whole_share(facts)
             total += size * (1 - _whole_share(facts)) / ways["tp"]
+        elif name in SPLIT_BY_ATTN_TP and ways["attn_tp"] < ways["tp"]:
+            whole += size / ways["attn_tp"] / ways["pp"]  # attention-DP replicas of attention
         else:
             total += size / (ways["attn_tp"] if name in SPLIT_BY_ATTN_TP else ways["tp"]) / ways["pp"]
     embed = parts["embed"] / ways["attn_tp"]
     head = parts["lm_head"] / ways["tp"]
     total += max(embed, head) if ways["pp"] > 1 else embed + head
+    if ways["attn_tp"] < ways["tp"]:  # the embedding too is replicated across attention DP
+        whole += embed if ways["pp"] == 1 else 0
+        total -= embed if ways["pp"] == 1 else 0
     return int(total + whole), int(whole)
 
 

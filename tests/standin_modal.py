@@ -25,6 +25,7 @@ import posixpath
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def load_config() -> dict:
@@ -95,7 +96,13 @@ def modal_default(config: dict, argv: list[str]) -> int:
     if words[:1] == ["deploy"]:
         app = argv[argv.index("--name") + 1] if "--name" in argv else "app"
         print("✓ Created objects.")
-        print(f"├── 🔨 Created web function serve => https://{workspace}--{app}.modal.run")
+        # As modal 1.6.4 prints them (modal/_output/status.py): a Server's *.modal.direct URL,
+        # a web function's *.modal.run URL, each with 🔑 when proxy auth is on.
+        if "@app.server(" in Path(argv[-1]).read_text(encoding="utf-8"):
+            print(f"├── 🔨 Created server Serve => https://{workspace}--{app}-serve.us-east"
+                  ".modal.direct 🔑")
+        else:
+            print(f"├── 🔨 Created web function serve => https://{workspace}--{app}.modal.run 🔑")
         print("✓ App deployed in 1.234s! 🎉")
         return 0
     print("ok")

@@ -346,7 +346,8 @@ def run_model_facts(tmp_path: Path, *args: str, repo: str = "zai-org/GLM-5.1-FP8
 # --- SGLang's own computation -----------------------------------------------------------------
 
 SGLANG_VERSION = "0.5.23"
-ENV_ROOT = Path(os.environ.get("SERVESPEC_SGLANG_ENV_ROOT", ROOT / ".cache"))
+# Resolved: every worktree links .cache to the same envs, and the overlay stamp hashes this path.
+ENV_ROOT = Path(os.environ.get("SERVESPEC_SGLANG_ENV_ROOT", ROOT / ".cache")).resolve()
 OVERLAY_REQUIREMENTS = Path(__file__).with_name("sglang_kv_overlay.txt")
 PROBE = Path(__file__).with_name("sglang_kv_probe.py")
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import DEFAULT_SPEC, ROOT
 
 from servespec import estimate as estimate_mod
-from servespec import model_facts
+from servespec import estimate_cli, model_facts
 from servespec import weights as weights_mod
 from servespec.load import load_file
 from servespec.pipeline import read_spec
@@ -202,3 +202,113 @@ def test_deepseek_v32_on_eight_h200_with_attention_dp_and_ep():
     tokens = pool_tokens(fraction, H200_MIB, weights, kv)  # per DP rank, ~210K
     assert close(est.kv_tokens, tokens) and est.kv_pools == 8
     assert est.full_context_sequences == est.kv_tokens // 131072 * 8
+
+
+# --- the example specs themselves (specs/examples/, written for issue 9) ------------------------
+
+
+def example_estimate(name: str) -> estimate_mod.Estimate:
+    result = read_spec(ROOT / "specs" / "examples" / name)
+    assert not result.failed(), [f.format() for f in result.findings]
+    est, why = estimate_cli.estimate_of(result)
+    assert est is not None, why
+    return est
+
+
+def test_example_qwen3_8b_l40s_left_to_sglang_defaults():
+    """No memory field set: planned with SGLang's own 0.843 (the issue's false SS131)."""
+    est = example_estimate("qwen3-8b-l40s.yaml")
+    weights, kv = 16_381_470_720, 36 * 2 * 8 * 128 * 2
+    assert est.mem_fraction_static == 0.843  # reserve 7,248 MiB of 46,068, as above
+    assert close(est.weights_per_gpu_bytes, weights) and est.kv_bytes_per_token == kv
+    assert close(est.kv_tokens, pool_tokens(0.843, L40S_MIB, weights, kv))
+
+
+def test_example_llama_eagle3_h100():
+    est = example_estimate("llama-3.1-8b-eagle3-h100.yaml")
+    weights = 16_060_522_496 + 849_763_584
+    kv = (32 + 1) * 2 * 8 * 128 * 2
+    # cuda_graph_max_bs 16: reserve = 512 + 1.5 x 8192 + 128 + 2 x 16 + 8 x 58 = 13,424 MiB
+    fraction = round((H100_MIB - (512 + 1.5 * 8192 + 128 + 2 * 16 + 8 * 58)) / H100_MIB, 3)
+    assert est.mem_fraction_static == fraction == 0.835
+    assert close(est.weights_per_gpu_bytes, weights) and est.kv_bytes_per_token == kv
+    assert close(est.kv_tokens, pool_tokens(fraction, H100_MIB, weights, kv))
+
+
+def test_example_qwen3_235b_fp8_h100():
+    est = example_estimate("qwen3-235b-a22b-fp8-h100.yaml")
+    router = 94 * 128 * 4096 * 2
+    weights = (facts("qwen3-235b-a22b-fp8.yaml")["checkpoint_bytes"] - router) / 4 + router
+    kv = 94 * 2 * 1 * 128 * 2
+    # max_running_requests 64 caps the graph batch: 512 + 12288 + 512 + 2 x 64 + 464 MiB
+    fraction = round((H100_MIB - (512 + 1.5 * 8192 + 1024 * 4 / 8 + 2 * 64 + 8 * 58)) / H100_MIB, 3)
+    assert est.mem_fraction_static == fraction == 0.83
+    assert close(est.weights_per_gpu_bytes, weights) and est.kv_bytes_per_token == kv
+    assert close(est.kv_tokens, pool_tokens(fraction, H100_MIB, weights, kv))
+
+
+def test_example_gpt_oss_120b_h100():
+    est = example_estimate("gpt-oss-120b-h100.yaml")
+    weights = facts("gpt-oss-120b.yaml")["checkpoint_bytes"]
+    kv = 18 * 2048 + 0.8 * 18 * 2048
+    assert est.mem_fraction_static == 0.885
+    assert close(est.kv_tokens, pool_tokens(0.885, H100_MIB, weights, kv))
+    assert est.kv_tokens >= 131072 and est.full_context_sequences == 1
+
+
+def test_example_deepseek_v32_h200():
+    est = example_estimate("deepseek-v3.2-h200.yaml")
+    fp8 = 1 + 4 / (128 * 128)
+    h = 7168
+    per_layer_attn = (1536 * 128 * 192 + 512 * 128 * 256 + 128 * 128 * h
+                      + h * (1536 + 512 + 64) + 1536 * 64 * 128 + h * 128) * fp8 + h * 64 * 2
+    experts_layer = (256 + 1) * 3 * h * 2048 * fp8
+    # attention-DP 8: attention, indexer, router and embedding whole on every rank; 62 layers
+    # of attention with the MTP layer that EAGLE drafts with, experts and LM head over 8.
+    weights = (62 * per_layer_attn + 59 * 256 * h * 2 + 129280 * h * 2
+               + (129280 * h * 2 + 3 * 3 * h * 18432 * fp8 + 59 * experts_layer + 2 * h * h) / 8)
+    kv = (61 + 1) * (576 * 2 + 132)  # target layers + the MTP draft layer, indexer on both
+    # cuda graph bs capped at 64 by max_running_requests; attention DP pads 3 MiB per bs per rank
+    reserve = 512 + 1.5 * 8192 + 1024 + 2 * 64 + 64 * 8 * 3 + 1536  # 17,024 MiB
+    fraction = round((H200_MIB - reserve) / H200_MIB, 3)
+    assert est.mem_fraction_static == fraction == 0.882
+    assert close(est.weights_per_gpu_bytes, weights) and est.kv_bytes_per_token == kv
+    assert close(est.kv_tokens, pool_tokens(fraction, H200_MIB, weights, kv))
+    assert est.kv_pools == 8 and est.chunked_prefill_size == 8192 // 8
+
+
+# --- weights per quantization format ----------------------------------------------------------
+
+QWEN3_8B_LINEAR = 36 * (2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 12288)  # q,o + k,v + MLP
+QWEN3_8B_EMBED_AND_HEAD = 2 * 151936 * 4096
+
+
+def test_on_the_fly_fp8_halves_the_linear_layers():
+    """precision.weights fp8_e4m3 on a BF16 checkpoint: SGLang quantizes the linear layers at
+    load (--quantization fp8); embeddings and LM head stay BF16."""
+    spec = example_spec("L40S", 1, context=32768)
+    spec["precision"]["weights"] = "fp8_e4m3"
+    est = estimate_mod.estimate(spec, facts("qwen3-8b.yaml"))
+    hand = QWEN3_8B_LINEAR * 1 + QWEN3_8B_EMBED_AND_HEAD * 2  # ~9.4 GB instead of 16.4
+    assert close(est.weights_per_gpu_bytes, hand, 0.01)
+
+
+@pytest.mark.parametrize("quant,per_weight", [
+    ({"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True},
+     0.5 + (2 + 0.5) / 128),  # int4 + an fp16 scale and a 4-bit zero per group of 128
+    ({"quant_method": "gptq", "bits": 8, "group_size": 64}, 1 + (2 + 0.5) / 64),
+    ({"quant_method": "fp8", "fmt": "e4m3", "weight_block_size": [128, 128]},
+     1 + 4 / (128 * 128)),  # e4m3 + an fp32 scale per 128x128 block
+    ({"quant_method": "compressed-tensors",
+      "config_groups": {"group_0": {"weights": {"num_bits": 4, "group_size": 32}}}},
+     0.5 + 2 / 32),  # pack-quantized int4 + a BF16 scale per group of 32
+])
+def test_checkpoint_formats_are_sized_per_weight(quant, per_weight):
+    """A checkpoint's modelled size in its own format: quantized linear layers, BF16 rest."""
+    config = {**mc.QWEN3_8B, "quantization_config": quant}
+    hand = QWEN3_8B_LINEAR * per_weight + QWEN3_8B_EMBED_AND_HEAD * 2
+    assert close(mc.modelled_total_size(config), hand, 0.001)
+    # The estimate holds the checkpoint as it is: its real size on one GPU.
+    f = mc.facts_of(config, "x/y", int(hand))
+    est = estimate_mod.estimate(example_spec("H100", 1, context=4096), f)
+    assert close(est.weights_per_gpu_bytes, hand, 0.001)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -38,7 +39,7 @@ def checked(path: Path):
 
 def test_every_spec_has_a_golden_render_and_every_render_a_spec():
     rendered_names = sorted(p.name for p in (ROOT / "rendered").iterdir() if p.is_dir())
-    assert rendered_names == SPEC_IDS, "run `make render` and commit rendered/"
+    assert rendered_names == sorted(SPEC_IDS), "run `make render` and commit rendered/"
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
@@ -95,7 +96,8 @@ def test_modal_app_matches_the_spec(spec):
     assert f"ENV SGLANG_DG_CACHE_DIR={result.deployment.deepgemm.cache_dir}" in compile_["image"]
     assert f"FROM {s['engine']['image']}" in compile_["image"]
 
-    serve = fns["Serve" if nodes > 1 else "serve"]
+    server = s["serving"]["surface"] == "server"
+    serve = fns["Serve" if server else "serve"]
     assert serve["gpus"] == gpu_request and serve["volumes"] == both
     assert serve["secrets"] == [f"modal.Secret.from_name('{s['serving']['auth']['api_key_secret']}')"]
     sc = s["scaling"]
@@ -103,12 +105,16 @@ def test_modal_app_matches_the_spec(spec):
     assert serve["autoscaler"]["max_containers"] == sc["max_replicas"] * nodes
     assert serve["autoscaler"]["scaledown_window"] == sc["scaledown_window"]
     assert serve["startup_timeout"] == s["serving"]["startup_timeout"]
-    if nodes > 1:
+    assert compile_["cluster_size"] == (nodes if nodes > 1 else None)
+    if server:
         assert serve["is_server"] and serve["http_port"] == s["serving"]["port"]
-        assert serve["cluster_size"] == nodes and serve["rdma"] is True
-        assert compile_["cluster_size"] == nodes
+        assert serve["cluster_size"] == (nodes if nodes > 1 else None)
+        assert serve["rdma"] is (True if nodes > 1 else None)
         assert serve["max_concurrency"] == sc["max_inputs"]
+        assert serve["routing_region"] == (s["serving"].get("region") or "us-east")
+        assert serve["exit_grace_period"] > 0  # in-flight requests drain
     else:
+        assert nodes == 1
         assert serve["web_server_port"] == s["serving"]["port"]
         assert serve["web_label"] == s["app"]
         assert serve["web_server_startup_timeout"] == s["serving"]["startup_timeout"]
@@ -117,14 +123,37 @@ def test_modal_app_matches_the_spec(spec):
                                         "target_inputs": sc.get("target_inputs") or 0}
 
 
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
+def test_no_public_entry_point_unless_the_spec_opts_out(spec):
+    """modal 1.6.4's own ServerInfo.unauthenticated / FunctionInfo.web_info.unauthenticated."""
+    public = bool(checked(spec).spec["serving"]["auth"].get("public"))
+    fns = inspect_app(rendered(spec.stem, "deploy.py"))["functions"]
+    entry_points = {name: fn["public"] for name, fn in fns.items() if fn["public"] is not None}
+    assert entry_points, "no HTTP entry point found"
+    assert entry_points == dict.fromkeys(entry_points, public)
+
+
+@pytest.mark.parametrize("fixture", ["SS140-trip.yaml", "SS142-pass.yaml"])
+def test_opting_out_is_what_makes_modal_report_public(fixture, tmp_path):
+    """The check above can fail: a spec that opts out renders an entry point modal calls public."""
+    result = read_spec(ROOT / "tests" / "fixtures" / "rules" / fixture)
+    deploy = tmp_path / "deploy.py"
+    deploy.write_text(render_files(result)["deploy.py"])
+    fns = inspect_app(deploy)["functions"]
+    public = [fn["public"] for fn in fns.values() if fn["public"] is not None]
+    assert public == [fixture.startswith("SS140")]
+
+
 def test_default_app_carries_the_reference_deployment():
     """The values the seed guide names, spelled out once against the real modal client."""
-    serve = inspect_app(rendered("glm51-fp8-b200", "deploy.py"))["functions"]["serve"]
+    serve = inspect_app(rendered("glm51-fp8-b200", "deploy.py"))["functions"]["Serve"]
     assert serve["gpus"] == [["B200", 8]]
     assert set(serve["volumes"]) == {"/model-cache", "/dg-cache"}
     assert serve["autoscaler"] == {"min_containers": 0, "max_containers": 3,
-                                   "buffer_containers": 0, "scaledown_window": 900}
-    assert serve["web_server_port"] == 8000
+                                   "buffer_containers": 0, "scaledown_window": 900,
+                                   "target_concurrency_float": 32.0}
+    # Corrected from the seed guide (web_server, public): an authenticated @app.server.
+    assert serve["is_server"] and serve["http_port"] == 8000 and serve["public"] is False
 
 
 def test_removed_modal_parameters_would_fail_the_import(tmp_path):
@@ -336,3 +365,33 @@ def test_written_artifacts_are_readable_like_any_committed_file(workspace):
         os.umask(old)
     for path in (workspace / "rendered").rglob("*.*"):
         assert path.stat().st_mode & 0o777 == 0o644, path
+
+
+# --- the DeepGEMM compile argv under sglang.compile_deep_gemm's own parser -------------------------
+
+def parse_compile_argv(deploy_py: Path, version: str = "0.5.23") -> dict:
+    proc = subprocess.run([str(sglang_python(version)),
+                           str(ROOT / "tools" / "sglang_compile_parse.py"), str(deploy_py)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
+    assert proc.stdout.strip(), proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
+def test_compile_argv_carries_its_own_timeout_and_parses(spec):
+    result_spec = checked(spec)
+    s, dg = result_spec.spec, result_spec.deployment.deepgemm
+    result = parse_compile_argv(rendered(spec.stem, "deploy.py"), s["engine"]["version"])
+    assert result["ok"], result["error"]
+    # compile_deep_gemm's default is 3600; ours follows compile.timeout, under Modal's limit.
+    assert result["timeout"] == dg.sglang_compile_timeout == s["compile"]["timeout"] - 300
+    assert result["timeout"] != 3600
+
+
+def test_compile_parser_rejects_a_bad_timeout(tmp_path):
+    bad = tmp_path / "deploy.py"
+    text = rendered("glm51-fp8-b200", "deploy.py").read_text()
+    bad.write_text(re.sub(r'COMPILE_ARGS = \["--timeout", "\d+"\]',
+                          'COMPILE_ARGS = ["--timeout", "two hours"]', text))
+    result = parse_compile_argv(bad)
+    assert not result["ok"] and "--timeout" in result["error"]

@@ -35,6 +35,8 @@ APP = "glm51-fp8-b200"
 ORDER = ["preflight", "volumes", "download", "compile", "deploy", "wait", "smoke"]
 PLANTED_KEY = "sk-planted-api-key-6f1d2c"  # the endpoint's API key, never to be shown
 PLANTED_TOKEN = "as-planted-modal-secret-93ab"  # a Modal token secret, never to be shown
+PROXY_ID = "wk-planted-proxy-id-51c0"  # the Modal proxy token the wait and smoke steps send
+PROXY_SECRET = "ws-planted-proxy-secret-7e2a"  # never to be shown
 WEIGHTS, DEEPGEMM = "glm51-fp8-weights", "glm51-deepgemm-sm100"
 DOWNLOAD_MARKER = "zai-org/GLM-5.1-FP8/main/.servespec-download-complete"
 FAST = {"steps": {"HEALTH_POLL_INTERVAL": 0.1}, "run": {"KILL_GRACE_SECONDS": 2.0}}
@@ -44,10 +46,16 @@ FAST = {"steps": {"HEALTH_POLL_INTERVAL": 0.1}, "run": {"KILL_GRACE_SECONDS": 2.
 
 
 class Health(BaseHTTPRequestHandler):
+    """The endpoint behind Modal's proxy: 401 without the proxy token, as the proxy answers."""
+
     status = 200
 
     def do_GET(self):
-        self.send_response(self.status if self.path == "/health" else 404)
+        if (self.headers.get("Modal-Key"), self.headers.get("Modal-Secret")) != (PROXY_ID,
+                                                                                PROXY_SECRET):
+            self.send_response(401)
+        else:
+            self.send_response(self.status if self.path == "/health" else 404)
         self.end_headers()
 
     def log_message(self, *args):
@@ -93,6 +101,8 @@ class Workspace:
             "SGLANG_API_KEY": PLANTED_KEY,
             "MODAL_TOKEN_ID": "ak-standin-id",
             "MODAL_TOKEN_SECRET": PLANTED_TOKEN,
+            "MODAL_PROXY_TOKEN_ID": PROXY_ID,
+            "MODAL_PROXY_TOKEN_SECRET": PROXY_SECRET,
             "SERVESPEC_ENDPOINT_URL": url,
         }
         (root / "home").mkdir()
@@ -178,9 +188,21 @@ def test_steps_list_the_seven_steps_with_real_modal_commands():
         "modal", "deploy", "--name", APP, f"rendered/{APP}/deploy.py"]
     assert steps["download"]["timeout"] > 14400 and steps["compile"]["timeout"] > 7200
     assert steps["wait"]["timeout"] > 3600
-    assert doc["endpoint"]["url_template"] == f"https://{{workspace}}--{APP}.modal.run"
-    # Secrets by name only.
+    # The default spec is an @app.server: its *.modal.direct URL comes from `modal deploy`.
+    assert doc["endpoint"]["kind"] == "server" and doc["endpoint"]["url_template"] is None
+    # Secrets by name only; the proxy token by variable names only.
     assert doc["secrets"] == ["glm51-api-key", "huggingface-secret"]
+    assert doc["proxy_auth"] == {"token_id_env": "MODAL_PROXY_TOKEN_ID",
+                                 "token_secret_env": "MODAL_PROXY_TOKEN_SECRET"}
+    checks = {c["name"]: c for c in steps["preflight"]["checks"]}
+    assert checks["proxy-token-env"]["env"] == ["MODAL_PROXY_TOKEN_ID", "MODAL_PROXY_TOKEN_SECRET"]
+
+
+def test_web_server_spec_learns_its_url_from_the_label():
+    doc = build_steps(read_spec(HERE.parent / "specs" / "glm51-fp8-b200-web.yaml").deployment,
+                      "specs/glm51-fp8-b200-web.yaml")
+    assert doc["endpoint"]["kind"] == "web_server"
+    assert doc["endpoint"]["url_template"] == "https://{workspace}--glm51-fp8-b200-web.modal.run"
 
 
 def test_smoke_step_uses_options_the_real_smoke_command_accepts():
@@ -193,6 +215,9 @@ def test_smoke_step_uses_options_the_real_smoke_command_accepts():
     assert params["url"] == "{url}" and params["api_key_env"] == "SGLANG_API_KEY"
     assert (params["model"], params["expect_reasoning"], params["expect_tools"]) == (
         "glm-5.1", True, True)
+    assert (params["proxy_auth"], params["proxy_token_id_env"],
+            params["proxy_token_secret_env"]) == (True, "MODAL_PROXY_TOKEN_ID",
+                                                  "MODAL_PROXY_TOKEN_SECRET")
 
 
 def modal_argvs(doc: dict) -> list[list[str]]:
@@ -314,7 +339,8 @@ def test_full_run_executes_steps_in_order_and_records_each(ws):
         f"modal run rendered/{APP}/deploy.py::compile_deepgemm",
         f"modal deploy --name {APP} rendered/{APP}/deploy.py",
         (f"servespec smoke {ws.env['SERVESPEC_ENDPOINT_URL']} --api-key-env SGLANG_API_KEY "
-         "--model glm-5.1 --reasoning --tools"),
+         "--proxy-token-id-env MODAL_PROXY_TOKEN_ID --proxy-token-secret-env "
+         "MODAL_PROXY_TOKEN_SECRET --model glm-5.1 --reasoning --tools"),
     ]
     # Preflight ran first, before anything that changes something.
     assert ws.commands()[:3] == ["modal --version", "modal token info",
@@ -326,7 +352,7 @@ def test_full_run_executes_steps_in_order_and_records_each(ws):
         assert {"name", "start", "end", "exit_code", "duration", "skipped"} <= set(r)
     # The URL `modal deploy` printed is learned and recorded.
     deploy = next(r for r in records if r["name"] == "deploy")
-    assert deploy["url"] == f"https://testws--{APP}.modal.run"
+    assert deploy["url"] == f"https://testws--{APP}-serve.us-east.modal.direct"
     summary = json.loads(proc.stdout)
     assert summary["ok"] is True and summary["exit_code"] == 0
     assert [s["name"] for s in summary["steps"]] == ORDER
@@ -337,7 +363,8 @@ def test_existing_volumes_and_markers_are_skipped_and_reported(ws):
     key = steps_of()["steps"][3]["deepgemm_key"]
     ws.config["volumes"] = [WEIGHTS, DEEPGEMM]
     ws.config["files"] = {WEIGHTS: [DOWNLOAD_MARKER],
-                          DEEPGEMM: [f"sm100/sglang-0.5.23/.servespec/{key}.done"]}
+                          DEEPGEMM: [(f"sm100/sglang_v0.5.23-cu129-amd64/deep_gemm/.servespec/"
+                                      f"{key}.done")]}
     proc = ws.deploy()
     assert proc.returncode == 0, proc.stderr
     assert not any("volume create" in c or " run " in c for c in ws.commands())
@@ -570,7 +597,8 @@ def test_real_modal_cli_without_token_stops_in_preflight(ws, tmp_path):
     ~/.modal.toml), and PATH without the stand-ins (the runner finds the venv's modal)."""
     venv_modal = Path(sys.executable).parent / "modal"
     assert venv_modal.exists()
-    env = {k: v for k, v in ws.env.items() if not k.startswith("MODAL_")}
+    env = {k: v for k, v in ws.env.items()
+           if not k.startswith("MODAL_") or k.startswith("MODAL_PROXY_")}
     env.update(HOME=str(tmp_path / "empty-home"), PATH="/usr/bin:/bin")
     (tmp_path / "empty-home").mkdir()
     ws.env = env
@@ -604,6 +632,26 @@ def test_planted_secrets_never_appear_in_output_or_records(ws):
     outputs.append((ws.root / "runs" / f"{APP}.jsonl").read_text())
     everything = "\n".join(outputs)
     assert PLANTED_KEY not in everything and PLANTED_TOKEN not in everything
+    assert PROXY_SECRET not in everything and PROXY_ID not in everything
     assert "SGLANG_API_KEY=***" in everything and "key *** bad" in everything
     # The stand-in really got the values (so the test would catch a leak).
     assert any("compile_deepgemm" in c for c in ws.commands())
+
+
+def test_missing_proxy_token_stops_in_preflight_naming_the_variable(ws):
+    del ws.env["MODAL_PROXY_TOKEN_SECRET"]
+    proc = ws.deploy()
+    assert proc.returncode == 1
+    assert "preflight failed: set MODAL_PROXY_TOKEN_SECRET to a Modal Proxy Auth Token" in proc.stderr
+    assert PROXY_ID not in proc.stdout + proc.stderr
+    assert not any("volume create" in c or c.startswith("modal run") for c in ws.commands())
+
+
+def test_wait_sends_the_proxy_token_and_fails_without_the_right_one(ws, health):
+    """The health server answers 401 unless Modal-Key/Modal-Secret match: a wrong token
+    never turns healthy (the wait step times out), the right one passes (other tests)."""
+    ws.env["MODAL_PROXY_TOKEN_SECRET"] = "ws-wrong-secret"
+    proc = ws.deploy(steps={**FAST["steps"], "COLD_START_MARGIN": 1 - 3600})
+    assert proc.returncode == 1
+    assert "last answer: HTTP 401" in proc.stderr
+    assert "ws-wrong-secret" not in proc.stdout + proc.stderr

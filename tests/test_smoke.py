@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import ClassVar
@@ -527,3 +528,64 @@ def test_no_key_set_says_so(auth_gate, monkeypatch):
     assert f"${KEY_ENV} is not set; no API key sent" in out
     assert f"the server wants an API key: set ${KEY_ENV}" in err
     assert _AuthGate.seen[0] == ("/health", None)
+
+
+# ---------------------------------------------------------------------------------------------
+# behind Modal's edge: a real loopback proxy that wants Modal-Key/Modal-Secret
+
+
+PROXY_ID = "wk-planted-proxy-id-2b7c"
+PROXY_SECRET = "ws-planted-proxy-secret-c41d"
+
+
+def _servespec_smoke(url: str, env_extra: dict, *options: str) -> subprocess.CompletedProcess:
+    """The real `servespec smoke` command, in its own process, with only the given variables."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MODAL_", "OPENAI_", KEY_ENV))}
+    env.update(env_extra)
+    return subprocess.run([sys.executable, "-m", "servespec.cli", "smoke", url, *options],
+                          check=False, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600, stdin=subprocess.DEVNULL)
+
+
+def test_smoke_passes_behind_the_edge_with_the_proxy_token(reasoner_server):
+    from edge_proxy import EdgeProxy
+
+    with EdgeProxy(reasoner_server.url, PROXY_ID, PROXY_SECRET) as edge:
+        # The edge is a real check: without the headers it answers 401.
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(edge.url + "/health", timeout=10)
+        assert denied.value.code == 401
+        proc = _servespec_smoke(
+            edge.url, {"MODAL_PROXY_TOKEN_ID": PROXY_ID, "MODAL_PROXY_TOKEN_SECRET": PROXY_SECRET},
+            "--reasoning", "--tools")
+        assert proc.returncode == 0, proc.stdout + proc.stderr + _tail(reasoner_server.log)
+        assert "result: ok, all 5 checks that ran passed" in proc.stdout
+        assert PROXY_SECRET not in proc.stdout + proc.stderr
+        # Every request after the probe above went through with the token: health, models,
+        # the streamed chat and the two non-streamed ones.
+        after_probe = edge.seen[1:]
+        assert after_probe and all(allowed for _, _, allowed in after_probe), edge.seen
+        assert ("POST", "/v1/chat/completions", True) in after_probe
+
+
+@pytest.mark.parametrize("unset", ["MODAL_PROXY_TOKEN_ID", "MODAL_PROXY_TOKEN_SECRET"])
+def test_smoke_without_the_proxy_token_fails_naming_the_variable(unset):
+    env = {"MODAL_PROXY_TOKEN_ID": PROXY_ID, "MODAL_PROXY_TOKEN_SECRET": PROXY_SECRET}
+    del env[unset]
+    port = _free_port()  # nothing is sent: the check happens before any request
+    proc = _servespec_smoke(f"http://127.0.0.1:{port}", env)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"servespec smoke: {unset} is not set: ")
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert PROXY_SECRET not in proc.stderr and PROXY_ID not in proc.stderr
+
+
+def test_smoke_against_the_edge_with_a_wrong_token_fails_at_health(reasoner_server):
+    from edge_proxy import EdgeProxy
+
+    with EdgeProxy(reasoner_server.url, PROXY_ID, PROXY_SECRET) as edge:
+        proc = _servespec_smoke(
+            edge.url, {"MODAL_PROXY_TOKEN_ID": PROXY_ID, "MODAL_PROXY_TOKEN_SECRET": "ws-wrong"})
+    assert proc.returncode == 1
+    assert "health: GET /health: HTTP 401" in proc.stderr

@@ -61,6 +61,17 @@ def describe(tag: str, fn, info) -> dict:
     if concurrency is not None:
         out["concurrency"] = {"max_inputs": concurrency.max_inputs,
                               "target_inputs": concurrency.target_inputs}
+    # Who can reach it, from the PUBLIC info objects (no private reads): a Server's
+    # ServerInfo.unauthenticated, a web function's FunctionInfo.web_info.unauthenticated.
+    web_info = getattr(info, "web_info", None)
+    if hasattr(info, "unauthenticated"):
+        out["public"] = bool(info.unauthenticated)
+        out["routing_region"] = info.routing_region
+        out["exit_grace_period"] = info.exit_grace_period
+    elif web_info is not None:
+        out["public"] = bool(web_info.unauthenticated)
+    else:
+        out["public"] = None  # not an HTTP entry point
     target = cells.get("target_concurrent_inputs_int") or None
     if out["is_server"]:
         out["max_concurrency"] = cells.get("max_concurrent_inputs")

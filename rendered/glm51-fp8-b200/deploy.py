@@ -5,7 +5,9 @@
 Functions, in the order `servespec deploy` runs them:
   download_weights  CPU only: snapshot the pinned revision into the weights volume (no-op if done).
   compile_deepgemm  8x B200: precompile DeepGEMM kernels into the sm100 cache volume (no-op if done).
-  serve             8x B200: SGLang's OpenAI-compatible server on port 8000.
+  Serve (class)     8x B200: SGLang's OpenAI-compatible server on port 8000.
+
+Surface: @app.server class (no request cap; 429 above max_concurrency); Modal proxy auth (Modal-Key/Modal-Secret) required.
 """
 
 import modal
@@ -29,9 +31,14 @@ SHUTDOWN_GRACE = 20
 
 WEIGHTS_MOUNT = "/model-cache"
 DEEPGEMM_MOUNT = "/dg-cache"
-# Kernels are compiled for sm100 only; the directory names the architecture and SGLang version.
-DEEPGEMM_CACHE_DIR = "/dg-cache/sm100/sglang-0.5.23"
-DEEPGEMM_MARKER = "/dg-cache/sm100/sglang-0.5.23/.servespec/sglang-0.5.23_sm100_zai-org_GLM-5.1-FP8@main_tp8-pp1-dp1-ep1-nodes1.done"
+# Every cache SGLang rebuilds at start lives under CACHE_DIR, in the cache volume: the path names
+# the GPU architecture and the image (tag until pinned by digest), so another image never reads it.
+CACHE_DIR = "/dg-cache/sm100/sglang_v0.5.23-cu129-amd64"
+DEEPGEMM_CACHE_DIR = "/dg-cache/sm100/sglang_v0.5.23-cu129-amd64/deep_gemm"
+DEEPGEMM_MARKER = "/dg-cache/sm100/sglang_v0.5.23-cu129-amd64/deep_gemm/.servespec/sglang-0.5.23_sm100_zai-org_GLM-5.1-FP8@main_tp8-pp1-dp1-ep1-nodes1.done"
+# sglang.compile_deep_gemm's own deadline (its --timeout, default 3600), kept 300 s under
+# the function's timeout so SGLang stops with its own message before Modal kills the container.
+COMPILE_ARGS = ["--timeout", "6900"]
 
 API_KEY_ENV = "SGLANG_API_KEY"  # read from the Secret at start-up, never written to a file
 
@@ -79,8 +86,13 @@ sglang_image = (
     .entrypoint([])
     .env(
         {
+            "FLASHINFER_WORKSPACE_BASE": "/dg-cache/sm100/sglang_v0.5.23-cu129-amd64",
             "HF_HUB_OFFLINE": "1",
-            "SGLANG_DG_CACHE_DIR": "/dg-cache/sm100/sglang-0.5.23",
+            "SGLANG_CACHE_DIR": "/dg-cache/sm100/sglang_v0.5.23-cu129-amd64",
+            "SGLANG_DG_CACHE_DIR": "/dg-cache/sm100/sglang_v0.5.23-cu129-amd64/deep_gemm",
+            "SGLANG_JIT_CACHE_DIR": "/dg-cache/sm100/sglang_v0.5.23-cu129-amd64/jit",
+            "TORCHINDUCTOR_CACHE_DIR": "/dg-cache/sm100/sglang_v0.5.23-cu129-amd64/inductor",
+            "TRITON_CACHE_DIR": "/dg-cache/sm100/sglang_v0.5.23-cu129-amd64/triton",
         }
     )
 )
@@ -140,7 +152,7 @@ def compile_deepgemm() -> None:
     if not os.path.exists(DOWNLOAD_MARKER):
         raise RuntimeError(f"no weights at {MODEL_DIR}: run download_weights first")
     os.makedirs(os.path.dirname(DEEPGEMM_MARKER), exist_ok=True)
-    argv = [sys.executable, "-m", "sglang.compile_deep_gemm", *SGLANG_ARGS]
+    argv = [sys.executable, "-m", "sglang.compile_deep_gemm", *SGLANG_ARGS, *COMPILE_ARGS]
     subprocess.run(argv, check=True)
     with open(DEEPGEMM_MARKER, "w") as marker:
         marker.write("compiled\n")
@@ -148,7 +160,7 @@ def compile_deepgemm() -> None:
 
 
 # --- step 3: serving -----------------------------------------------------------------------------
-@app.function(
+@app.server(
     image=sglang_image,
     gpu=GPU,
     volumes={WEIGHTS_MOUNT: weights_volume, DEEPGEMM_MOUNT: deepgemm_volume},
@@ -157,26 +169,48 @@ def compile_deepgemm() -> None:
     max_containers=3,
     buffer_containers=0,
     scaledown_window=900,
-    timeout=3600,
-    # The function returns only once SGLang answers on HEALTH_URL: loading the weights counts
-    # as container start-up.
+    # Modal's default is 30 s; loading the weights counts as start-up.
     startup_timeout=3600,
+    port=PORT,
+    target_concurrency=32,
+    # Requests above this get HTTP 429 from Modal's proxy rather than waiting in a queue.
+    max_concurrency=64,
+    # Modal's proxy rejects a request without a Proxy Auth Token (Modal-Key / Modal-Secret
+    # headers) before it can start a container; SGLang's API key does not cover /health.
+    unauthenticated=False,
+    # Modal waits this long for in-flight requests before stopping a container.
+    exit_grace_period=SHUTDOWN_GRACE + 5,
+    routing_region="us-east",
 )
-@modal.concurrent(max_inputs=64, target_inputs=32)
-@modal.web_server(port=PORT, startup_timeout=3600, label=APP_NAME)
-def serve() -> None:
-    """Start SGLang and return once it is healthy; Modal routes HTTPS straight to PORT."""
-    # Volumes are mounted as committed at start; reloading picks up a download or compile that
-    # committed while this container was being scheduled.
-    weights_volume.reload()
-    deepgemm_volume.reload()
-    supervise(
-        [*SGLANG_COMMAND, *SGLANG_ARGS],
-        HEALTH_URL,
-        api_key_env=API_KEY_ENV,
-        health_timeout=HEALTH_TIMEOUT,
-        grace_seconds=SHUTDOWN_GRACE,
-    )
+class Serve:
+    @modal.enter()
+    def start(self) -> None:
+        """Start SGLang and return once it is healthy; Modal routes HTTPS straight to PORT."""
+        weights_volume.reload()
+        deepgemm_volume.reload()
+        self.server = supervise(
+            [*SGLANG_COMMAND, *SGLANG_ARGS],
+            HEALTH_URL,
+            api_key_env=API_KEY_ENV,
+            health_timeout=HEALTH_TIMEOUT,
+            grace_seconds=SHUTDOWN_GRACE,
+        )
+        commit_caches()
+
+    @modal.exit()
+    def stop(self) -> None:
+        """Modal replaces our SIGTERM handler after @modal.enter, so shut SGLang down here."""
+        self.server.stop(SHUTDOWN_GRACE)
+        commit_caches()
+
+
+def commit_caches() -> None:
+    """Persist what SGLang compiled or tuned at start (CACHE_DIR) for the next cold start. Best
+    effort: a failed commit costs the next start time, never this replica."""
+    try:
+        deepgemm_volume.commit()
+    except Exception as error:  # noqa: BLE001 - serving matters more than the cache
+        log(f"cache volume not committed: {error}")
 
 
 # --- supervision: servespec/supervise.py, included verbatim (imports and all), so that this ---
@@ -190,7 +224,10 @@ def serve() -> None:
 #   * waits for its /health endpoint, failing at once if it crashes meanwhile;
 #   * exits the container if it dies later, so Modal starts a replacement
 #     instead of routing traffic to a container with no server in it;
-#   * passes SIGTERM on to the server's whole process group on shutdown.
+#   * passes SIGTERM on to the server's whole process group on shutdown;
+#   * shuts a multi-node replica down in order: rank 0 tells the other ranks
+#     that shutdown began (so their server's exit is expected, not a crash),
+#     drains, and its shutdown broadcast stops the others.
 #
 # Standard library only: this text is pasted into the generated deploy.py, so
 # it must not import anything the container image might lack.
@@ -200,12 +237,13 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.client import HTTPException
 
 API_KEY_FLAG = "--api-key"
@@ -218,6 +256,12 @@ HEALTH_PROBE_TIMEOUT_SECONDS = 5.0
 # server's last words (usually a traceback) reach the dashboard first. Bounded,
 # because worker processes that outlive the server keep the pipe open.
 LOG_DRAIN_SECONDS = 5.0
+# Multi-node: what rank 0 sends the other ranks when shutdown begins, how long one
+# notice may take, and how much longer than the grace period a non-zero rank waits
+# for rank 0 to drain and broadcast its shutdown before stopping its own server.
+SHUTDOWN_NOTICE = b"servespec-shutdown\n"
+NOTICE_TIMEOUT_SECONDS = 2.0
+LEADER_DRAIN_MARGIN_SECONDS = 10.0
 
 
 class SupervisorError(RuntimeError):
@@ -238,17 +282,80 @@ class HealthTimeoutError(SupervisorError, TimeoutError):
 
 @dataclass
 class SupervisedServer:
-    """A healthy server process and the threads that keep watching it."""
+    """A healthy server process and the threads that keep watching it.
+
+    `followers` (rank 0 of a multi-node replica): (host, port) of the other ranks'
+    notice listeners. `waits_for_leader` (the other ranks): SGLang's non-zero
+    ranks ignore SIGTERM and stop on rank 0's shutdown broadcast (sglang 0.5.23
+    srt/entrypoints/engine.py), so stop() lets rank 0 drain first.
+    """
 
     process: subprocess.Popen
     shutdown: threading.Event
     log_thread: threading.Thread
-    crash_monitor: threading.Thread
+    crash_monitor: threading.Thread | None = None
+    followers: list = field(default_factory=list)
+    waits_for_leader: bool = False
 
     def stop(self, grace_seconds: float = 15.0) -> None:
         """Shut the server down on purpose (for example from @modal.exit)."""
         self.shutdown.set()
+        if self.followers:
+            announce_shutdown(self.followers)
+        if self.waits_for_leader:
+            limit = grace_seconds + LEADER_DRAIN_MARGIN_SECONDS
+            log(f"shutdown: waiting up to {limit:g}s for rank 0 to drain and stop this rank")
+            if _wait_at_most(self.process, limit):
+                log("server stopped by rank 0's shutdown")
         stop_process_group(self.process, grace_seconds)
+
+
+# --- Multi-node shutdown -------------------------------------------------------
+
+
+def listen_for_shutdown_notice(
+    port: int, shutdown: threading.Event, host: str = "0.0.0.0"
+) -> threading.Thread:
+    """On a daemon thread, set `shutdown` when rank 0 announces that shutdown began.
+
+    From then on the crash monitor treats the server's exit as expected. The port
+    is on the cluster's private network; the only effect of a notice is that a
+    later exit of the server is logged instead of ending the container with 1.
+    """
+    listener = socket.create_server((host, port))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(NOTICE_TIMEOUT_SECONDS)
+                try:
+                    data = conn.recv(len(SHUTDOWN_NOTICE))
+                except OSError:
+                    continue
+            if data == SHUTDOWN_NOTICE and not shutdown.is_set():
+                shutdown.set()
+                log("rank 0 announced shutdown; this rank's server exit is now expected")
+
+    thread = threading.Thread(target=serve, name="shutdown-notice-listener", daemon=True)
+    thread.start()
+    return thread
+
+
+def announce_shutdown(followers: Iterable[tuple[str, int]]) -> list[str]:
+    """Tell every other rank that shutdown began; return the ranks not reached."""
+    missed = []
+    for host, port in followers:
+        try:
+            with socket.create_connection((host, port), timeout=NOTICE_TIMEOUT_SECONDS) as conn:
+                conn.sendall(SHUTDOWN_NOTICE)
+        except OSError as error:
+            missed.append(f"{host}:{port}")
+            log(f"could not tell rank at {host}:{port} that shutdown began: {error}")
+    return missed
 
 
 # --- Secrets -----------------------------------------------------------------
@@ -525,13 +632,17 @@ def watch_for_crash(
 
 
 def install_sigterm_forwarding(
-    proc: subprocess.Popen, shutdown: threading.Event, grace_seconds: float
+    proc: subprocess.Popen,
+    shutdown: threading.Event,
+    grace_seconds: float,
+    stop: Callable[[float], object] | None = None,
 ) -> bool:
     """Forward SIGTERM to the server's process group; return False if not possible.
 
     The server runs in its own session, so a SIGTERM sent to this process does
     not reach it by itself. After the server is stopped, the previous handler
-    runs, so this process still ends the way it would have without us.
+    runs, so this process still ends the way it would have without us. `stop`
+    replaces the plain group stop (a multi-node rank's orderly stop).
     """
     if threading.current_thread() is not threading.main_thread():
         log("not on the main thread, so SIGTERM will not be forwarded to the server")
@@ -544,7 +655,10 @@ def install_sigterm_forwarding(
         # Set before signalling, so the crash monitor sees the exit as expected.
         shutdown.set()
         log(f"SIGTERM received; stopping the server (grace {grace_seconds:g}s)")
-        stop_process_group(proc, grace_seconds)
+        if stop is not None:
+            stop(grace_seconds)
+        else:
+            stop_process_group(proc, grace_seconds)
         _run_previous_handler(previous, signum, frame)
 
     signal.signal(signal.SIGTERM, on_sigterm)
@@ -576,6 +690,8 @@ def supervise(
     grace_seconds: float = 15.0,
     exit_fn: Callable[[int], object] = os._exit,
     forward_sigterm: bool = True,
+    followers: Iterable[tuple[str, int]] = (),
+    leader_notice_port: int | None = None,
 ) -> SupervisedServer:
     """Start the server, wait until it is healthy, and keep watching it.
 
@@ -585,6 +701,8 @@ def supervise(
     is read from that variable and appended as --api-key. API keys on the command
     line never reach the logs; pass any other values to hide in `secrets`.
     If the server does not become healthy it is stopped and the error is raised.
+    Multi-node: rank 0 passes `followers`, the other ranks `leader_notice_port`
+    (see SupervisedServer and listen_for_shutdown_notice).
     """
     argv = build_argv(argv, api_key_env)
     all_secrets = [*secrets_in_argv(argv), *secrets]
@@ -592,8 +710,12 @@ def supervise(
     proc = start(argv, env)
     log_thread = forward_logs(proc.stdout, all_secrets)
     shutdown = threading.Event()
+    server = SupervisedServer(proc, shutdown, log_thread, followers=list(followers),
+                              waits_for_leader=leader_notice_port is not None)
+    if leader_notice_port is not None:
+        listen_for_shutdown_notice(leader_notice_port, shutdown)
     if forward_sigterm:
-        install_sigterm_forwarding(proc, shutdown, grace_seconds)
+        install_sigterm_forwarding(proc, shutdown, grace_seconds, stop=server.stop)
     if health_url is not None:
         try:
             seconds = wait_healthy(proc, health_url, health_timeout, poll_interval)
@@ -603,5 +725,5 @@ def supervise(
             log(f"server failed to start: {error}")
             raise
         log(f"server healthy after {seconds:.1f}s at {health_url}")
-    crash_monitor = watch_for_crash(proc, shutdown, exit_fn=exit_fn, log_thread=log_thread)
-    return SupervisedServer(proc, shutdown, log_thread, crash_monitor)
+    server.crash_monitor = watch_for_crash(proc, shutdown, exit_fn=exit_fn, log_thread=log_thread)
+    return server

@@ -44,7 +44,8 @@ def deploy_main(spec_path: str, *, dry_run: bool = False, from_step: str | None 
         if fmt not in ("text", "json"):
             raise UsageProblem(f"unknown format {fmt!r}: use text or json", EXIT_USAGE)
         doc, digest, _ = load_steps(spec_path)
-        redact = Redactor.from_env(dict(os.environ), [doc.get("api_key_env") or ""])
+        proxy_names = list((doc.get("proxy_auth") or {}).values())
+        redact = Redactor.from_env(dict(os.environ), [doc.get("api_key_env") or "", *proxy_names])
         display = Display(fmt, redact)
         records_path = RUNS_DIR / f"{Path(spec_path).stem}.jsonl"
         ctx = Context(spec_path, doc, digest, display, redact, select(doc, from_step, only_step),

@@ -86,6 +86,17 @@ def check_api_key_env(ctx: Context, check: dict, deadline: float) -> str | None:
             "sends it (its value is never shown)")
 
 
+def check_proxy_token_env(ctx: Context, check: dict, deadline: float) -> str | None:
+    """The wait and smoke steps send the Modal proxy token (servespec/edge.py); names only."""
+    if not {"wait", "smoke"} & set(ctx.selected):
+        return None
+    missing = [name for name in check["env"] if not os.environ.get(name, "").strip()]
+    if not missing:
+        return None
+    return (f"set {' and '.join(missing)} to a Modal Proxy Auth Token (id wk-..., secret ws-...) "
+            "before deploying: Modal's proxy answers 401 to the wait and smoke steps without it")
+
+
 def check_fresh(ctx: Context, check: dict, deadline: float) -> str | None:
     return stale_problem(ctx.spec_path)
 
@@ -93,6 +104,7 @@ PREFLIGHT_CHECKS = {
     "steps-fresh": check_fresh,
     "modal-installed": check_modal_installed,
     "api-key-env": check_api_key_env,
+    "proxy-token-env": check_proxy_token_env,
     "authenticated": check_authenticated,
     "secrets": check_secrets,
 }

@@ -7,17 +7,20 @@ import time
 import urllib.error
 import urllib.request
 
+from .. import edge
 from .context import Context, unknown_url
 from .problems import EXIT_FAILED, TIMEOUT_EXIT_CODE
 from .records import StepResult
 
 HEALTH_REQUEST_TIMEOUT = 60.0
+# While a cold replica loads, print a progress line this often (the spinner alone is invisible
+# in CI logs and in --format json runs).
+PROGRESS_EVERY_SECONDS = 60.0
 
 
-def probe(url: str, timeout: float, api_key: str | None) -> str:
-    """'200' when healthy, else a short reason (HTTP status or network error). The key rides
-    only in the header (SGLang may guard every path); no reason printed can contain it."""
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+def probe(url: str, timeout: float, headers: dict[str, str]) -> str:
+    """'200' when healthy, else a short reason (HTTP status or network error). Keys ride only in
+    the headers (the Modal proxy token, and SGLang's key); no reason printed can contain them."""
     request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -36,16 +39,25 @@ def run_wait(ctx: Context, step: dict, deadline: float) -> StepResult:
     url = base + step["path"]
     ctx.display.print(f"  GET {url} until 200 (every {step['poll_interval']} s)")
     api_key = os.environ.get(ctx.steps_doc.get("api_key_env") or "") or None
-    attempts = 0
+    try:
+        headers = edge.request_headers(edge.from_steps(ctx.steps_doc), api_key)
+    except edge.ProxyTokenMissing as missing:
+        return StepResult("wait", "failed", EXIT_FAILED, start, time.time(), str(missing))
+    attempts, last_progress = 0, time.monotonic()
     with ctx.display.running("wait") as status:
         while True:
             attempts += 1
             remaining = max(1.0, deadline - time.monotonic())
-            answer = probe(url, min(HEALTH_REQUEST_TIMEOUT, remaining), api_key)
+            answer = probe(url, min(HEALTH_REQUEST_TIMEOUT, remaining), headers)
+            waited = time.time() - start
             if answer == "200":
                 return StepResult("wait", "ok", 0, start, time.time(),
-                                  f"healthy after {attempts} attempt(s)", url=base)
-            status(f"{answer} (attempt {attempts})")
+                                  f"healthy after {attempts} attempt(s), {waited:.0f} s", url=base)
+            status(f"{answer} (attempt {attempts}, {waited:.0f} s)")
+            if time.monotonic() - last_progress >= PROGRESS_EVERY_SECONDS:
+                last_progress = time.monotonic()
+                ctx.display.print(f"  still loading: {answer} after {waited / 60:.1f} min "
+                                  f"(attempt {attempts}; a cold replica reads the weights first)")
             if time.monotonic() + step["poll_interval"] > deadline:
                 return StepResult("wait", "timeout", TIMEOUT_EXIT_CODE, start, time.time(),
                                   f"{url} not healthy within {step['timeout']} s "
