@@ -18,7 +18,7 @@ from conftest import ROOT, default_text, run_cli
 
 from servespec import catalog, sglang_args
 from servespec.pipeline import read_spec
-from servespec.render import ARTIFACTS, SUPERVISE_SOURCE, render_files
+from servespec.render import ARTIFACTS, render_files, supervision_source
 
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 SPEC_IDS = [p.stem for p in SPECS]
@@ -248,7 +248,9 @@ def test_rendered_python_passes_ruff_and_py_compile():
 
 
 def test_supervision_code_is_included_verbatim():
-    source = SUPERVISE_SOURCE.read_text().rstrip("\n")
+    source = supervision_source()
+    assert "class Redactor" in source and "def supervise(" in source
+    assert "from .redact" not in source
     for spec in SPECS:
         assert source in rendered(spec.stem, "deploy.py").read_text()
 
