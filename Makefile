@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 SPEC ?= specs/glm51-fp8-b200.yaml
 # SGLang versions whose real argument parsers check the rendered flags (see tools/sglang-env.sh).
 SGLANG_VERSIONS ?= 0.5.23 0.5.10
+# SGLang versions whose own serving benchmark runs locally (tools/sglang-bench-env.sh).
+BENCH_SGLANG_VERSIONS ?= 0.5.23
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
 # Core: what `render` and `validate` need (pyyaml, jsonschema, jinja2, click).
@@ -19,7 +21,7 @@ $(VENV)/.dev: $(VENV)/.core
 	@$(PIP) -e '.[dev]' 2> >(grep -v "^WARNING: Location" >&2)
 	@touch $@
 
-.PHONY: render validate verify check estimate plan test lint deploy bench envs clean
+.PHONY: render validate verify check estimate plan test lint deploy bench bench-endpoint envs clean
 render: $(VENV)/.core ## Render every specs/*.yaml into rendered/<name>/
 	@$(BIN)/servespec render
 
@@ -38,6 +40,7 @@ plan: estimate ## Old name of estimate, kept for one release
 
 envs: $(VENV)/.dev ## The real SGLang parsers and the local OpenAI-compatible test server
 	@for v in $(SGLANG_VERSIONS); do bash tools/sglang-env.sh $$v; done
+	@for v in $(BENCH_SGLANG_VERSIONS); do bash tools/sglang-bench-env.sh $$v; done
 	@bash tools/smoke-server-env.sh
 
 test: $(VENV)/.dev envs ## The whole test suite
@@ -48,6 +51,9 @@ lint: $(VENV)/.dev
 
 deploy: $(VENV)/.dev ## Deploy SPEC (default: the GLM-5.1 B200 spec) step by step
 	@$(BIN)/servespec deploy $(SPEC)
+
+bench-endpoint: $(VENV)/.dev ## SGLang's serving benchmark against SPEC's deployed endpoint (servespec bench)
+	@$(BIN)/servespec bench $(SPEC)
 
 bench: $(VENV)/.dev ## Benchmarks against check-jsonschema
 	@$(BIN)/python bench/run.py

@@ -270,5 +270,87 @@ def model_facts(repo: str, revision: str | None, output: str | None) -> None:
     sys.exit(model_facts_main(repo, revision, output))
 
 
+# --- bench and the deployed app's lifecycle (servespec/bench.py, servespec/lifecycle.py) -------
+
+SPEC_ARG = click.argument("spec", type=click.Path(dir_okay=False))
+
+
+@main.command()
+@SPEC_ARG
+@click.option("--local-url", metavar="URL", default=None,
+              help="Run the benchmark on this machine against URL (any OpenAI-compatible server) "
+                   "instead of in the app's Modal CPU function.")
+@click.option("--tokenizer", default=None,
+              help="With --local-url: tokenizer path or Hub id (default: the spec's model.repo).")
+@click.option("--url", default=None, help="Endpoint URL for the Modal run (default: recorded by deploy).")
+@click.option("--proxy-auth/--no-proxy-auth", default=True, show_default=True,
+              help="Send the spec's Modal proxy-auth headers (off for a local server without Modal's edge).")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def bench(spec: str, local_url: str | None, tokenizer: str | None, url: str | None,
+          proxy_auth: bool, fmt: str) -> None:
+    """Run SGLang's serving benchmark against SPEC's endpoint; write runs/<name>/bench-*.json and
+    .png, print a table; exit 1 naming each target missed."""
+    from .bench import bench_main
+
+    sys.exit(bench_main(spec, local_url=local_url, tokenizer=tokenizer, url=url,
+                        proxy_auth=proxy_auth, fmt=fmt))
+
+
+@main.command()
+@SPEC_ARG
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def status(spec: str, fmt: str) -> None:
+    """Is SPEC's app deployed, which version, how many containers, is the endpoint healthy, and
+    is the deployed version the one rendered/ holds now."""
+    from .lifecycle import status_main
+
+    sys.exit(status_main(spec, fmt))
+
+
+@main.command()
+@SPEC_ARG
+@click.option("-f", "--follow", is_flag=True, help="Keep streaming until Ctrl-C.")
+@click.option("--since", default=None, help="Start of the range: ISO 8601 or relative (1h, 30m).")
+@click.option("-n", "--tail", type=int, default=None, help="Only the last N entries.")
+def logs(spec: str, follow: bool, since: str | None, tail: int | None) -> None:
+    """SPEC's app logs (modal app logs)."""
+    from .lifecycle import logs_main
+
+    sys.exit(logs_main(spec, follow, since, tail))
+
+
+@main.command()
+@SPEC_ARG
+@click.argument("version", required=False)
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def rollback(spec: str, version: str | None, fmt: str) -> None:
+    """Redeploy VERSION (e.g. v3; default: the previous one) of SPEC's app. Volumes and caches
+    are not versioned and stay as they are; rendered/ is not changed."""
+    from .lifecycle import rollback_main
+
+    sys.exit(rollback_main(spec, version, fmt))
+
+
+@main.command()
+@SPEC_ARG
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def stop(spec: str, yes: bool, fmt: str) -> None:
+    """Stop SPEC's app: containers end, the URL stops answering; volumes and secrets stay."""
+    from .lifecycle import stop_main
+
+    sys.exit(stop_main(spec, yes, fmt, lambda question: click.confirm(question, default=False)))
+
+
+@main.command()
+@SPEC_ARG
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def history(spec: str, fmt: str) -> None:
+    """What deploy, bench, rollback and stop did for SPEC (runs/<name>.jsonl), as a table."""
+    from .lifecycle import history_main
+
+    sys.exit(history_main(spec, fmt))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -12,7 +12,7 @@ import sys
 from .errors import Severity
 from .pipeline import SpecReport, read_spec, spec_paths
 
-MEMORY_RULES = ("SS130", "SS131", "SS132")  # shown by estimate even as warnings: they are its subject
+MEMORY_RULES = ("SS130", "SS131", "SS132", "SS160")  # shown by estimate even as warnings: they are its subject
 
 
 def estimate_of(result: SpecReport):
@@ -56,6 +56,7 @@ def estimate_main(spec_paths_arg: list[str], fmt: str) -> int:
             "findings": [f.to_json() for f in r.findings],
             "estimate": est.to_json() if est is not None else None,
             "summary": summary_line(r.name, est) if est is not None else None,
+            "measured": bench_capacity(r.name, est) if est is not None else None,
             **({"error": why} if est is None else {}),
         } for r, est, why in results]}
         print(json.dumps(payload, indent=2, sort_keys=True))
@@ -65,10 +66,23 @@ def estimate_main(spec_paths_arg: list[str], fmt: str) -> int:
         shown = [f for f in r.findings if f.severity is Severity.ERROR or f.rule in MEMORY_RULES]
         for finding in shown:
             print(finding.format(), file=sys.stderr)
-        blocks.append(format_table(str(r.path), est) if est is not None
-                      else f"{r.path}\n  cannot estimate: {why}")
+        blocks.append(format_table(str(r.path), est) + measured_text(r.name, est)
+                      if est is not None else f"{r.path}\n  cannot estimate: {why}")
     print("\n\n".join(blocks))
     return 1 if failed else 0
+
+
+def bench_capacity(name: str, est) -> dict | None:
+    """The last `servespec bench` run's concurrency next to the KV capacity (bench_report.py)."""
+    from .bench_report import capacity
+
+    return capacity(name, est)
+
+
+def measured_text(name: str, est) -> str:
+    from .bench_report import capacity_text
+
+    return capacity_text(bench_capacity(name, est))
 
 
 def summary_lines(spec_args: list[str]) -> list[str]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from . import names, sglang_args
+from . import bench, names, sglang_args
 from .files import write_atomic
 from .pipeline import SpecReport
 
@@ -175,6 +175,7 @@ def render_deploy(checked: SpecReport) -> str:
         "image_env": list(dep.image_env),
         "supervise_source": supervision_source(),
     }
+    context.update(bench.template_context(spec))  # the bench_endpoint block (servespec/bench.py)
     return _environment().get_template("deploy.py.j2").render(context)
 
 

@@ -434,6 +434,6 @@ def _short(choices: list[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(choices)} in all)" if len(choices) > limit else "")
 
 
-# Memory-fit rules live beside the estimate that computes the numbers; importing the module
-# registers them here.
-from . import rules_edge, rules_memory, rules_model  # noqa: F401
+# Memory-fit rules live beside the estimate that computes the numbers, the bench-section rules
+# (SS200-SS202) beside the benchmark; importing the modules registers them here.
+from . import rules_bench, rules_edge, rules_memory, rules_model  # noqa: F401

@@ -1,8 +1,9 @@
-"""Memory-fit rules (weights, KV-cache capacity, headroom), computed by the planner.
+"""Memory-fit rules (weights, KV-cache capacity, headroom), computed by servespec/estimate.py.
 
 Each rule points at the field the user should change: hardware.gpu when the weights do not fit,
-engine.mem_fraction_static or model.context_length when the KV cache is too small, and
-engine.mem_fraction_static when too little memory is left for activations.
+engine.mem_fraction_static or model.context_length when the KV cache is too small,
+engine.mem_fraction_static when too little memory is left for activations, and
+speculative.draft when a draft model's facts are missing (SS160), so its memory is not counted.
 """
 
 from __future__ import annotations
@@ -97,3 +98,17 @@ def activation_headroom(ctx: Context) -> Iterator[Hit]:
         f" chunked_prefill_size {est.chunked_prefill_size}: lower it to"
         f" {est.sglang_default_mem_fraction} or reduce engine.chunked_prefill_size"
     )
+
+
+@rule("SS160")
+def draft_has_facts(ctx: Context) -> Iterator[Hit]:
+    """Only when a draft model is named and the algorithm uses one (SS182 reports a draft the
+    algorithm ignores)."""
+    draft = (ctx.spec.get("speculative") or {}).get("draft")
+    if not draft or ctx.spec["speculative"]["algorithm"] in ("none", "NGRAM") or not ctx.facts:
+        return
+    if draft_facts(ctx) is None:
+        said = "names no facts" if not draft.get("facts") else f"facts '{draft['facts']}' do not load"
+        yield ("speculative", "draft"), (
+            f"draft {draft.get('repo')} {said}: its weights and KV are left out of the estimate;"
+            " write them with `servespec model-facts` and set speculative.draft.facts")

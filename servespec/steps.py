@@ -48,6 +48,7 @@ PREFLIGHT_TIMEOUT = 300  # `modal token info` alone takes ~60 s to give up on an
 VOLUMES_TIMEOUT = 300
 DEPLOY_TIMEOUT = 2400  # `modal deploy` builds the multi-gigabyte SGLang image on first use
 SMOKE_TIMEOUT = 900  # five checks, each request bounded by smoke's own 120 s timeout
+BENCH_MARGIN = 900  # `modal run` builds or pulls the image and schedules the CPU container
 HEALTH_POLL_INTERVAL = 10
 
 
@@ -64,6 +65,8 @@ def build_steps(dep: Deployment, spec_path: str) -> dict:
     else:
         omitted["compile"] = "compile.enabled is false in the spec"
     steps += [_deploy(dep, deploy_py), _wait(dep.spec), _smoke(dep)]
+    if (dep.spec.get("bench") or {}).get("after_deploy"):
+        steps.append(_bench(dep.spec, spec_path))
     doc = {
         "format": STEPS_FORMAT,
         "app": dep.app,
@@ -258,3 +261,15 @@ def _smoke(dep: Deployment) -> dict:
     return _step("smoke", "commands",
                  "Health, model list, streamed chat, tool call and reasoning against the live "
                  "endpoint.", SMOKE_TIMEOUT, "fixed", commands=[_command(argv)])
+
+
+def _bench(spec: dict, spec_path: str) -> dict:
+    # The options of `servespec bench` (servespec/cli.py, bench): it runs deploy.py's
+    # bench_endpoint with `modal run` and exits 1 naming each target missed.
+    timeout = spec["bench"]["timeout"]
+    return _step("bench", "commands",
+                 "SGLang's serving benchmark from a CPU function next to the endpoint; fails "
+                 "when a target in the spec is missed.",
+                 timeout + BENCH_MARGIN,
+                 f"bench.timeout + {BENCH_MARGIN} s for image build and scheduling",
+                 commands=[_command(["servespec", "bench", spec_path, "--url", URL_PLACEHOLDER])])

@@ -95,3 +95,9 @@ def quantization() -> dict:
 def model_support() -> dict:
     """Weight formats, DeepGEMM conditions, speculative algorithms, architecture-scoped rules."""
     return _read("model_support.yaml")
+
+
+@cache
+def bench() -> dict:
+    """Default workloads of `servespec bench` (catalog/bench.yaml)."""
+    return _read("bench.yaml")["bench"]

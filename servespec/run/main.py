@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..history import rendered_digest
 from ..redact import Redactor
 from .commands import run_commands
 from .context import Context, load_steps, select
@@ -66,7 +67,8 @@ def deploy_main(spec_path: str, *, dry_run: bool = False, from_step: str | None 
 def execute(ctx: Context, records_path: Path, fmt: str, *, resume: bool,
             from_step: str | None) -> int:
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ") + f"-{os.getpid()}"
-    log = RunLog(records_path, run_id, ctx.digest, ctx.redact)
+    log = RunLog(records_path, run_id, ctx.digest, ctx.redact,
+                 rendered_digest(Path(ctx.spec_path).stem))
     resumed_from, done = resumable(ctx.records, ctx.digest) if resume else (None, set())
     if resumed_from:
         finished = [s["name"] for s in ctx.steps_doc["steps"] if s["name"] in done]

@@ -54,24 +54,30 @@ def iso(ts: float) -> str:
 class RunLog:
     """runs/<name>.jsonl: one line per step, appended as each step ends (a crash loses none)."""
 
-    def __init__(self, path: Path, run_id: str, digest: str, redact: Redactor):
+    def __init__(self, path: Path, run_id: str, digest: str, redact: Redactor,
+                 rendered_digest: str | None = None):
         self.path, self.run_id, self.digest, self.redact = path, run_id, digest, redact
+        # All of rendered/<name>/ (servespec/history.py): `servespec status` compares it.
+        self.rendered_digest = rendered_digest
 
     def append(self, result: StepResult) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = {"run": self.run_id, "steps_digest": self.digest, **result.record()}
+        line = {"run": self.run_id, "steps_digest": self.digest,
+                "rendered_digest": self.rendered_digest, **result.record()}
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(self.redact.deep(line), sort_keys=True) + "\n")
 
 
 def read_records(path: Path) -> list[dict]:
+    """The deploy runs' lines; bench, rollback and stop lines (with "action") are left out, so
+    a bench after a failed deploy does not hide that deploy from resume."""
     if not path.is_file():
         return []
     records = []
     for line in path.read_text(encoding="utf-8").splitlines():
         with contextlib.suppress(ValueError):
             record = json.loads(line)
-            if isinstance(record, dict):
+            if isinstance(record, dict) and record.get("action", "deploy") == "deploy":
                 records.append(record)
     return records
 
