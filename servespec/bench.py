@@ -114,7 +114,8 @@ def dataset_args(workload: dict, concurrency: int) -> list[str]:
             "--num-prompts", str(prompt_count(workload, concurrency))]
 
 
-def request(spec: dict, base_url: str, tokenizer: str, out_dir: str, proxy_auth) -> dict:
+def request(spec: dict, base_url: str, tokenizer: str | None, out_dir: str | None,
+            proxy_auth) -> dict:
     """What the runner of the cells gets: names of credential variables, never values."""
     auth = spec["serving"].get("auth") or {}
     header_env = {}
@@ -233,7 +234,9 @@ def bench_main(spec_path: str, *, local_url: str | None = None, tokenizer: str |
             where = f"local run against {local_url}"
         else:
             endpoint = url or _endpoint_url(name)
-            req = request(spec, endpoint, names.model_dir(spec), "/tmp", proxy)
+            # bench_endpoint fills in the tokenizer (MODEL_DIR, the weights volume) and its
+            # own output folder.
+            req = request(spec, endpoint, None, None, proxy)
             outcomes = run_modal(name, req, log_path, timeout, redact)
             where = f"Modal function {REMOTE_FUNCTION} of app {spec['app']} against {endpoint}"
     except BenchProblem as problem:

@@ -17,6 +17,7 @@ import ast
 import difflib
 import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,7 +28,9 @@ from .files import write_atomic
 from .pipeline import SpecReport
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-SUPERVISE_SOURCE = Path(__file__).resolve().parent / "supervise.py"
+# Pasted, in this order, at the end of every deploy.py (see supervision_source).
+SUPERVISION_SOURCES = tuple(Path(__file__).resolve().parent / name
+                            for name in ("redact.py", "supervise.py"))
 
 ARTIFACTS = ("deploy.py", "sglang.args", "steps.json", "spec.resolved.yaml")
 
@@ -170,10 +173,17 @@ def render_deploy(checked: SpecReport) -> str:
         "arguments": [(flag, None if value is True else sglang_args.text(value))
                       for flag, value in dep.arguments],
         "image_env": list(dep.image_env),
-        "supervise_source": SUPERVISE_SOURCE.read_text(encoding="utf-8").rstrip("\n"),
+        "supervise_source": supervision_source(),
     }
     context.update(bench.template_context(spec))  # the bench_endpoint block (servespec/bench.py)
     return _environment().get_template("deploy.py.j2").render(context)
+
+
+def supervision_source() -> str:
+    """servespec/redact.py then servespec/supervise.py, verbatim except supervise's import of
+    redact, which the paste itself satisfies: deploy.py needs nothing but `modal` to run."""
+    texts = [p.read_text(encoding="utf-8").rstrip("\n") for p in SUPERVISION_SOURCES]
+    return "\n\n\n".join(re.sub(r"\n\nfrom \.redact import [^\n]*\n", "\n", t) for t in texts)
 
 
 def render_args(checked: SpecReport) -> str:

@@ -218,3 +218,44 @@ def test_catalog_workloads_need_no_download_and_fix_lengths():
 
 def test_driver_and_runner_agree_on_the_result_marker():
     assert bench_driver.BENCH_RESULT_MARKER == bench.MARKER
+
+
+def test_modal_mode_runs_the_app_function_with_credentials_by_name_only(tmp_path):
+    """Without Modal's servers, the stand-in `modal` of the deploy tests (tests/standin_modal.py)
+    answers `modal run` with the result lines deploy.py's bench_endpoint prints, and echoes
+    environment values, as a leak would. What is checked: the real modal CLI call servespec
+    makes, that the proxy token travels in the environment (never in argv or the request) and
+    that nothing printed or recorded contains it."""
+    spec = write_spec(tmp_path, RANDOM.format(levels="[2]"), MET)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "modal").write_text(f'#!/bin/sh\nexec "{sys.executable}" '
+                                   f'"{ROOT / "tests" / "standin_modal.py"}" modal "$@"\n')
+    (bin_dir / "modal").chmod(0o755)
+    result = {"completed": 4, "p95_ttft_ms": 80.0, "median_tpot_ms": 3.0}
+    line = bench.MARKER + json.dumps({"key": "random@2", "result": result, "error": None})
+    (tmp_path / "standin.json").write_text(json.dumps({"rules": [
+        {"match": "run rendered/tiny-bench/deploy.py::bench_endpoint", "lines": [line],
+         "print_env": ["SERVESPEC_BENCH", "MODAL_PROXY_TOKEN_SECRET"]}]}))
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "STANDIN_LOG": str(tmp_path / "standin.log"),
+           "STANDIN_CONFIG": str(tmp_path / "standin.json"),
+           "MODAL_PROXY_TOKEN_ID": TOKEN_ID, "MODAL_PROXY_TOKEN_SECRET": TOKEN_SECRET}
+    proc = subprocess.run([sys.executable, "-m", "servespec.cli", "bench", str(spec), "--url",
+                           "https://ws--tiny-bench.modal.run"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    argv = json.loads((tmp_path / "standin.log").read_text().splitlines()[0])["argv"]
+    assert argv[:3] == ["run", "rendered/tiny-bench/deploy.py::bench_endpoint", "--request"]
+    request = json.loads(argv[3])
+    assert request["base_url"] == "https://ws--tiny-bench.modal.run"
+    assert request["header_env"] == {"Modal-Key": "MODAL_PROXY_TOKEN_ID",
+                                     "Modal-Secret": "MODAL_PROXY_TOKEN_SECRET"}
+    assert request["api_key_env"] == "SGLANG_API_KEY"
+    assert [r["key"] for r in request["runs"]] == ["random@2"]
+    # SGLang's ready check sends no custom headers, so behind the proxy it is off.
+    assert "--ready-check-timeout-sec" in request["runs"][0]["argv"]
+    log = only(tmp_path / "runs" / "tiny-bench", "bench-*.log").read_text()
+    assert "SERVESPEC_BENCH=1" in log and "MODAL_PROXY_TOKEN_SECRET=***" in log
+    for text in (log, proc.stdout, proc.stderr, " ".join(argv)):
+        assert TOKEN_SECRET not in text and TOKEN_ID not in text

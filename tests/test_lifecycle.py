@@ -247,3 +247,50 @@ def test_logs_pass_follow_and_since(standin):
     proc = standin.run(["logs", SPEC, "-f", "--since", "30m", "-n", "5"])
     assert proc.returncode == 0 and "line one from the app" in proc.stdout
     assert ["app", "logs", APP, "--follow", "--since", "30m", "--tail", "5"] in standin.calls()
+
+
+def test_status_probes_health_through_the_edge_when_a_container_runs(standin, repo):
+    """A real local health endpoint behind the edge stand-in (tests/edge_proxy.py): status sends
+    the spec's proxy-auth headers, read from the environment by name."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    from edge_proxy import EdgeProxy
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    Thread(target=upstream.serve_forever, daemon=True).start()
+    try:
+        with EdgeProxy(f"http://127.0.0.1:{upstream.server_address[1]}", "wk-7", "ws-8") as edge:
+            record_deploy(repo, current_digest(repo))
+            with open(repo / "runs" / f"{APP}.jsonl", "a") as fh:
+                fh.write(json.dumps({"run": "r1", "name": "wait", "status": "ok",
+                                     "url": edge.url}) + "\n")
+            standin.answer("app info", app_info())
+            standin.answer("container list", [{"container_id": "ta-1"}])
+            standin.env.update({"MODAL_PROXY_TOKEN_ID": "wk-7", "MODAL_PROXY_TOKEN_SECRET": "ws-8"})
+            proc = standin.run(["status", SPEC])
+            assert proc.returncode == 0, proc.stderr
+            assert "1 container running, endpoint healthy" in proc.stdout
+            assert edge.seen == [("GET", "/health", True)]
+
+            standin.env["MODAL_PROXY_TOKEN_SECRET"] = "ws-wrong"
+            proc = standin.run(["status", SPEC])
+            assert proc.returncode == 1 and "endpoint unhealthy (HTTP 401)" in proc.stdout
+    finally:
+        upstream.shutdown()
+
+
+def test_status_of_a_stopped_app(standin):
+    standin.answer("app info", app_info(state="stopped"))
+    proc = standin.run(["status", SPEC])
+    assert proc.returncode == 1
+    assert proc.stdout.strip() == f"app '{APP}' exists but is not deployed (state: stopped)."
+    assert not any(c[:2] == ["container", "list"] for c in standin.calls())

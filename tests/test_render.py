@@ -18,7 +18,7 @@ from conftest import ROOT, default_text, run_cli
 
 from servespec import catalog, sglang_args
 from servespec.pipeline import read_spec
-from servespec.render import ARTIFACTS, SUPERVISE_SOURCE, render_files
+from servespec.render import ARTIFACTS, render_files, supervision_source
 
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 SPEC_IDS = [p.stem for p in SPECS]
@@ -181,6 +181,7 @@ def parse_args_files(version: str, *files: Path) -> list[dict]:
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
+@pytest.mark.envs
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
 def test_rendered_args_parse_under_the_pinned_sglang(spec):
     version = checked(spec).spec["engine"]["version"]
@@ -190,6 +191,7 @@ def test_rendered_args_parse_under_the_pinned_sglang(spec):
     assert not result["deprecated"], result["deprecated"]
 
 
+@pytest.mark.envs
 def test_default_args_under_0_5_23_carry_the_reference_flags():
     (result,) = parse_args_files("0.5.23", rendered("glm51-fp8-b200", "sglang.args"))
     ns = result["namespace"]
@@ -200,6 +202,7 @@ def test_default_args_under_0_5_23_carry_the_reference_flags():
     assert ns["tool_call_parser"] == "glm47" and ns["reasoning_parser"] == "glm45"
 
 
+@pytest.mark.envs
 def test_flag_names_follow_the_pinned_version(tmp_path):
     """The same spec pinned to 0.5.10 renders 0.5.10's flag names and parses there, while the
     0.5.23 rendering does not: the per-version table is doing real work."""
@@ -245,7 +248,9 @@ def test_rendered_python_passes_ruff_and_py_compile():
 
 
 def test_supervision_code_is_included_verbatim():
-    source = SUPERVISE_SOURCE.read_text().rstrip("\n")
+    source = supervision_source()
+    assert "class Redactor" in source and "def supervise(" in source
+    assert "from .redact" not in source
     for spec in SPECS:
         assert source in rendered(spec.stem, "deploy.py").read_text()
 

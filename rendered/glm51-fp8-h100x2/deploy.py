@@ -353,8 +353,88 @@ def run_bench_request(request: dict) -> None:
         print(BENCH_RESULT_MARKER + json.dumps(outcome), flush=True)
 
 
-# --- supervision: servespec/supervise.py, included verbatim (imports and all), so that this ---
+# --- supervision: servespec/redact.py + supervise.py, included verbatim, so that this -------
 # --- file needs nothing but `modal` to deploy --------------------------------------------------
+# ---------------------------------------------------------------------------
+# Redaction (servespec/redact.py, included verbatim in deploy.py before the supervision code).
+#
+# The one place that knows which names look secret and how a secret value is hidden: the
+# deploy runner (environment variables), the smoke test (the API key), the supervision code in
+# the container (the API key on SGLang's command line) and rule SS123 (engine.env keys) all use it.
+#
+# Standard library only and no `from __future__` import: this text is pasted into the generated
+# deploy.py, so it must not import anything the container image might lack.
+# ---------------------------------------------------------------------------
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+REDACTED = "***"
+# Parts of a name that mark its value as a secret (matched anywhere, any case): HF_TOKEN,
+# MODAL_TOKEN_SECRET, SGLANG_API_KEY, AWS_SECRET_ACCESS_KEY, DB_PASSWORD, GOOGLE_CREDENTIALS.
+SECRET_NAME_PARTS = ("TOKEN", "SECRET", "KEY", "PASSWORD", "PASSWD", "CREDENTIAL")
+SECRET_NAME = re.compile("|".join(SECRET_NAME_PARTS), re.IGNORECASE)
+# A value picked by its name alone is hidden only from this length on: "1" or "on" under a
+# secret-looking name would turn ordinary output into asterisks without hiding anything.
+MIN_SECRET_LENGTH = 4
+# SGLang's option for its API key: the value after it on a command line is a secret.
+API_KEY_FLAG = "--api-key"
+
+
+def looks_secret(name: str) -> bool:
+    """True when a variable or key name says its value is a secret."""
+    return SECRET_NAME.search(name) is not None
+
+
+class Redactor:
+    """Replaces every occurrence of any of the given secret values with "***", in one pass."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()):
+        # Longest first, so a secret that contains a shorter one is hidden whole. Empty values
+        # are skipped: they would "match" between every two characters.
+        self.values = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._pattern = (re.compile("|".join(re.escape(s) for s in self.values))
+                         if self.values else None)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], extra_names: Iterable[str] = ()) -> "Redactor":
+        """Hide the values of secret-looking variables and of the variables named in
+        `extra_names` (such as the spec's API key variable, whatever its name)."""
+        extra = set(extra_names)
+        return cls(value for name, value in env.items()
+                   if (looks_secret(name) or name in extra) and len(value) >= MIN_SECRET_LENGTH)
+
+    def __call__(self, text: str) -> str:
+        return self._pattern.sub(REDACTED, text) if self._pattern else text
+
+    def deep(self, obj):
+        """Redact every string inside a JSON-ready structure (before serializing, so a secret
+        that contains a quote cannot survive as its escaped form)."""
+        if isinstance(obj, str):
+            return self(obj)
+        if isinstance(obj, list):
+            return [self.deep(v) for v in obj]
+        if isinstance(obj, dict):
+            return {k: self.deep(v) for k, v in obj.items()}
+        return obj
+
+
+def secrets_in_argv(argv: Sequence[str]) -> list[str]:
+    """Return the API key values on a command line (`--api-key V` or `--api-key=V`)."""
+    found = []
+    for position, arg in enumerate(argv):
+        if arg == API_KEY_FLAG and position + 1 < len(argv):
+            found.append(argv[position + 1])
+        elif arg.startswith(API_KEY_FLAG + "="):
+            found.append(arg[len(API_KEY_FLAG) + 1 :])
+    return found
+
+
+def redact_argv(argv: Sequence[str], secrets: Iterable[str | None]) -> list[str]:
+    """Return a copy of `argv` that is safe to log."""
+    redact = Redactor([*secrets, *secrets_in_argv(argv)])
+    return [redact(arg) for arg in argv]
+
+
 # ---------------------------------------------------------------------------
 # Server supervision (servespec/supervise.py, included verbatim).
 #
@@ -370,11 +450,11 @@ def run_bench_request(request: dict) -> None:
 #     drains, and its shutdown broadcast stops the others.
 #
 # Standard library only: this text is pasted into the generated deploy.py, so
-# it must not import anything the container image might lack.
+# it must not import anything the container image might lack (redact.py is
+# pasted above it, its import dropped: servespec/render.py supervision_source).
 # ---------------------------------------------------------------------------
 import contextlib
 import os
-import re
 import shlex
 import signal
 import socket
@@ -386,8 +466,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from http.client import HTTPException
 
-API_KEY_FLAG = "--api-key"
-REDACTED = "***"
 SUPERVISOR_LOG_PREFIX = "[supervise] "
 SERVER_LOG_PREFIX = "[sglang] "
 # One /health request may take this long; a stalled probe must not hide a crash for long.
@@ -521,34 +599,6 @@ def build_argv(base_args: Sequence[str], api_key_env: str | None) -> list[str]:
     return argv + [API_KEY_FLAG, api_key]
 
 
-def secrets_in_argv(argv: Sequence[str]) -> list[str]:
-    """Return the API key values on a command line (`--api-key V` or `--api-key=V`)."""
-    found = []
-    for position, arg in enumerate(argv):
-        if arg == API_KEY_FLAG and position + 1 < len(argv):
-            found.append(argv[position + 1])
-        elif arg.startswith(API_KEY_FLAG + "="):
-            found.append(arg[len(API_KEY_FLAG) + 1 :])
-    return found
-
-
-def make_redactor(secrets: Iterable[str | None]) -> Callable[[str], str]:
-    """Return a function that replaces every occurrence of any secret with "***"."""
-    # Longest first, so a secret that contains a shorter one is hidden whole.
-    # Empty values are skipped: they would "match" between every character.
-    distinct = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
-    if not distinct:
-        return lambda text: text
-    pattern = re.compile("|".join(re.escape(secret) for secret in distinct))
-    return lambda text: pattern.sub(REDACTED, text)
-
-
-def redact_argv(argv: Sequence[str], secrets: Iterable[str | None]) -> list[str]:
-    """Return a copy of `argv` that is safe to log."""
-    redact = make_redactor([*secrets, *secrets_in_argv(argv)])
-    return [redact(arg) for arg in argv]
-
-
 # --- Logging -----------------------------------------------------------------
 
 
@@ -580,7 +630,7 @@ def forward_logs(
     The server blocks as soon as its pipe buffer is full, so this loop must keep
     reading no matter what: a failed write drops that line and carries on.
     """
-    redact = make_redactor(secrets)
+    redact = Redactor(secrets)
     emit = write_line or _print_line
 
     def pump() -> None:
