@@ -136,6 +136,7 @@ class Estimate:
                 "draft_layers": self.kv_draft_layers,
                 "sliding_window_layers": self.kv_swa_layers,
                 "swa_full_tokens_ratio": self.kv_swa_ratio,
+                "sliding_window_pool_tokens": int(self.kv_tokens * self.kv_swa_ratio),
                 "pools": self.kv_pools,
                 "bytes_per_token": self.kv_bytes_per_token,
                 "kib_per_token": round(self.kv_bytes_per_token / KIB, 2),

@@ -96,11 +96,6 @@ def python_literal(value) -> str:
     raise TypeError(f"cannot render {type(value).__name__} as a Python literal")
 
 
-def one_line(text: str) -> str:
-    """For text placed in comments: no line breaks of any kind may end the comment early."""
-    return " ".join(str(text).split())
-
-
 # --- artifacts ------------------------------------------------------------------------------
 
 

@@ -207,7 +207,7 @@ def _unreachable_detail(url: str, exc: BaseException, timeout: float) -> str:
 # the checks
 
 
-LATER = ("models", "chat_stream", "tool_call", "reasoning")  # what a failed step leaves unrun
+LATER = CHECKS[1:]  # what an unreachable server leaves unrun
 
 
 class _Recorder:

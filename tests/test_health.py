@@ -113,3 +113,14 @@ def test_no_function_over_the_limit():
                 if (n := node.end_lineno - start + 1) > MAX_FUNCTION_LINES:
                     long[f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}"] = n
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def test_no_citation_of_notes_outside_the_repository():
+    """Sources are upstream (a URL, or a package and path at a version), never the private
+    research notes this project was started from."""
+    root = PACKAGE.parent
+    needle = "shared/" + "reference"  # split, so this file does not match itself
+    cited = [str(p.relative_to(root)) for top in ("servespec", "specs", "tools", "tests", "bench")
+             for p in (root / top).rglob("*") if p.is_file() and p.suffix != ".pyc"
+             and needle in p.read_text(encoding="utf-8", errors="replace")]
+    assert not cited, f"cite the upstream source instead of {needle} in: {cited}"
