@@ -202,6 +202,25 @@ def smoke(url: str, api_key_env: str, model: str | None, expect_reasoning: bool,
 
 
 @main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--replicas", default=1, show_default=True, help="Replicas to start.")
+@click.option("--hold", default=0.0, show_default=True,
+              help="Seconds to keep the raised floor after the replica is healthy.")
+@click.option("--url", default=None, help="Endpoint URL (default: $SERVESPEC_ENDPOINT_URL, "
+                                          "else asked from Modal).")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait for /health; --no-wait leaves the floor raised until --release.")
+@click.option("--release", is_flag=True, help="Only put the spec's own warm floor back.")
+def wake(spec: str, replicas: int, hold: float, url: str | None, wait: bool,
+         release: bool) -> None:
+    """Start a replica of SPEC's deployed app before traffic: raise the warm floor, wait for
+    health (progress shown), then restore the spec's floor."""
+    from .wake import wake_main
+
+    sys.exit(wake_main(spec, replicas=replicas, hold=hold, url=url, wait=wait, release=release))
+
+
+@main.command()
 @click.argument("spec", required=False, default="specs/glm51-fp8-b200.yaml",
                 type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Print every command exactly as it would run; run nothing.")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from . import catalog, kv, sglang_memory, weights
+from . import catalog, coldstart, kv, sglang_memory, weights
 
 GIB = 1 << 30
 KIB = 1 << 10
@@ -89,6 +89,8 @@ class Estimate:
     scaledown_window_s: int
     burst_usd: float
     notes: list[str] = field(default_factory=list)
+    cold_start_miss_s: float = 0.0  # with no cache in the volume (servespec/coldstart.py)
+    cold_start_phases: list[dict] = field(default_factory=list)
 
     # --- derived figures -----------------------------------------------------------------
 
@@ -134,6 +136,7 @@ class Estimate:
                 "draft_layers": self.kv_draft_layers,
                 "sliding_window_layers": self.kv_swa_layers,
                 "swa_full_tokens_ratio": self.kv_swa_ratio,
+                "sliding_window_pool_tokens": int(self.kv_tokens * self.kv_swa_ratio),
                 "pools": self.kv_pools,
                 "bytes_per_token": self.kv_bytes_per_token,
                 "kib_per_token": round(self.kv_bytes_per_token / KIB, 2),
@@ -174,6 +177,8 @@ class Estimate:
                 "engine_start_s": round(self.engine_start_s),
                 "volume_read_gb_per_s": self.volume_read_gb_per_s,
                 "scaledown_window_s": self.scaledown_window_s,
+                "cache_miss_s": round(self.cold_start_miss_s),
+                "phases": self.cold_start_phases,
             },
             "notes": list(self.notes),
         }
@@ -350,8 +355,12 @@ def _cost_and_cold_start(spec: dict, facts: dict, usd_per_gpu_second: float,
     rate = start["volume_read_gb_per_s"]
     read = int(_need(facts, "checkpoint_bytes")) + int((draft or {}).get("checkpoint_bytes") or 0)
     read_s = read / (rate * GB)
-    engine_s = float(start["engine_start_s"])
+    # The phases and their sources: servespec/coldstart.py (h8); the hit case is the estimate.
+    phases = coldstart.phases(read, _deepgemm_runs(spec, facts))
+    engine_s = coldstart.total(phases) - read_s
     return {
+        "cold_start_phases": [p.to_json() for p in phases],
+        "cold_start_miss_s": coldstart.total(phases, cache_hit=False),
         "usd_per_gpu_second": usd_per_gpu_second,
         "usd_per_hour_replica": replica_s * 3600,
         "usd_per_hour_max": replica_s * 3600 * sc["max_replicas"],
@@ -361,6 +370,12 @@ def _cost_and_cold_start(spec: dict, facts: dict, usd_per_gpu_second: float,
         "cold_start_s": read_s + engine_s, "scaledown_window_s": sc["scaledown_window"],
         "burst_usd": replica_s * (read_s + engine_s + sc["scaledown_window"]),
     }
+
+
+def _deepgemm_runs(spec: dict, facts: dict) -> bool:
+    from .resolve import capability, deepgemm_applies
+
+    return deepgemm_applies(facts, spec, capability(catalog.gpus()[spec["hardware"]["gpu"]]["arch"]))
 
 
 def _notes(spec: dict, defaults: sglang_memory.MemoryDefaults) -> list[str]:

@@ -63,9 +63,12 @@ def _money_rows(est: Estimate) -> list[tuple[str, str]]:
     cost = (f"${est.usd_per_hour_replica:.2f}/h per replica, ${est.usd_per_hour_max:.2f}/h at"
             f" {est.max_replicas} replicas, ${est.usd_per_hour_idle:.2f}/h idle"
             f" ({est.min_replicas} warm)")
-    cold = (f">= {_minutes(est.cold_start_s)}: {est.checkpoint_bytes / GB:.0f} GB at"
-            f" {est.volume_read_gb_per_s} GB/s ({_minutes(est.weights_read_s)}) + engine start"
-            f" ({_minutes(est.engine_start_s)})")
+    cold = (f">= {_minutes(est.cold_start_s)} with caches, >= {_minutes(est.cold_start_miss_s)}"
+            " without: " + ", ".join(
+                f"{p['name'].replace('_', ' ')} {_minutes(p['seconds'])}"
+                + (" (miss only)" if p["on_cache_miss_only"] else "")
+                for p in est.cold_start_phases)
+            + " (sources: servespec estimate --format json)")
     burst = (f">= ${est.burst_usd:.2f}: one replica for cold start +"
              f" {est.scaledown_window_s} s scaledown window")
     return [("headroom", headroom), ("cost", cost), ("cold start", cold),

@@ -9,7 +9,7 @@
 # deploy.py, so it must not import anything the container image might lack.
 # ---------------------------------------------------------------------------
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 REDACTED = "***"
 # Parts of a name that mark its value as a secret (matched anywhere, any case): HF_TOKEN,
@@ -19,6 +19,8 @@ SECRET_NAME = re.compile("|".join(SECRET_NAME_PARTS), re.IGNORECASE)
 # A value picked by its name alone is hidden only from this length on: "1" or "on" under a
 # secret-looking name would turn ordinary output into asterisks without hiding anything.
 MIN_SECRET_LENGTH = 4
+# SGLang's option for its API key: the value after it on a command line is a secret.
+API_KEY_FLAG = "--api-key"
 
 
 def looks_secret(name: str) -> bool:
@@ -57,3 +59,20 @@ class Redactor:
         if isinstance(obj, dict):
             return {k: self.deep(v) for k, v in obj.items()}
         return obj
+
+
+def secrets_in_argv(argv: Sequence[str]) -> list[str]:
+    """Return the API key values on a command line (`--api-key V` or `--api-key=V`)."""
+    found = []
+    for position, arg in enumerate(argv):
+        if arg == API_KEY_FLAG and position + 1 < len(argv):
+            found.append(argv[position + 1])
+        elif arg.startswith(API_KEY_FLAG + "="):
+            found.append(arg[len(API_KEY_FLAG) + 1 :])
+    return found
+
+
+def redact_argv(argv: Sequence[str], secrets: Iterable[str | None]) -> list[str]:
+    """Return a copy of `argv` that is safe to log."""
+    redact = Redactor([*secrets, *secrets_in_argv(argv)])
+    return [redact(arg) for arg in argv]

@@ -260,9 +260,9 @@ def revision_pinned(ctx: Context) -> Iterator[Hit]:
 def endpoint_authenticated(ctx: Context) -> Iterator[Hit]:
     auth = ctx.spec["serving"].get("auth", {})
     if not auth.get("api_key_secret") and not auth.get("allow_unauthenticated"):
-        yield ("serving",), (
-            "no serving.auth.api_key_secret: anyone with the URL could use the endpoint"
-        )
+        reach = ("anyone with the URL" if auth.get("public")
+                 else "anyone holding one of the workspace's proxy tokens")
+        yield ("serving",), f"no serving.auth.api_key_secret: {reach} could use the endpoint"
 
 
 _APP_ID = re.compile(r"^ap-[a-zA-Z0-9]{22}$")

@@ -1,4 +1,5 @@
 """`servespec smoke URL`: check that a deployed OpenAI-compatible endpoint really serves.
+(The request checks themselves are in servespec/smoke_checks.py.)
 
 The checks run in this order, each recorded as (name, ok, detail, seconds):
 
@@ -37,6 +38,8 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 from .edge import ProxyAuth, ProxyTokenMissing
+from .redact import Redactor
+from .smoke_checks import chat_stream, reasoning, short, tool_call
 
 DEFAULT_API_KEY_ENV = "SERVESPEC_API_KEY"
 DEFAULT_TIMEOUT = 120.0  # seconds, for each request
@@ -47,28 +50,6 @@ NO_KEY_PLACEHOLDER = "EMPTY"
 
 CHECKS = ("health", "models", "chat_stream", "tool_call", "reasoning")
 
-CHAT_PROMPT = "Say hello in one short sentence."
-TOOL_PROMPT = "What is the weather in Paris right now? Use the get_weather tool."
-REASONING_PROMPT = "What is 17 + 25? Think it through step by step, then answer."
-
-SMOKE_TOOL_NAME = "get_weather"
-SMOKE_TOOL = {
-    "type": "function",
-    "function": {
-        "name": SMOKE_TOOL_NAME,
-        "description": "Get the current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string", "description": "The city, e.g. Paris"}},
-            "required": ["city"],
-        },
-    },
-}
-SMOKE_TOOL_CHOICE = {"type": "function", "function": {"name": SMOKE_TOOL_NAME}}
-
-# Where OpenAI-compatible servers put the thinking text: SGLang and most others use
-# `reasoning_content`; some newer servers name it `reasoning`.
-REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 _FORMATS = {"table": "table", "text": "table", "human": "table", "json": "json"}
 
@@ -177,54 +158,6 @@ def normalize_url(url: str) -> tuple[str, str]:
     return root, root + "/v1"
 
 
-class _Redactor:
-    def __init__(self, *secrets: str | None):
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-
-def _short(text: Any, limit: int = 160) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _field(obj: Any, name: str) -> Any:
-    """Read a field from an SDK object, whether declared or carried as an extra (pydantic)."""
-    if obj is None:
-        return None
-    value = getattr(obj, name, None)
-    if value is not None:
-        return value
-    for extra_attr in ("model_extra", "__pydantic_extra__"):
-        extra = getattr(obj, extra_attr, None)
-        if isinstance(extra, dict) and extra.get(name) is not None:
-            return extra[name]
-    if isinstance(obj, dict):
-        return obj.get(name)
-    to_dict = getattr(obj, "model_dump", None) or getattr(obj, "to_dict", None)
-    if callable(to_dict):
-        try:
-            data = to_dict()
-        except Exception:  # noqa: BLE001 - best effort: a field we cannot read is absent
-            return None
-        if isinstance(data, dict):
-            return data.get(name)
-    return None
-
-
-def _reasoning_of(obj: Any) -> tuple[str, str | None]:
-    """(reasoning text, field it came from) of a message or a stream delta."""
-    for name in REASONING_FIELDS:
-        value = _field(obj, name)
-        if isinstance(value, str) and value:
-            return value, name
-    return "", None
-
-
 def _api_error(exc: BaseException, *, api_key_env: str, key_set: bool) -> str:
     """A one-line, human description of an error from the openai SDK (or anything else)."""
     status = getattr(exc, "status_code", None)
@@ -236,15 +169,15 @@ def _api_error(exc: BaseException, *, api_key_env: str, key_set: bool) -> str:
                 if key_set
                 else f"the server wants an API key: set ${api_key_env}"
             )
-            return f"HTTP {status}: {hint} ({_short(message, 100)})"
-        return f"HTTP {status}: {_short(message)}"
+            return f"HTTP {status}: {hint} ({short(message, 100)})"
+        return f"HTTP {status}: {short(message)}"
     name = type(exc).__name__
     if name == "APITimeoutError":
         return "request timed out"
     if name == "APIConnectionError":
         cause = exc.__cause__ or exc.__context__
-        return f"cannot connect: {_short(cause) if cause else _short(exc)}"
-    return f"{name}: {_short(exc)}"
+        return f"cannot connect: {short(cause) if cause else short(exc)}"
+    return f"{name}: {short(exc)}"
 
 
 def _http_get_status(url: str, headers: dict[str, str], timeout: float) -> int:
@@ -267,11 +200,36 @@ def _unreachable_detail(url: str, exc: BaseException, timeout: float) -> str:
         return f"no answer from {where} within {timeout:g}s"
     if isinstance(reason, socket.gaierror):
         return f"cannot resolve host {parts.hostname!r}"
-    return f"cannot reach {where}: {_short(reason)}"
+    return f"cannot reach {where}: {short(reason)}"
 
 
 # ---------------------------------------------------------------------------------------------
 # the checks
+
+
+LATER = CHECKS[1:]  # what an unreachable server leaves unrun
+
+
+class _Recorder:
+    """Files each check's result in the report: timed, its detail redacted."""
+
+    def __init__(self, report: SmokeReport, redact: Redactor):
+        self.report, self.redact = report, redact
+
+    def __call__(self, name: str, start: float, ok: bool, detail: str,
+                 **metrics: Any) -> CheckResult:
+        result = CheckResult(name=name, ok=ok, detail=self.redact(detail),
+                             seconds=time.perf_counter() - start, metrics=metrics)
+        self.report.checks.append(result)
+        return result
+
+    def skip(self, names: tuple[str, ...], why: str) -> None:
+        for name in names:
+            self.report.checks.append(CheckResult(name, False, why, 0.0, skipped=True))
+
+    def describe(self, exc: BaseException) -> str:
+        report = self.report
+        return _api_error(exc, api_key_env=report.api_key_env, key_set=report.api_key_set)
 
 
 def run_smoke(
@@ -303,110 +261,31 @@ def run_smoke(
         raise SmokeUnavailable(
             "servespec smoke needs the openai package: pip install 'servespec[smoke]'"
         ) from None
-
     proxy_headers = dict(proxy_headers or {})
-    redact = _Redactor(api_key, *proxy_headers.values())
-    key_set = bool(api_key)
-    report = SmokeReport(base_url=root, api_key_env=api_key_env, api_key_set=key_set)
-
-    def record(name: str, start: float, ok: bool, detail: str, **metrics: Any) -> CheckResult:
-        result = CheckResult(
-            name=name,
-            ok=ok,
-            detail=redact(detail),
-            seconds=time.perf_counter() - start,
-            metrics=metrics,
-        )
-        report.checks.append(result)
-        return result
-
-    def skip(names: tuple[str, ...], why: str) -> None:
-        for name in names:
-            report.checks.append(CheckResult(name, False, why, 0.0, skipped=True))
-
-    def describe(exc: BaseException) -> str:
-        return _api_error(exc, api_key_env=api_key_env, key_set=key_set)
-
-    later = ("models", "chat_stream", "tool_call", "reasoning")
-
-    # -- health -------------------------------------------------------------------------------
+    report = SmokeReport(base_url=root, api_key_env=api_key_env, api_key_set=bool(api_key))
+    record = _Recorder(report, Redactor([api_key, *proxy_headers.values()]))
     headers = {"Accept": "application/json", **proxy_headers}
-    if key_set:
+    if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
+    if not _check_health(record, root, headers, timeout):
+        record.skip(LATER, "skipped: the server cannot be reached")
+        return report
     start = time.perf_counter()
     try:
-        status = _http_get_status(root + "/health", headers, timeout)
-    except (urllib.error.URLError, OSError) as exc:
-        record("health", start, False, _unreachable_detail(root, exc, timeout))
-        skip(later, "skipped: the server cannot be reached")
-        return report
-    except Exception as exc:  # noqa: BLE001 - any surprise is a failed check, not a traceback
-        record("health", start, False, f"{type(exc).__name__}: {_short(exc)}")
-        skip(later, "skipped: the server cannot be reached")
-        return report
-    if status == 200:
-        record("health", start, True, "GET /health: HTTP 200", status=status)
-    else:
-        hint = f" (set ${api_key_env}?)" if status in (401, 403) and not key_set else ""
-        record(
-            "health", start, False, f"GET /health: HTTP {status}, expected 200{hint}", status=status
-        )
-
-    start = time.perf_counter()
-    try:
-        client = openai.OpenAI(
-            api_key=api_key or NO_KEY_PLACEHOLDER,
-            base_url=api_base,
-            timeout=timeout,
-            max_retries=0,
-            default_headers=proxy_headers or None,
-        )
+        client = openai.OpenAI(api_key=api_key or NO_KEY_PLACEHOLDER, base_url=api_base,
+                               timeout=timeout, max_retries=0,
+                               default_headers=proxy_headers or None)
     except Exception as exc:  # noqa: BLE001
-        record("models", start, False, f"cannot set up the OpenAI client: {describe(exc)}")
-        skip(later[1:], "skipped: needs a model from the models check")
+        record("models", start, False, f"cannot set up the OpenAI client: {record.describe(exc)}")
+        record.skip(LATER[1:], "skipped: needs a model from the models check")
         return report
     try:
-        # -- models ---------------------------------------------------------------------------
-        start = time.perf_counter()
-        chosen: str | None = None
-        try:
-            page = client.models.list()
-            ids = [m.id for m in (getattr(page, "data", None) or [])]
-            if not ids:
-                record("models", start, False, "GET /v1/models lists no model")
-            elif model is not None and model not in ids:
-                listed = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
-                record(
-                    "models",
-                    start,
-                    False,
-                    f"model {model!r} is not listed (server lists: {listed})",
-                )
-            else:
-                chosen = model if model is not None else ids[0]
-                record("models", start, True, f"{len(ids)} listed; using {chosen}", count=len(ids))
-        except Exception as exc:  # noqa: BLE001
-            record("models", start, False, describe(exc))
-        if chosen is None:
-            skip(later[1:], "skipped: needs a model from the models check")
+        report.model = _check_models(record, client, model)
+        if report.model is None:
+            record.skip(LATER[1:], "skipped: needs a model from the models check")
             return report
-        report.model = chosen
-
-        # -- chat_stream, tool_call, reasoning: each failure is its own, the next still runs --
-        checks = (
-            ("chat_stream", _chat_stream, True),
-            ("tool_call", _tool_call, expect_tools),
-            ("reasoning", _reasoning, expect_reasoning),
-        )
-        for name, run_check, wanted in checks:
-            if not wanted:
-                skip((name,), "not requested")
-                continue
-            start = time.perf_counter()
-            try:
-                run_check(client, chosen, start, max_tokens, record)
-            except Exception as exc:  # noqa: BLE001 - any error fails this check, not the run
-                record(name, start, False, describe(exc))
+        wanted = {"chat_stream": True, "tool_call": expect_tools, "reasoning": expect_reasoning}
+        _request_checks(record, client, report.model, max_tokens, wanted)
     finally:
         close = getattr(client, "close", None)
         if callable(close):
@@ -414,156 +293,62 @@ def run_smoke(
     return report
 
 
-def _chat_stream(client: Any, model: str, start: float, max_tokens: int, record: Any) -> None:
-    stream = client.chat.completions.create(
-        model=model,
-        messages=[{"role": "user", "content": CHAT_PROMPT}],
-        stream=True,
-        max_tokens=max_tokens,
-        temperature=0,
-    )
-    ttft: float | None = None
-    content: list[str] = []
-    reasoning_chars = 0
-    chunks = 0
-    finish_reason = None
+def _check_health(record: _Recorder, root: str, headers: dict[str, str], timeout: float) -> bool:
+    """GET /health. False when the server cannot be reached at all (the rest is skipped)."""
+    start = time.perf_counter()
     try:
-        for chunk in stream:
-            chunks += 1
-            for choice in getattr(chunk, "choices", None) or []:
-                delta = getattr(choice, "delta", None)
-                text = (getattr(delta, "content", None) or "") if delta is not None else ""
-                thinking, _ = _reasoning_of(delta)
-                if (text or thinking) and ttft is None:
-                    ttft = time.perf_counter() - start
-                content.append(text)
-                reasoning_chars += len(thinking)
-                if getattr(choice, "finish_reason", None):
-                    finish_reason = choice.finish_reason
-    finally:
-        close = getattr(stream, "close", None)
-        if callable(close):
-            close()
-    total = time.perf_counter() - start
-    text = "".join(content)
-    metrics = {
-        "ttft_seconds": None if ttft is None else round(ttft, 4),
-        "chunks": chunks,
-        "content_chars": len(text),
-        "reasoning_chars": reasoning_chars,
-        "finish_reason": finish_reason,
-    }
-    if chunks == 0:
-        record("chat_stream", start, False, "the stream ended without a chunk", **metrics)
-    elif not text.strip():
-        extra = f", {reasoning_chars} reasoning chars" if reasoning_chars else ""
-        record(
-            "chat_stream",
-            start,
-            False,
-            f"empty content in {chunks} chunks (finish_reason={finish_reason}{extra})",
-            **metrics,
-        )
+        status = _http_get_status(root + "/health", headers, timeout)
+    except (urllib.error.URLError, OSError) as exc:
+        record("health", start, False, _unreachable_detail(root, exc, timeout))
+        return False
+    except Exception as exc:  # noqa: BLE001 - any surprise is a failed check, not a traceback
+        record("health", start, False, f"{type(exc).__name__}: {short(exc)}")
+        return False
+    if status == 200:
+        record("health", start, True, "GET /health: HTTP 200", status=status)
     else:
-        record(
-            "chat_stream",
-            start,
-            True,
-            f"ttft {ttft:.2f}s; {len(text)} chars in {chunks} chunks, {total:.2f}s; "
-            f"finish_reason={finish_reason}",
-            **metrics,
-        )
+        report = record.report
+        hint = (f" (set ${report.api_key_env}?)"
+                if status in (401, 403) and not report.api_key_set else "")
+        record("health", start, False, f"GET /health: HTTP {status}, expected 200{hint}",
+               status=status)
+    return True
 
 
-def _ask(client: Any, model: str, prompt: str, max_tokens: int, **extra: Any) -> tuple[Any, Any]:
-    """One non-streamed, greedy chat turn; (message, finish_reason) of its first choice."""
-    response = client.chat.completions.create(
-        model=model,
-        messages=[{"role": "user", "content": prompt}],
-        max_tokens=max_tokens,
-        temperature=0,
-        **extra,
-    )
-    return _first_choice_message(response)
-
-
-def _first_choice_message(response: Any) -> tuple[Any, Any]:
-    choices = getattr(response, "choices", None) or []
-    if not choices:
-        return None, None
-    return getattr(choices[0], "message", None), getattr(choices[0], "finish_reason", None)
-
-
-def _tool_call(client: Any, model: str, start: float, max_tokens: int, record: Any) -> None:
-    message, finish_reason = _ask(client, model, TOOL_PROMPT, max_tokens, tools=[SMOKE_TOOL],
-                                  tool_choice=SMOKE_TOOL_CHOICE)
-    if message is None:
-        record("tool_call", start, False, "response has no choices")
-        return
-    calls = list(getattr(message, "tool_calls", None) or [])
-    if not calls:
-        content = getattr(message, "content", None) or ""
-        said = f", content {_short(content, 80)!r}" if content else ""
-        record(
-            "tool_call",
-            start,
-            False,
-            f"no tool call in response (finish_reason={finish_reason}{said})",
-            finish_reason=finish_reason,
-        )
-        return
-    function = _field(calls[0], "function")
-    name = _field(function, "name")
-    arguments = _field(function, "arguments")
-    if name != SMOKE_TOOL_NAME:
-        record("tool_call", start, False, f"tool call names {name!r}, expected {SMOKE_TOOL_NAME!r}")
-        return
+def _check_models(record: _Recorder, client: Any, model: str | None) -> str | None:
+    """GET /v1/models through the SDK; the model the later checks use, or None."""
+    start = time.perf_counter()
     try:
-        parsed = json.loads(arguments) if isinstance(arguments, str) else None
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, dict):
-        record(
-            "tool_call",
-            start,
-            False,
-            f"tool call arguments are not a JSON object: {_short(arguments, 80)!r}",
-        )
-        return
-    record(
-        "tool_call",
-        start,
-        True,
-        f"{name}({_short(arguments, 80)}); finish_reason={finish_reason}",
-        calls=len(calls),
-        finish_reason=finish_reason,
-    )
+        page = client.models.list()
+    except Exception as exc:  # noqa: BLE001
+        record("models", start, False, record.describe(exc))
+        return None
+    ids = [m.id for m in (getattr(page, "data", None) or [])]
+    if not ids:
+        record("models", start, False, "GET /v1/models lists no model")
+        return None
+    if model is not None and model not in ids:
+        listed = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+        record("models", start, False, f"model {model!r} is not listed (server lists: {listed})")
+        return None
+    chosen = model if model is not None else ids[0]
+    record("models", start, True, f"{len(ids)} listed; using {chosen}", count=len(ids))
+    return chosen
 
 
-def _reasoning(client: Any, model: str, start: float, max_tokens: int, record: Any) -> None:
-    message, finish_reason = _ask(client, model, REASONING_PROMPT, max_tokens)
-    if message is None:
-        record("reasoning", start, False, "response has no choices")
-        return
-    text, source = _reasoning_of(message)
-    if not text.strip():
-        record(
-            "reasoning",
-            start,
-            False,
-            f"no reasoning_content in response (finish_reason={finish_reason}); "
-            "is the server's reasoning parser on?",
-            finish_reason=finish_reason,
-        )
-        return
-    record(
-        "reasoning",
-        start,
-        True,
-        f"{len(text)} chars of {source}: {_short(text, 60)!r}",
-        reasoning_chars=len(text),
-        field=source,
-    )
+def _request_checks(record: _Recorder, client: Any, model: str, max_tokens: int,
+                    wanted: dict[str, bool]) -> None:
+    """chat_stream, tool_call, reasoning: each failure is its own, the next still runs."""
+    for name, run_check in (("chat_stream", chat_stream), ("tool_call", tool_call),
+                            ("reasoning", reasoning)):
+        if not wanted[name]:
+            record.skip((name,), "not requested")
+            continue
+        start = time.perf_counter()
+        try:
+            run_check(client, model, start, max_tokens, record)
+        except Exception as exc:  # noqa: BLE001 - any error fails this check, not the run
+            record(name, start, False, record.describe(exc))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -617,7 +402,7 @@ def main(
     err = err if err is not None else sys.stderr
     env_name = api_key_env or DEFAULT_API_KEY_ENV
     api_key = os.environ.get(env_name) or None
-    redact = _Redactor(api_key, *(proxy.secret_values() if proxy else ()))
+    redact = Redactor([api_key, *(proxy.secret_values() if proxy else ())])
     try:
         kind = _FORMATS.get((fmt or "table").lower())
         if kind is None:
@@ -626,22 +411,15 @@ def main(
             proxy_headers = proxy.headers() if proxy else None
         except ProxyTokenMissing as missing:
             raise SmokeUsageError(str(missing)) from None
-        report = run_smoke(
-            url,
-            api_key=api_key,
-            model=model or None,
-            expect_reasoning=expect_reasoning,
-            expect_tools=expect_tools,
-            timeout=timeout,
-            api_key_env=env_name,
-            proxy_headers=proxy_headers,
-        )
+        report = run_smoke(url, api_key=api_key, model=model or None,
+                           expect_reasoning=expect_reasoning, expect_tools=expect_tools,
+                           timeout=timeout, api_key_env=env_name, proxy_headers=proxy_headers)
     except SmokeError as exc:
         print(f"servespec smoke: {redact(str(exc))}", file=err)
         return 2
     except Exception as exc:  # noqa: BLE001 - a bug here must still not print a traceback
         print(
-            f"servespec smoke: could not run: {type(exc).__name__}: {redact(_short(exc))}",
+            f"servespec smoke: could not run: {type(exc).__name__}: {redact(short(exc))}",
             file=err,
         )
         return 2

@@ -13,11 +13,11 @@
 #     drains, and its shutdown broadcast stops the others.
 #
 # Standard library only: this text is pasted into the generated deploy.py, so
-# it must not import anything the container image might lack.
+# it must not import anything the container image might lack (redact.py is
+# pasted above it, its import dropped: servespec/render.py supervision_source).
 # ---------------------------------------------------------------------------
 import contextlib
 import os
-import re
 import shlex
 import signal
 import socket
@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from http.client import HTTPException
 
-API_KEY_FLAG = "--api-key"
-REDACTED = "***"
+from .redact import API_KEY_FLAG, Redactor, redact_argv, secrets_in_argv
+
 SUPERVISOR_LOG_PREFIX = "[supervise] "
 SERVER_LOG_PREFIX = "[sglang] "
 # One /health request may take this long; a stalled probe must not hide a crash for long.
@@ -164,34 +164,6 @@ def build_argv(base_args: Sequence[str], api_key_env: str | None) -> list[str]:
     return argv + [API_KEY_FLAG, api_key]
 
 
-def secrets_in_argv(argv: Sequence[str]) -> list[str]:
-    """Return the API key values on a command line (`--api-key V` or `--api-key=V`)."""
-    found = []
-    for position, arg in enumerate(argv):
-        if arg == API_KEY_FLAG and position + 1 < len(argv):
-            found.append(argv[position + 1])
-        elif arg.startswith(API_KEY_FLAG + "="):
-            found.append(arg[len(API_KEY_FLAG) + 1 :])
-    return found
-
-
-def make_redactor(secrets: Iterable[str | None]) -> Callable[[str], str]:
-    """Return a function that replaces every occurrence of any secret with "***"."""
-    # Longest first, so a secret that contains a shorter one is hidden whole.
-    # Empty values are skipped: they would "match" between every character.
-    distinct = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
-    if not distinct:
-        return lambda text: text
-    pattern = re.compile("|".join(re.escape(secret) for secret in distinct))
-    return lambda text: pattern.sub(REDACTED, text)
-
-
-def redact_argv(argv: Sequence[str], secrets: Iterable[str | None]) -> list[str]:
-    """Return a copy of `argv` that is safe to log."""
-    redact = make_redactor([*secrets, *secrets_in_argv(argv)])
-    return [redact(arg) for arg in argv]
-
-
 # --- Logging -----------------------------------------------------------------
 
 
@@ -223,7 +195,7 @@ def forward_logs(
     The server blocks as soon as its pipe buffer is full, so this loop must keep
     reading no matter what: a failed write drops that line and carries on.
     """
-    redact = make_redactor(secrets)
+    redact = Redactor(secrets)
     emit = write_line or _print_line
 
     def pump() -> None:

@@ -21,13 +21,13 @@ def main() -> int:
     args = json.loads(sys.argv[1])
     from servespec import steps
     from servespec.run import main as run_main
-    from servespec.run import process
+    from servespec.run import process, wait
 
     for name, value in args.get("steps", {}).items():
         assert hasattr(steps, name), name
         setattr(steps, name, value)
     # The runner's budgets live in the module that uses them (servespec/run/<job>.py).
-    run_modules = [process, run_main]
+    run_modules = [process, run_main, wait]
     for name, value in args.get("run", {}).items():
         owners = [m for m in run_modules if hasattr(m, name)]
         assert len(owners) == 1, name

@@ -312,3 +312,16 @@ def test_checkpoint_formats_are_sized_per_weight(quant, per_weight):
     f = mc.facts_of(config, "x/y", int(hand))
     est = estimate_mod.estimate(example_spec("H100", 1, context=4096), f)
     assert close(est.weights_per_gpu_bytes, hand, 0.001)
+
+
+def test_pipeline_stages_split_layers_and_kv():
+    """PP2: each stage holds half the decoder layers and their KV; the embedding sits on the
+    first stage and the LM head on the last, so the busiest stage carries one of them."""
+    spec = example_spec("L40S", 1, context=32768)
+    spec["parallelism"]["pipeline"] = 2
+    spec["hardware"]["gpus_per_node"] = 2
+    est = estimate_mod.estimate(spec, facts("llama-3.1-8b-instruct.yaml"))
+    table = 128256 * 4096 * 2  # embedding = LM head, BF16
+    weights = (16_060_522_496 - 2 * table) / 2 + table
+    assert close(est.weights_per_gpu_bytes, weights, 0.01)
+    assert est.kv_bytes_per_token == 16 * 2 * 8 * 128 * 2  # 32 layers / 2 stages

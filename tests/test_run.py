@@ -49,11 +49,15 @@ class Health(BaseHTTPRequestHandler):
     """The endpoint behind Modal's proxy: 401 without the proxy token, as the proxy answers."""
 
     status = 200
+    loading_answers = 0  # answer 503 this many times first, as a replica that is loading
 
     def do_GET(self):
         if (self.headers.get("Modal-Key"), self.headers.get("Modal-Secret")) != (PROXY_ID,
                                                                                 PROXY_SECRET):
             self.send_response(401)
+        elif self.path == "/health" and type(self).loading_answers > 0:
+            type(self).loading_answers -= 1
+            self.send_response(503)
         else:
             self.send_response(self.status if self.path == "/health" else 404)
         self.end_headers()
@@ -655,3 +659,11 @@ def test_wait_sends_the_proxy_token_and_fails_without_the_right_one(ws, health):
     assert proc.returncode == 1
     assert "last answer: HTTP 401" in proc.stderr
     assert "ws-wrong-secret" not in proc.stdout + proc.stderr
+
+
+def test_wait_reports_progress_while_the_replica_loads(ws):
+    ws.health.loading_answers = 3
+    proc = ws.deploy(only_step="wait", run={**FAST["run"], "PROGRESS_EVERY_SECONDS": 0.0})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("still loading: HTTP 503 after") == 3
+    assert "healthy after 4 attempt(s)" in proc.stdout

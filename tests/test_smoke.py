@@ -38,7 +38,7 @@ from typing import ClassVar
 
 import pytest
 
-from servespec import smoke
+from servespec import smoke, smoke_checks
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_SCRIPT = ROOT / "tools" / "smoke-server-env.sh"
@@ -135,7 +135,7 @@ def model_dirs(server_python: Path, tmp_path_factory) -> dict[str, Path]:
     """Both tiny models, made from scratch by the builder in the server venv."""
     builder = _load_builder()
     # The model must call the very tool that `servespec smoke` offers.
-    assert builder.TOOL_NAME == smoke.SMOKE_TOOL_NAME
+    assert builder.TOOL_NAME == smoke_checks.SMOKE_TOOL_NAME
     base = tmp_path_factory.mktemp("smoke-models")
     dirs = {"reasoner": base / "reasoner", "plain": base / "plain"}
     proc = subprocess.run(

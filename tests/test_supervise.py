@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 
 from servespec import supervise as sv
+from servespec.render import supervision_source
 
-SUPERVISE_SOURCE = Path(sv.__file__).read_text()
+# The text deploy.py carries: servespec/redact.py and this module, as render pastes them.
+SUPERVISE_SOURCE = supervision_source() + "\n"
 SECRET = "sk-test-9f8e7d6c5b4a"
 
 # Configured by a JSON object in argv[1]. It can print lines, spawn a grandchild
@@ -204,11 +206,11 @@ def test_build_argv_fails_clearly_when_the_key_is_missing(monkeypatch, value, st
 
 
 def test_redactor_hides_every_secret_and_ignores_empty_ones():
-    redact = sv.make_redactor(["abc", "", None, "abcdef"])
+    redact = sv.Redactor(["abc", "", None, "abcdef"])
 
     # "abcdef" contains "abc": it must disappear whole, not leave "***def".
     assert redact("key=abcdef, short=abc, none=xyz") == "key=***, short=***, none=xyz"
-    assert sv.make_redactor([])("unchanged") == "unchanged"
+    assert sv.Redactor([])("unchanged") == "unchanged"
 
 
 def test_redact_argv_hides_api_key_values_in_both_spellings():

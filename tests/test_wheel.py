@@ -21,6 +21,9 @@ from servespec import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = "specs/glm51-fp8-b200.yaml"
+# Needs more than the dev extras: a package index (this machine's mirror or PyPI) for the build
+# backend and the fresh venv's dependencies, and ~20 s. `make test` runs it; -m "not envs" not.
+pytestmark = pytest.mark.envs
 
 
 def run(argv: list, cwd: Path, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:

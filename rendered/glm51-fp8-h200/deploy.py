@@ -19,6 +19,16 @@ MODEL_REVISION = "main"
 MODEL_DIR = "/model-cache/zai-org/GLM-5.1-FP8/main"
 DOWNLOAD_MARKER = "/model-cache/zai-org/GLM-5.1-FP8/main/.servespec-download-complete"
 IGNORE_PATTERNS = ["original/*", "*.pth", "*.pt"]
+# Every snapshot the download step makes (repository, revision, directory, marker): serving runs
+# with HF_HUB_OFFLINE=1, so whatever SGLang loads must be here.
+DOWNLOADS = [
+    (
+        "zai-org/GLM-5.1-FP8",
+        "main",
+        "/model-cache/zai-org/GLM-5.1-FP8/main",
+        "/model-cache/zai-org/GLM-5.1-FP8/main/.servespec-download-complete",
+    ),
+]
 
 GPU = "H200:8"
 PORT = 8000
@@ -72,6 +82,9 @@ app = modal.App(APP_NAME)
 
 weights_volume = modal.Volume.from_name("glm51-fp8-weights", create_if_missing=True)
 deepgemm_volume = modal.Volume.from_name("glm51-deepgemm-sm90", create_if_missing=True)
+# What the GPU functions mount, and which of it holds caches that serving commits back.
+GPU_VOLUMES = {WEIGHTS_MOUNT: weights_volume, DEEPGEMM_MOUNT: deepgemm_volume}
+CACHE_VOLUMES = [deepgemm_volume]
 
 # CPU-only image for the download: copying files needs no multi-gigabyte CUDA image.
 download_image = (
@@ -109,33 +122,34 @@ api_key_secret = modal.Secret.from_name("glm51-api-key")
     timeout=14400,
 )
 def download_weights() -> None:
-    """Snapshot MODEL_REPO at MODEL_REVISION into the weights volume, once per revision."""
+    """Snapshot each of DOWNLOADS into the weights volume, once per repository and revision."""
     import os
 
     from huggingface_hub import snapshot_download
 
     weights_volume.reload()
-    if os.path.exists(DOWNLOAD_MARKER):
-        print(f"skipped: {MODEL_REPO}@{MODEL_REVISION} is already in {MODEL_DIR}")
-        return
-    snapshot_download(
-        repo_id=MODEL_REPO,
-        revision=MODEL_REVISION,
-        local_dir=MODEL_DIR,
-        ignore_patterns=IGNORE_PATTERNS or None,
-    )
-    # The marker goes last: a download cut short leaves no marker and is resumed next time.
-    with open(DOWNLOAD_MARKER, "w") as marker:
-        marker.write(f"{MODEL_REPO}@{MODEL_REVISION}\n")
-    weights_volume.commit()
-    print(f"downloaded {MODEL_REPO}@{MODEL_REVISION} into {MODEL_DIR}")
+    for repo, revision, directory, done in DOWNLOADS:
+        if os.path.exists(done):
+            print(f"skipped: {repo}@{revision} is already in {directory}")
+            continue
+        snapshot_download(
+            repo_id=repo,
+            revision=revision,
+            local_dir=directory,
+            ignore_patterns=IGNORE_PATTERNS or None,
+        )
+        # The marker goes last: a download cut short leaves no marker and is resumed next time.
+        with open(done, "w") as marker:
+            marker.write(f"{repo}@{revision}\n")
+        weights_volume.commit()
+        print(f"downloaded {repo}@{revision} into {directory}")
 
 
 # --- step 2: DeepGEMM kernels --------------------------------------------------------------------
 @app.function(
     image=sglang_image,
     gpu=GPU,
-    volumes={WEIGHTS_MOUNT: weights_volume, DEEPGEMM_MOUNT: deepgemm_volume},
+    volumes=GPU_VOLUMES,
     timeout=7200,
 )
 def compile_deepgemm() -> None:
@@ -144,13 +158,15 @@ def compile_deepgemm() -> None:
     import subprocess
     import sys
 
-    weights_volume.reload()
-    deepgemm_volume.reload()
+    reload_volumes()
     if os.path.exists(DEEPGEMM_MARKER):
         print(f"skipped: DeepGEMM kernels for this key are in {DEEPGEMM_CACHE_DIR}")
         return
-    if not os.path.exists(DOWNLOAD_MARKER):
-        raise RuntimeError(f"no weights at {MODEL_DIR}: run download_weights first")
+    missing = [f"{repo}@{revision}" for repo, revision, _, done in DOWNLOADS
+               if not os.path.exists(done)]
+    if missing:
+        raise RuntimeError(f"not in the weights volume: {', '.join(missing)}: "
+                           "run download_weights first")
     os.makedirs(os.path.dirname(DEEPGEMM_MARKER), exist_ok=True)
     argv = [sys.executable, "-m", "sglang.compile_deep_gemm", *SGLANG_ARGS, *COMPILE_ARGS]
     subprocess.run(argv, check=True)
@@ -163,7 +179,7 @@ def compile_deepgemm() -> None:
 @app.server(
     image=sglang_image,
     gpu=GPU,
-    volumes={WEIGHTS_MOUNT: weights_volume, DEEPGEMM_MOUNT: deepgemm_volume},
+    volumes=GPU_VOLUMES,
     secrets=[api_key_secret],
     min_containers=0,
     max_containers=3,
@@ -178,16 +194,16 @@ def compile_deepgemm() -> None:
     # Modal's proxy rejects a request without a Proxy Auth Token (Modal-Key / Modal-Secret
     # headers) before it can start a container; SGLang's API key does not cover /health.
     unauthenticated=False,
-    # Modal waits this long for in-flight requests before stopping a container.
-    exit_grace_period=SHUTDOWN_GRACE + 5,
+    # Modal waits this long for in-flight requests before stopping a container (SHUTDOWN_GRACE
+    # for SGLang's own drain, plus a margin for the supervisor to stop it).
+    exit_grace_period=25,
     routing_region="us-east",
 )
 class Serve:
     @modal.enter()
     def start(self) -> None:
         """Start SGLang and return once it is healthy; Modal routes HTTPS straight to PORT."""
-        weights_volume.reload()
-        deepgemm_volume.reload()
+        reload_volumes()
         self.server = supervise(
             [*SGLANG_COMMAND, *SGLANG_ARGS],
             HEALTH_URL,
@@ -204,13 +220,21 @@ class Serve:
         commit_caches()
 
 
+def reload_volumes() -> None:
+    """Volumes are mounted as committed at start; reloading picks up a download or compile that
+    committed while this container was being scheduled."""
+    for volume in GPU_VOLUMES.values():
+        volume.reload()
+
+
 def commit_caches() -> None:
     """Persist what SGLang compiled or tuned at start (CACHE_DIR) for the next cold start. Best
     effort: a failed commit costs the next start time, never this replica."""
-    try:
-        deepgemm_volume.commit()
-    except Exception as error:  # noqa: BLE001 - serving matters more than the cache
-        log(f"cache volume not committed: {error}")
+    for volume in CACHE_VOLUMES:
+        try:
+            volume.commit()
+        except Exception as error:  # noqa: BLE001 - serving matters more than the cache
+            log(f"cache volume not committed: {error}")
 
 
 # --- benchmark: `servespec bench` (servespec/bench.py) -------------------------------------------
@@ -347,8 +371,88 @@ def run_bench_request(request: dict) -> None:
         print(BENCH_RESULT_MARKER + json.dumps(outcome), flush=True)
 
 
-# --- supervision: servespec/supervise.py, included verbatim (imports and all), so that this ---
+# --- supervision: servespec/redact.py + supervise.py, included verbatim, so that this -------
 # --- file needs nothing but `modal` to deploy --------------------------------------------------
+# ---------------------------------------------------------------------------
+# Redaction (servespec/redact.py, included verbatim in deploy.py before the supervision code).
+#
+# The one place that knows which names look secret and how a secret value is hidden: the
+# deploy runner (environment variables), the smoke test (the API key), the supervision code in
+# the container (the API key on SGLang's command line) and rule SS123 (engine.env keys) all use it.
+#
+# Standard library only and no `from __future__` import: this text is pasted into the generated
+# deploy.py, so it must not import anything the container image might lack.
+# ---------------------------------------------------------------------------
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+REDACTED = "***"
+# Parts of a name that mark its value as a secret (matched anywhere, any case): HF_TOKEN,
+# MODAL_TOKEN_SECRET, SGLANG_API_KEY, AWS_SECRET_ACCESS_KEY, DB_PASSWORD, GOOGLE_CREDENTIALS.
+SECRET_NAME_PARTS = ("TOKEN", "SECRET", "KEY", "PASSWORD", "PASSWD", "CREDENTIAL")
+SECRET_NAME = re.compile("|".join(SECRET_NAME_PARTS), re.IGNORECASE)
+# A value picked by its name alone is hidden only from this length on: "1" or "on" under a
+# secret-looking name would turn ordinary output into asterisks without hiding anything.
+MIN_SECRET_LENGTH = 4
+# SGLang's option for its API key: the value after it on a command line is a secret.
+API_KEY_FLAG = "--api-key"
+
+
+def looks_secret(name: str) -> bool:
+    """True when a variable or key name says its value is a secret."""
+    return SECRET_NAME.search(name) is not None
+
+
+class Redactor:
+    """Replaces every occurrence of any of the given secret values with "***", in one pass."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()):
+        # Longest first, so a secret that contains a shorter one is hidden whole. Empty values
+        # are skipped: they would "match" between every two characters.
+        self.values = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._pattern = (re.compile("|".join(re.escape(s) for s in self.values))
+                         if self.values else None)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], extra_names: Iterable[str] = ()) -> "Redactor":
+        """Hide the values of secret-looking variables and of the variables named in
+        `extra_names` (such as the spec's API key variable, whatever its name)."""
+        extra = set(extra_names)
+        return cls(value for name, value in env.items()
+                   if (looks_secret(name) or name in extra) and len(value) >= MIN_SECRET_LENGTH)
+
+    def __call__(self, text: str) -> str:
+        return self._pattern.sub(REDACTED, text) if self._pattern else text
+
+    def deep(self, obj):
+        """Redact every string inside a JSON-ready structure (before serializing, so a secret
+        that contains a quote cannot survive as its escaped form)."""
+        if isinstance(obj, str):
+            return self(obj)
+        if isinstance(obj, list):
+            return [self.deep(v) for v in obj]
+        if isinstance(obj, dict):
+            return {k: self.deep(v) for k, v in obj.items()}
+        return obj
+
+
+def secrets_in_argv(argv: Sequence[str]) -> list[str]:
+    """Return the API key values on a command line (`--api-key V` or `--api-key=V`)."""
+    found = []
+    for position, arg in enumerate(argv):
+        if arg == API_KEY_FLAG and position + 1 < len(argv):
+            found.append(argv[position + 1])
+        elif arg.startswith(API_KEY_FLAG + "="):
+            found.append(arg[len(API_KEY_FLAG) + 1 :])
+    return found
+
+
+def redact_argv(argv: Sequence[str], secrets: Iterable[str | None]) -> list[str]:
+    """Return a copy of `argv` that is safe to log."""
+    redact = Redactor([*secrets, *secrets_in_argv(argv)])
+    return [redact(arg) for arg in argv]
+
+
 # ---------------------------------------------------------------------------
 # Server supervision (servespec/supervise.py, included verbatim).
 #
@@ -364,11 +468,11 @@ def run_bench_request(request: dict) -> None:
 #     drains, and its shutdown broadcast stops the others.
 #
 # Standard library only: this text is pasted into the generated deploy.py, so
-# it must not import anything the container image might lack.
+# it must not import anything the container image might lack (redact.py is
+# pasted above it, its import dropped: servespec/render.py supervision_source).
 # ---------------------------------------------------------------------------
 import contextlib
 import os
-import re
 import shlex
 import signal
 import socket
@@ -380,8 +484,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from http.client import HTTPException
 
-API_KEY_FLAG = "--api-key"
-REDACTED = "***"
 SUPERVISOR_LOG_PREFIX = "[supervise] "
 SERVER_LOG_PREFIX = "[sglang] "
 # One /health request may take this long; a stalled probe must not hide a crash for long.
@@ -515,34 +617,6 @@ def build_argv(base_args: Sequence[str], api_key_env: str | None) -> list[str]:
     return argv + [API_KEY_FLAG, api_key]
 
 
-def secrets_in_argv(argv: Sequence[str]) -> list[str]:
-    """Return the API key values on a command line (`--api-key V` or `--api-key=V`)."""
-    found = []
-    for position, arg in enumerate(argv):
-        if arg == API_KEY_FLAG and position + 1 < len(argv):
-            found.append(argv[position + 1])
-        elif arg.startswith(API_KEY_FLAG + "="):
-            found.append(arg[len(API_KEY_FLAG) + 1 :])
-    return found
-
-
-def make_redactor(secrets: Iterable[str | None]) -> Callable[[str], str]:
-    """Return a function that replaces every occurrence of any secret with "***"."""
-    # Longest first, so a secret that contains a shorter one is hidden whole.
-    # Empty values are skipped: they would "match" between every character.
-    distinct = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
-    if not distinct:
-        return lambda text: text
-    pattern = re.compile("|".join(re.escape(secret) for secret in distinct))
-    return lambda text: pattern.sub(REDACTED, text)
-
-
-def redact_argv(argv: Sequence[str], secrets: Iterable[str | None]) -> list[str]:
-    """Return a copy of `argv` that is safe to log."""
-    redact = make_redactor([*secrets, *secrets_in_argv(argv)])
-    return [redact(arg) for arg in argv]
-
-
 # --- Logging -----------------------------------------------------------------
 
 
@@ -574,7 +648,7 @@ def forward_logs(
     The server blocks as soon as its pipe buffer is full, so this loop must keep
     reading no matter what: a failed write drops that line and carries on.
     """
-    redact = make_redactor(secrets)
+    redact = Redactor(secrets)
     emit = write_line or _print_line
 
     def pump() -> None:

@@ -101,3 +101,9 @@ def model_support() -> dict:
 def bench() -> dict:
     """Default workloads of `servespec bench` (catalog/bench.yaml)."""
     return _read("bench.yaml")["bench"]
+
+
+@cache
+def coldstart() -> dict:
+    """Cold-start phases: one figure per phase, each with its source (servespec/coldstart.py)."""
+    return _read("coldstart.yaml")

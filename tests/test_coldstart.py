@@ -1,0 +1,39 @@
+"""The cold-start phases (servespec/coldstart.py) as the estimate reports them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from servespec.estimate_cli import estimate_of
+from servespec.pipeline import read_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cold_start(spec: str) -> dict:
+    est, why = estimate_of(read_spec(ROOT / spec))
+    assert est is not None, why
+    return {"hit": est.cold_start_s, "miss": est.cold_start_miss_s,
+            "read": est.weights_read_s, "phases": est.cold_start_phases,
+            "bytes": est.checkpoint_bytes}
+
+
+def test_phases_add_up_to_the_estimate_and_each_names_its_source():
+    cs = cold_start("specs/glm51-fp8-b200.yaml")
+    hit = [p for p in cs["phases"] if not p["on_cache_miss_only"]]
+    assert sum(p["seconds"] for p in hit) == pytest.approx(cs["hit"], abs=len(hit))
+    assert sum(p["seconds"] for p in cs["phases"]) == pytest.approx(cs["miss"], abs=5)
+    assert all(p["source"] and p["what"] for p in cs["phases"])
+    read = next(p for p in cs["phases"] if p["name"] == "volume_read")
+    assert read["seconds"] == round(cs["read"]) == round(cs["bytes"] / 2.5e9)
+    assert "modal.com/docs/guide/volumes" in read["source"]
+
+
+def test_a_cache_miss_costs_deepgemm_jit_only_where_deepgemm_runs():
+    glm = cold_start("specs/glm51-fp8-b200.yaml")
+    qwen = cold_start("specs/examples/qwen3-8b-l40s.yaml")  # bf16 on an L40S: no DeepGEMM
+    assert "deepgemm_jit" in [p["name"] for p in glm["phases"] if p["on_cache_miss_only"]]
+    assert "deepgemm_jit" not in [p["name"] for p in qwen["phases"]]
+    assert glm["miss"] - glm["hit"] > qwen["miss"] - qwen["hit"] > 0
