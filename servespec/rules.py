@@ -47,7 +47,7 @@ def load_facts(ctx: Context) -> None:
         return
     path = ctx.doc.file_dir(("model", "facts")) / ref
     try:
-        ctx.facts_doc = load_file(path)
+        ctx.facts_doc = facts_file(path)
         ctx.facts = ctx.facts_doc.data
     except LoadError as exc:
         # The facts file's own position is the useful one; also point at the field naming it.
@@ -55,6 +55,21 @@ def load_facts(ctx: Context) -> None:
         ctx.findings.append(Finding(ctx.doc.position(("model", "facts")), "model.facts",
                                     f"cannot use model facts '{ref}' (see above)", "SS126",
                                     Severity.ERROR))
+
+
+def facts_file(path: Path) -> Document:
+    """A model-facts file, parsed once per process and file version: many specs name the same
+    one (checking 500 specs parsed it 500 times). Read-only by convention, like the spec."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return load_file(path)  # reports the missing file with its position
+    return _facts_file(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _facts_file(path: str, mtime_ns: int, size: int) -> Document:
+    return load_file(Path(path))
 
 
 # --- topology -------------------------------------------------------------------------------
