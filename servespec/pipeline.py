@@ -55,7 +55,7 @@ def read_spec(path: Path | str) -> SpecReport:
 
 # Folders (under specs/) whose specs are rendered with the top-level ones; each renders to
 # rendered/<file stem>/, so stems are unique across them (tests check).
-SPEC_FOLDERS = ("",)  # "examples" joins once deploy.py.j2 reads the Deployment
+SPEC_FOLDERS = ("", "examples")
 
 
 def spec_paths(args: tuple[str, ...] | list[str], specs_dir: Path = Path("specs")) -> list[Path]:

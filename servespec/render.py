@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from . import bench, names, sglang_args
+from . import bench, names
 from .files import write_atomic
 from .pipeline import SpecReport
 
@@ -113,64 +113,15 @@ def source_name(checked: SpecReport) -> str:
     return project_path(checked.path)
 
 
-def _surface_context(dep) -> dict:
-    """Which Modal surface serves, and whether Modal's edge checks a proxy token."""
-    public = dep.auth.proxy is None
-    edge = "PUBLIC at Modal's edge" if public else "Modal proxy auth (Modal-Key/Modal-Secret) required"
-    kind = ("@app.server class (no request cap; 429 above max_concurrency)" if dep.surface == "server"
-            else "@modal.web_server function (150 s request cap, then 303)")
-    pinned = "@sha256:" in dep.spec["engine"]["image"]
-    return {"surface": dep.surface, "public": public, "surface_line": f"{kind}; {edge}.",
-            "image_key_source": "digest" if pinned else "tag until pinned by digest"}
-
-
 def render_deploy(checked: SpecReport) -> str:
-    dep = checked.deployment
-    spec = checked.spec
+    """deploy.py: the template lays out what the resolved Deployment says; it derives nothing."""
     context = {
-        **_surface_context(dep),
         "header": header(source_name(checked)),
-        "spec": spec,
-        "model": spec["model"],
-        "engine": spec["engine"],
-        "hardware": spec["hardware"],
-        "serving": spec["serving"],
-        "scaling": spec["scaling"],
-        "storage": spec["storage"],
-        "download": spec["download"],
-        "compile": spec["compile"],
-        "arch": dep.arch,
-        "gpu_request": dep.gpu_request,
-        "gpu_label": dep.gpu_label,
-        "cluster": dep.cluster,
-        "serve_name": "Serve (class)" if dep.surface == "server" else "serve",
-        "dist_init_port": dep.dist_init_port,
-        "shutdown_notice_port": dep.shutdown_notice_port,
-        "compile_timeout": dep.deepgemm.sglang_compile_timeout if dep.deepgemm else None,
-        "compile_margin": (dep.deepgemm.compile_timeout - dep.deepgemm.sglang_compile_timeout
-                           if dep.deepgemm else None),
-        "health_timeout": dep.health_timeout,
-        "shutdown_grace": dep.shutdown_grace,
-        "containers": {"min": dep.containers.min, "max": dep.containers.max,
-                       "buffer": dep.containers.buffer},
-        "health_url": dep.health_url,
-        "names": {
-            "model_dir": dep.model.directory,
-            "download_marker": dep.model.marker,
-            "cache_dir": dep.deepgemm.cache_root if dep.deepgemm else None,
-            "deepgemm_cache_dir": dep.deepgemm.cache_dir if dep.deepgemm else None,
-            "deepgemm_marker": dep.deepgemm.marker if dep.deepgemm else None,
-        },
-        "api_key_env": dep.auth.api_key_env,
-        "api_key_secret": dep.auth.api_key_secret,
-        "hf_secret": dep.auth.hf_token_secret,
-        "launcher": list(dep.launcher),
-        "arguments": [(flag, None if value is True else sglang_args.text(value))
-                      for flag, value in dep.arguments],
-        "image_env": list(dep.image_env),
+        "dep": checked.deployment,
         "supervise_source": supervision_source(),
     }
-    context.update(bench.template_context(spec))  # the bench_endpoint block (servespec/bench.py)
+    # the bench_endpoint block (servespec/bench.py)
+    context.update(bench.template_context(checked.spec))
     return _environment().get_template("deploy.py.j2").render(context)
 
 

@@ -33,6 +33,10 @@ SHUTDOWN_GRACE = 20  # seconds SGLang gets to drain after SIGTERM
 # Give up on an unhealthy server a minute before Modal's start-up deadline, so the failure is
 # ours, with the server's last log lines, rather than a bare Modal timeout.
 HEALTH_MARGIN = 60
+# Modal's grace after SIGTERM: SGLang's drain plus time for the supervisor to stop it.
+EXIT_MARGIN = 5
+# @app.server routes through this region unless serving.region names one (modal 1.6.4 app.py).
+ROUTING_REGION = "us-east"
 # Files every download step leaves last, so an interrupted download is resumed, not trusted.
 DOWNLOAD_MARKER = ".servespec-download-complete"
 
@@ -71,6 +75,10 @@ class DeepGemm:
     # sglang.compile_deep_gemm --timeout (its own deadline and watchdog; default 3600)
     sglang_compile_timeout: int = 0
 
+    @property
+    def compile_margin(self) -> int:
+        return self.compile_timeout - self.sglang_compile_timeout
+
 
 @dataclass(frozen=True)
 class Containers:
@@ -89,6 +97,34 @@ class Auth:
     secrets: tuple[str, ...]  # every Modal Secret name the deployment uses, sorted
     # Modal's edge: the variables holding the proxy token, None when serving.auth.public
     proxy: edge.ProxyAuth | None = None
+
+
+@dataclass(frozen=True)
+class ModalArgs:
+    """Arguments of the Modal decorators and images, as deploy.py writes them."""
+
+    port: int
+    surface_line: str  # one line for deploy.py's docstring: surface and edge auth
+    serve_name: str  # "Serve (class)" or "serve"
+    serve_step: int  # the serving function's step number in deploy.py
+    public: bool  # serving.auth.public: no proxy token at Modal's edge
+    image: str
+    image_key_source: str  # what keys the cache directory: the image digest, or its tag
+    region: str | None  # compute region, None lets Modal choose
+    routing_region: str  # @app.server's routing_region
+    max_inputs: int
+    target_inputs: int | None
+    scaledown_window: int
+    startup_timeout: int
+    request_timeout: int
+    exit_grace_period: int
+    download_timeout: int
+    download_python: str
+    download_requirement: str  # pip requirement of the download image
+
+    @property
+    def requires_proxy_auth(self) -> bool:
+        return not self.public
 
 
 @dataclass(frozen=True)
@@ -127,7 +163,12 @@ class Deployment:
     dist_init_port: int = DIST_INIT_PORT
     shutdown_notice_port: int = SHUTDOWN_NOTICE_PORT
     surface: str = "server"  # serving.surface: "server" (@app.server) or "web_server"
+    modal: ModalArgs | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def weights(self) -> Volume:
+        return self.volumes[0]
 
     @property
     def cluster(self) -> bool:
@@ -144,6 +185,12 @@ class Deployment:
     @property
     def arguments(self) -> list[tuple[str, Any]]:
         return sglang_args.arguments(self.options, self.spec)
+
+    @property
+    def rendered_arguments(self) -> list[tuple[str, str | None]]:
+        """(flag, value as text) pairs for deploy.py; None for a bare switch."""
+        return [(flag, None if value is True else sglang_args.text(value))
+                for flag, value in self.arguments]
 
     @property
     def argv(self) -> list[str]:
@@ -292,6 +339,28 @@ def _image_env(spec: dict, deepgemm: DeepGemm | None) -> tuple[tuple[str, str], 
     return tuple(sorted(env.items()))
 
 
+def _modal(spec: dict, deepgemm: DeepGemm | None, public: bool) -> ModalArgs:
+    serving, scaling, download = spec["serving"], spec["scaling"], spec["download"]
+    server = serving["surface"] == "server"
+    kind = ("@app.server class (no request cap; 429 above max_concurrency)" if server
+            else "@modal.web_server function (150 s request cap, then 303)")
+    edge_line = ("PUBLIC at Modal's edge" if public
+                 else "Modal proxy auth (Modal-Key/Modal-Secret) required")
+    image = spec["engine"]["image"]
+    return ModalArgs(
+        port=serving["port"], surface_line=f"{kind}; {edge_line}.",
+        serve_name="Serve (class)" if server else "serve", serve_step=3 if deepgemm else 2,
+        public=public, image=image,
+        image_key_source="digest" if "@sha256:" in image else "tag until pinned by digest",
+        region=serving.get("region"), routing_region=serving.get("region") or ROUTING_REGION,
+        max_inputs=scaling["max_inputs"], target_inputs=scaling.get("target_inputs"),
+        scaledown_window=scaling["scaledown_window"], startup_timeout=serving["startup_timeout"],
+        request_timeout=serving["timeout"], exit_grace_period=SHUTDOWN_GRACE + EXIT_MARGIN,
+        download_timeout=download["timeout"], download_python=download["python_version"],
+        download_requirement=f"huggingface-hub[hf_xet]=={download['huggingface_hub_version']}",
+    )
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -320,6 +389,7 @@ def resolve(spec: dict, facts: dict | None = None, name: str = "") -> Deployment
                                   tree=speculative_mode(spec)["tree"])
     table = sglang_args.table(spec["engine"]["version"]) or {}
     nodes = hw["nodes"]
+    auth = _auth(spec)
     return Deployment(
         name=name, app=spec["app"], spec=spec, sglang_version=spec["engine"]["version"],
         gpu=hw["gpu"], arch=arch, capability=cap, gpus_per_node=hw["gpus_per_node"], nodes=nodes,
@@ -335,11 +405,12 @@ def resolve(spec: dict, facts: dict | None = None, name: str = "") -> Deployment
         volumes=volumes, downloads=downloads, deepgemm=deepgemm,
         containers=Containers(scaling["min_replicas"] * nodes, scaling["max_replicas"] * nodes,
                               scaling["buffer_replicas"] * nodes),
-        auth=_auth(spec),
+        auth=auth,
         image_env=_image_env(spec, deepgemm),
         health_url=f"http://127.0.0.1:{serving['port']}{serving['health_path']}",
         health_timeout=max(serving["startup_timeout"] - HEALTH_MARGIN, 10),
         surface=serving["surface"],
+        modal=_modal(spec, deepgemm, auth.proxy is None),
     )
 
 

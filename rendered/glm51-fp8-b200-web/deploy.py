@@ -19,6 +19,16 @@ MODEL_REVISION = "main"
 MODEL_DIR = "/model-cache/zai-org/GLM-5.1-FP8/main"
 DOWNLOAD_MARKER = "/model-cache/zai-org/GLM-5.1-FP8/main/.servespec-download-complete"
 IGNORE_PATTERNS = ["original/*", "*.pth", "*.pt"]
+# Every snapshot the download step makes (repository, revision, directory, marker): serving runs
+# with HF_HUB_OFFLINE=1, so whatever SGLang loads must be here.
+DOWNLOADS = [
+    (
+        "zai-org/GLM-5.1-FP8",
+        "main",
+        "/model-cache/zai-org/GLM-5.1-FP8/main",
+        "/model-cache/zai-org/GLM-5.1-FP8/main/.servespec-download-complete",
+    ),
+]
 
 GPU = "B200:8"
 PORT = 8000
@@ -72,6 +82,9 @@ app = modal.App(APP_NAME)
 
 weights_volume = modal.Volume.from_name("glm51-fp8-weights", create_if_missing=True)
 deepgemm_volume = modal.Volume.from_name("glm51-deepgemm-sm100", create_if_missing=True)
+# What the GPU functions mount, and which of it holds caches that serving commits back.
+GPU_VOLUMES = {WEIGHTS_MOUNT: weights_volume, DEEPGEMM_MOUNT: deepgemm_volume}
+CACHE_VOLUMES = [deepgemm_volume]
 
 # CPU-only image for the download: copying files needs no multi-gigabyte CUDA image.
 download_image = (
@@ -109,33 +122,34 @@ api_key_secret = modal.Secret.from_name("glm51-api-key")
     timeout=14400,
 )
 def download_weights() -> None:
-    """Snapshot MODEL_REPO at MODEL_REVISION into the weights volume, once per revision."""
+    """Snapshot each of DOWNLOADS into the weights volume, once per repository and revision."""
     import os
 
     from huggingface_hub import snapshot_download
 
     weights_volume.reload()
-    if os.path.exists(DOWNLOAD_MARKER):
-        print(f"skipped: {MODEL_REPO}@{MODEL_REVISION} is already in {MODEL_DIR}")
-        return
-    snapshot_download(
-        repo_id=MODEL_REPO,
-        revision=MODEL_REVISION,
-        local_dir=MODEL_DIR,
-        ignore_patterns=IGNORE_PATTERNS or None,
-    )
-    # The marker goes last: a download cut short leaves no marker and is resumed next time.
-    with open(DOWNLOAD_MARKER, "w") as marker:
-        marker.write(f"{MODEL_REPO}@{MODEL_REVISION}\n")
-    weights_volume.commit()
-    print(f"downloaded {MODEL_REPO}@{MODEL_REVISION} into {MODEL_DIR}")
+    for repo, revision, directory, done in DOWNLOADS:
+        if os.path.exists(done):
+            print(f"skipped: {repo}@{revision} is already in {directory}")
+            continue
+        snapshot_download(
+            repo_id=repo,
+            revision=revision,
+            local_dir=directory,
+            ignore_patterns=IGNORE_PATTERNS or None,
+        )
+        # The marker goes last: a download cut short leaves no marker and is resumed next time.
+        with open(done, "w") as marker:
+            marker.write(f"{repo}@{revision}\n")
+        weights_volume.commit()
+        print(f"downloaded {repo}@{revision} into {directory}")
 
 
 # --- step 2: DeepGEMM kernels --------------------------------------------------------------------
 @app.function(
     image=sglang_image,
     gpu=GPU,
-    volumes={WEIGHTS_MOUNT: weights_volume, DEEPGEMM_MOUNT: deepgemm_volume},
+    volumes=GPU_VOLUMES,
     timeout=7200,
 )
 def compile_deepgemm() -> None:
@@ -144,13 +158,15 @@ def compile_deepgemm() -> None:
     import subprocess
     import sys
 
-    weights_volume.reload()
-    deepgemm_volume.reload()
+    reload_volumes()
     if os.path.exists(DEEPGEMM_MARKER):
         print(f"skipped: DeepGEMM kernels for this key are in {DEEPGEMM_CACHE_DIR}")
         return
-    if not os.path.exists(DOWNLOAD_MARKER):
-        raise RuntimeError(f"no weights at {MODEL_DIR}: run download_weights first")
+    missing = [f"{repo}@{revision}" for repo, revision, _, done in DOWNLOADS
+               if not os.path.exists(done)]
+    if missing:
+        raise RuntimeError(f"not in the weights volume: {', '.join(missing)}: "
+                           "run download_weights first")
     os.makedirs(os.path.dirname(DEEPGEMM_MARKER), exist_ok=True)
     argv = [sys.executable, "-m", "sglang.compile_deep_gemm", *SGLANG_ARGS, *COMPILE_ARGS]
     subprocess.run(argv, check=True)
@@ -163,7 +179,7 @@ def compile_deepgemm() -> None:
 @app.function(
     image=sglang_image,
     gpu=GPU,
-    volumes={WEIGHTS_MOUNT: weights_volume, DEEPGEMM_MOUNT: deepgemm_volume},
+    volumes=GPU_VOLUMES,
     secrets=[api_key_secret],
     min_containers=0,
     max_containers=3,
@@ -180,10 +196,7 @@ def compile_deepgemm() -> None:
 @modal.web_server(port=PORT, startup_timeout=3600, label=APP_NAME, requires_proxy_auth=True)
 def serve() -> None:
     """Start SGLang and return once it is healthy; Modal routes HTTPS straight to PORT."""
-    # Volumes are mounted as committed at start; reloading picks up a download or compile that
-    # committed while this container was being scheduled.
-    weights_volume.reload()
-    deepgemm_volume.reload()
+    reload_volumes()
     supervise(
         [*SGLANG_COMMAND, *SGLANG_ARGS],
         HEALTH_URL,
@@ -194,13 +207,21 @@ def serve() -> None:
     commit_caches()
 
 
+def reload_volumes() -> None:
+    """Volumes are mounted as committed at start; reloading picks up a download or compile that
+    committed while this container was being scheduled."""
+    for volume in GPU_VOLUMES.values():
+        volume.reload()
+
+
 def commit_caches() -> None:
     """Persist what SGLang compiled or tuned at start (CACHE_DIR) for the next cold start. Best
     effort: a failed commit costs the next start time, never this replica."""
-    try:
-        deepgemm_volume.commit()
-    except Exception as error:  # noqa: BLE001 - serving matters more than the cache
-        log(f"cache volume not committed: {error}")
+    for volume in CACHE_VOLUMES:
+        try:
+            volume.commit()
+        except Exception as error:  # noqa: BLE001 - serving matters more than the cache
+            log(f"cache volume not committed: {error}")
 
 
 # --- benchmark: `servespec bench` (servespec/bench.py) -------------------------------------------
