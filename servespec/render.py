@@ -74,10 +74,16 @@ def _bytecode_cache():
     return jinja2.FileSystemBytecodeCache(str(directory))
 
 
+# Printable ASCII without quote or backslash reads the same in JSON and Python, unescaped.
+_PLAIN = re.compile(r'[ !#-\[\]-~]*')
+
+
 def python_literal(value) -> str:
     """A Python literal for a spec value. repr() escapes quotes, newlines, backslashes and
     anything else, so no string from a spec can change the structure of the program."""
     if isinstance(value, str):
+        if _PLAIN.fullmatch(value):  # nothing to escape: the common case, and the fast one
+            return f'"{value}"'
         # Double quotes read like the hand-written code around them; fall back to repr() in the
         # rare case JSON's escaping is not also Python's (lone surrogates).
         literal = json.dumps(value, ensure_ascii=False)

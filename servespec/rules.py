@@ -47,7 +47,7 @@ def load_facts(ctx: Context) -> None:
         return
     path = ctx.doc.file_dir(("model", "facts")) / ref
     try:
-        ctx.facts_doc = load_file(path)
+        ctx.facts_doc = facts_file(path)
         ctx.facts = ctx.facts_doc.data
     except LoadError as exc:
         # The facts file's own position is the useful one; also point at the field naming it.
@@ -55,6 +55,21 @@ def load_facts(ctx: Context) -> None:
         ctx.findings.append(Finding(ctx.doc.position(("model", "facts")), "model.facts",
                                     f"cannot use model facts '{ref}' (see above)", "SS126",
                                     Severity.ERROR))
+
+
+def facts_file(path: Path) -> Document:
+    """A model-facts file, parsed once per process and file version: many specs name the same
+    one (checking 500 specs parsed it 500 times). Read-only by convention, like the spec."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return load_file(path)  # reports the missing file with its position
+    return _facts_file(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _facts_file(path: str, mtime_ns: int, size: int) -> Document:
+    return load_file(Path(path))
 
 
 # --- topology -------------------------------------------------------------------------------
@@ -375,8 +390,11 @@ def _get(data: dict, path: tuple):
 
 @rule("SS116")
 def eagle_draft_tokens(ctx: Context) -> Iterator[Hit]:
+    """Every EAGLE-family algorithm (EAGLE, NEXTN, EAGLE3, STANDALONE: the draft-tree ones in
+    catalog/model_support.yaml) goes through SGLang's _handle_eagle_family, which does this."""
     spec = ctx.spec["speculative"]
-    if spec["algorithm"] == "EAGLE" and spec["eagle_topk"] == 1 \
+    tree = catalog.model_support()["speculative"]["algorithms"].get(spec["algorithm"], {})
+    if tree.get("tree") and spec["eagle_topk"] == 1 \
             and spec["num_draft_tokens"] != spec["num_steps"] + 1:
         yield ("speculative", "num_draft_tokens"), (
             f"with eagle_topk 1 SGLang uses num_steps + 1 = {spec['num_steps'] + 1} draft tokens, "

@@ -36,11 +36,18 @@ def flag(dep: Deployment, name: str):
     return argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("--") else True
 
 
-@pytest.mark.parametrize("spec", ["glm51-fp8-b200", "glm51-fp8-h200", "glm51-fp8-h100x2"])
+GLM_SPECS = sorted((ROOT / "specs").glob("glm51-*.yaml"))
+
+
+@pytest.mark.parametrize("spec", GLM_SPECS, ids=[p.stem for p in GLM_SPECS])
 def test_glm_checkpoint_declares_fp8_so_no_quantization_flag(spec):
-    dep = resolved(ROOT / "specs" / f"{spec}.yaml")
+    """Issue 8: no rendered argv of a GLM-5.1 spec carries --quantization (the checkpoint
+    declares FP8 itself), in the Deployment and in the committed sglang.args and deploy.py."""
+    dep = resolved(spec)
     assert dep.checkpoint_format == "fp8_e4m3" and dep.weights_format == "fp8_e4m3"
     assert dep.quantization is None and "--quantization" not in dep.argv
+    for artifact in ("sglang.args", "deploy.py"):
+        assert "--quantization" not in (ROOT / "rendered" / spec.stem / artifact).read_text()
     assert dep.deepgemm is not None  # block FP8 on sm90/sm100
 
 
