@@ -228,6 +228,10 @@ def bench_main(spec_path: str, *, local_url: str | None = None, tokenizer: str |
         folder = history.RUNS_DIR / name
         log_path = folder / f"bench-{stamp}.log"
         timeout = settings(spec)["timeout"] + TIMEOUT_MARGIN
+        key_env = _api_key_env(spec)
+        if local_url and key_env and not os.environ.get(key_env):
+            print(f"servespec bench: note: {key_env} is not set here, so the requests carry no "
+                  "API key", file=sys.stderr)
         if local_url:
             req = request(spec, local_url, tokenizer or spec["model"]["repo"], "", proxy)
             outcomes = run_local(spec, req, log_path, timeout, redact)

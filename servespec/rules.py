@@ -390,8 +390,11 @@ def _get(data: dict, path: tuple):
 
 @rule("SS116")
 def eagle_draft_tokens(ctx: Context) -> Iterator[Hit]:
+    """Every EAGLE-family algorithm (EAGLE, NEXTN, EAGLE3, STANDALONE: the draft-tree ones in
+    catalog/model_support.yaml) goes through SGLang's _handle_eagle_family, which does this."""
     spec = ctx.spec["speculative"]
-    if spec["algorithm"] == "EAGLE" and spec["eagle_topk"] == 1 \
+    tree = catalog.model_support()["speculative"]["algorithms"].get(spec["algorithm"], {})
+    if tree.get("tree") and spec["eagle_topk"] == 1 \
             and spec["num_draft_tokens"] != spec["num_steps"] + 1:
         yield ("speculative", "num_draft_tokens"), (
             f"with eagle_topk 1 SGLang uses num_steps + 1 = {spec['num_steps'] + 1} draft tokens, "

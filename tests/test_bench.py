@@ -259,3 +259,47 @@ def test_modal_mode_runs_the_app_function_with_credentials_by_name_only(tmp_path
     assert "SERVESPEC_BENCH=1" in log and "MODAL_PROXY_TOKEN_SECRET=***" in log
     for text in (log, proc.stdout, proc.stderr, " ".join(argv)):
         assert TOKEN_SECRET not in text and TOKEN_ID not in text
+
+
+def test_the_real_modal_cli_knows_the_bench_function_and_its_option(tmp_path):
+    """`modal run FILE::bench_endpoint --help` imports the rendered app with the real modal 1.6.4
+    CLI (no token needed for --help) and lists the option servespec passes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_")}
+    proc = subprocess.run([str(Path(sys.executable).with_name("modal")), "run",
+                           f"rendered/glm51-fp8-b200/deploy.py::{bench.REMOTE_FUNCTION}", "--help"],
+                          cwd=ROOT, env={**env, "HOME": str(tmp_path)}, capture_output=True,
+                          text=True, timeout=180, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "--request TEXT" in proc.stdout and "[required]" in proc.stdout
+
+
+def test_accept_length_is_asked_again_with_the_proxy_headers(monkeypatch):
+    """SGLang's own /server_info request carries no --header headers; behind the edge stand-in
+    (tests/edge_proxy.py) it would get 401. The driver asks again with them and reads the figure
+    where SGLang reads it (internal_states[0].avg_spec_accept_length)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    from edge_proxy import EdgeProxy
+
+    class ServerInfo(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"internal_states": [{"avg_spec_accept_length": 2.75}]}).encode()
+            self.send_response(200 if self.path == "/server_info" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), ServerInfo)
+    Thread(target=upstream.serve_forever, daemon=True).start()
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    try:
+        with EdgeProxy(f"http://127.0.0.1:{upstream.server_address[1]}", "wk-1", "ws-2") as edge:
+            pairs = ["Modal-Key=wk-1", "Modal-Secret=ws-2"]
+            assert bench_driver.server_accept_length(edge.url, pairs) == 2.75
+            assert bench_driver.server_accept_length(edge.url, pairs[:1]) is None  # 401
+    finally:
+        upstream.shutdown()

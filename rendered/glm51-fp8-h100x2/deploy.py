@@ -359,7 +359,31 @@ def run_bench_cell(serving, request: dict, run: dict, index: int, headers: list[
         result = json.loads(lines[-1]) if lines else None
     if result is None and error is None:
         error = "SGLang's benchmark wrote no result (no request succeeded)"
+    if result is not None and result.get("accept_length") is None and headers:
+        result["accept_length"] = server_accept_length(request["base_url"], headers[1:])
     return {"key": run["key"], "result": result, "error": error}
+
+
+def server_accept_length(base_url: str, pairs: list[str]):
+    """SGLang reads the speculative accept length from /server_info without the --header
+    headers (get_auth_headers only, sglang 0.5.23 benchmark/serving.py), so behind Modal's proxy
+    that request gets 401 and the figure is lost. Asked again here with every header, read the
+    way SGLang reads it: internal_states[0].avg_spec_accept_length (decode worker first)."""
+    import urllib.request
+
+    headers = dict(pair.split("=", 1) for pair in pairs)
+    if os.environ.get("OPENAI_API_KEY"):
+        headers["Authorization"] = f"Bearer {os.environ['OPENAI_API_KEY']}"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(base_url + "/server_info",
+                                                           headers=headers), timeout=30) as resp:
+            info = json.loads(resp.read())
+    except (OSError, ValueError):
+        return None
+    if isinstance(info, dict) and "decode" in info:
+        info = info["decode"][0]
+    states = info.get("internal_states") if isinstance(info, dict) else None
+    return states[0].get("avg_spec_accept_length") if states else None
 
 
 def run_request_file(path: str) -> None:
