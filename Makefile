@@ -21,7 +21,7 @@ $(VENV)/.dev: $(VENV)/.core
 	@$(PIP) -e '.[dev]' 2> >(grep -v "^WARNING: Location" >&2)
 	@touch $@
 
-.PHONY: render validate verify check estimate plan test lint deploy bench bench-endpoint envs clean
+.PHONY: render validate verify check estimate plan test test-no-envs lint deploy bench bench-endpoint envs clean
 render: $(VENV)/.core ## Render every specs/*.yaml into rendered/<name>/
 	@$(BIN)/servespec render
 
@@ -43,8 +43,11 @@ envs: $(VENV)/.dev ## The real SGLang parsers and the local OpenAI-compatible te
 	@for v in $(BENCH_SGLANG_VERSIONS); do bash tools/sglang-bench-env.sh $$v; done
 	@bash tools/smoke-server-env.sh
 
-test: $(VENV)/.dev envs ## The whole test suite
+test: $(VENV)/.dev envs ## The whole test suite, none skipped
 	@$(BIN)/python -m pytest -q
+
+test-no-envs: $(VENV)/.dev ## Every test that needs no .cache/ environment (under a minute)
+	@$(BIN)/python -m pytest -q -m "not envs"
 
 lint: $(VENV)/.dev
 	@$(BIN)/ruff check servespec tests bench tools rendered

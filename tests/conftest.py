@@ -12,11 +12,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # Fixtures that hand out an environment `make envs` builds under .cache/ (the real SGLang parser
-# envs, the KV-sizing overlay, the smoke server). A test using one is marked `envs` here, so
-# `pytest -m "not envs"` runs everything else on a fresh venv with the dev extras only; tests
-# that call those environments without a fixture carry @pytest.mark.envs themselves.
+# envs, the KV-sizing overlay, the bench env, the smoke server). A test using one, or calling
+# one of the ENV_HELPERS directly, is marked `envs` here, so `pytest -m "not envs"` runs
+# everything else on a fresh venv with the dev extras only; a test that reaches an env some
+# other way carries @pytest.mark.envs itself. `make test-no-envs` on a clean clone (CI runs it
+# before `make envs`) fails on a test that needs an env and is not marked.
 ENV_FIXTURES = {"sglang_env", "parsers_json", "sglang_python", "server_python", "model_dirs",
-                "reasoner_server", "plain_server"}
+                "reasoner_server", "plain_server", "bench_env"}
+ENV_HELPERS = {"sglang_python", "parse_args_files", "parse_compile_argv"}  # tests/test_render.py
 DEFAULT_SPEC = ROOT / "specs" / "glm51-fp8-b200.yaml"
 SERVESPEC = [sys.executable, "-m", "servespec.cli"]
 
@@ -34,7 +37,9 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if ENV_FIXTURES & set(getattr(item, "fixturenames", ())):
+        code = getattr(getattr(item, "function", None), "__code__", None)
+        if (ENV_FIXTURES & set(getattr(item, "fixturenames", ()))
+                or (code is not None and ENV_HELPERS & set(code.co_names))):
             item.add_marker(pytest.mark.envs)
 
 
