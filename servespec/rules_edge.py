@@ -50,7 +50,7 @@ def surface_trade_off(ctx: Context) -> Iterator[Hit]:
         )
     elif scaling["min_replicas"] == 0:
         yield _surface_path(ctx), (
-            "server with min_replicas 0: while no replica is up, clients get errors instead of "
+            "server with min_replicas 0: while no replica is up, clients get HTTP 503 instead of "
             "waiting in a queue, for a whole cold start; run `servespec wake` before traffic, or "
             "keep min_replicas >= 1"
         )
