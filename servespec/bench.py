@@ -155,8 +155,9 @@ def local_python(version: str) -> tuple[str, dict]:
 
 def run_local(spec: dict, req: dict, log_path: Path, timeout: float, redact) -> list[dict]:
     python, env = local_python(spec["engine"]["version"])
-    # SGLang caches generated-shared-prefix prompts under ~/.cache/sglang; nothing is downloaded.
-    env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+    # The datasets download nothing (generated-shared-prefix prompts are cached under
+    # ~/.cache/sglang); a Hub id as --tokenizer is fetched as transformers always does.
+    env["TOKENIZERS_PARALLELISM"] = "false"
     with tempfile.TemporaryDirectory(prefix="servespec-bench-") as tmp:
         req = {**req, "out_dir": tmp}
         req_path = Path(tmp) / "request.json"
