@@ -28,7 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import catalog, names
+from . import names
+from .bench_settings import prompt_count, settings
 
 MARKER = "SERVESPEC_BENCH_RESULT "  # servespec/bench_driver.py and deploy.py print it
 BACKENDS = {"chat": "sglang-oai-chat", "completions": "sglang-oai"}
@@ -67,13 +68,6 @@ class Cell:
 # --- what to run ----------------------------------------------------------------------------
 
 
-def settings(spec: dict) -> dict:
-    """The spec's bench section over the catalog defaults (workloads replace as a whole)."""
-    merged = dict(catalog.bench())
-    merged.update({k: v for k, v in (spec.get("bench") or {}).items() if v is not None})
-    return merged
-
-
 def served_model(spec: dict) -> str:
     return spec["model"].get("served_name") or spec["model"]["repo"]
 
@@ -91,12 +85,6 @@ def cells(spec: dict) -> list[Cell]:
             args += dataset_args(workload, concurrency)
             out.append(Cell(workload["name"], workload["dataset"], concurrency, args))
     return out
-
-
-def prompt_count(workload: dict, concurrency: int) -> int:
-    if workload["dataset"] == "generated-shared-prefix":
-        return workload["groups"] * workload["prompts_per_group"]
-    return max(workload["min_prompts"], workload["prompts_per_concurrency"] * concurrency)
 
 
 def dataset_args(workload: dict, concurrency: int) -> list[str]:
