@@ -25,14 +25,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import names
-from .bench_workloads import BACKENDS, Cell, cells, settings
-
-__all__ = ["BACKENDS", "Cell", "bench_main", "cells", "request", "settings", "template_context"]
+from .bench_settings import prompt_count, settings
 
 MARKER = "SERVESPEC_BENCH_RESULT "  # servespec/bench_driver.py and deploy.py print it
+BACKENDS = {"chat": "sglang-oai-chat", "completions": "sglang-oai"}
 ENV_ROOT_VAR = "SERVESPEC_SGLANG_ENV_ROOT"
 BENCH_PYTHON_VAR = "SERVESPEC_BENCH_PYTHON"  # a Python with the pinned sglang importable
 DRIVER = Path(__file__).with_name("bench_driver.py")
@@ -51,6 +51,55 @@ class BenchProblem(Exception):
     def __init__(self, message: str, code: int = 1):
         super().__init__(message)
         self.code = code
+
+
+@dataclass
+class Cell:
+    workload: str
+    dataset: str
+    concurrency: int
+    argv: list[str]
+
+    @property
+    def key(self) -> str:
+        return f"{self.workload}@{self.concurrency}"
+
+
+# --- what to run ----------------------------------------------------------------------------
+
+
+def served_model(spec: dict) -> str:
+    return spec["model"].get("served_name") or spec["model"]["repo"]
+
+
+def cells(spec: dict) -> list[Cell]:
+    conf = settings(spec)
+    common = ["--backend", BACKENDS[conf["api"]], "--model", served_model(spec),
+              "--warmup-requests", str(conf["warmup_requests"]), "--disable-tqdm", "--seed", "1"]
+    out = []
+    for workload in conf["workloads"]:
+        for concurrency in workload["concurrencies"]:
+            args = [*common, "--dataset-name", workload["dataset"],
+                    "--max-concurrency", str(concurrency),
+                    "--tag", f"{workload['name']}@{concurrency}"]
+            args += dataset_args(workload, concurrency)
+            out.append(Cell(workload["name"], workload["dataset"], concurrency, args))
+    return out
+
+
+def dataset_args(workload: dict, concurrency: int) -> list[str]:
+    if workload["dataset"] == "random-ids":
+        # --random-range-ratio defaults to 0.0 (lengths uniform in 1..N); 1.0 fixes them.
+        return ["--random-input-len", str(workload["input_len"]),
+                "--random-output-len", str(workload["output_len"]),
+                "--random-range-ratio", "1.0",
+                "--num-prompts", str(prompt_count(workload, concurrency))]
+    return ["--gsp-num-groups", str(workload["groups"]),
+            "--gsp-prompts-per-group", str(workload["prompts_per_group"]),
+            "--gsp-system-prompt-len", str(workload["system_prompt_len"]),
+            "--gsp-question-len", str(workload["question_len"]),
+            "--gsp-output-len", str(workload["output_len"]),
+            "--num-prompts", str(prompt_count(workload, concurrency))]
 
 
 def request(spec: dict, base_url: str, tokenizer: str | None, out_dir: str | None,

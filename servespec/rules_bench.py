@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .bench_workloads import prompt_count, settings
+from .bench_settings import prompt_count, settings
 from .rule_registry import Context, Hit, rule
 
 # What each dataset needs from a workload (sglang 0.5.23 benchmark/serving.py flags).

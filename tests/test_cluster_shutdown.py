@@ -59,10 +59,14 @@ class Cluster:
             time.sleep(0.02)
 
     def stop_all(self) -> None:
+        """Every process group this cluster made: both containers and both stand-in servers."""
         for proc in (self.leader, self.follower):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+        for pidfile in self.workdir.glob("*-server.pid"):
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.killpg(int(pidfile.read_text()), signal.SIGKILL)
 
 
 @pytest.fixture
@@ -117,3 +121,17 @@ def test_without_the_notice_the_follower_would_call_it_a_crash(cluster):
     assert c.leader.wait(timeout=30) == 0
     assert c.follower.wait(timeout=30) == 1
     assert "server exited unexpectedly (exit code 0)" in c.log("follower")
+
+
+def test_without_rank_0_the_other_rank_still_stops_within_the_exit_grace(cluster):
+    """Rank 0's container is gone (no drain, no broadcast): the other rank waits one grace
+    period for it, then stops its own server group, inside the Server's exit_grace_period."""
+    c = cluster()
+    os.killpg(c.leader.pid, signal.SIGKILL)
+    c.leader.wait(timeout=10)
+    started = time.monotonic()
+    os.kill(c.follower.pid, signal.SIGTERM)
+    assert c.follower.wait(timeout=30) == 0
+    took = time.monotonic() - started
+    assert 5.0 <= took < 5.0 + 3.0 + 2.0  # rank.py's grace + FOLLOWER_STOP_SECONDS + slack
+    assert "sending SIGKILL" in c.log("follower")  # its server ignored SIGTERM, as SGLang's does

@@ -485,12 +485,14 @@ HEALTH_PROBE_TIMEOUT_SECONDS = 5.0
 # server's last words (usually a traceback) reach the dashboard first. Bounded,
 # because worker processes that outlive the server keep the pipe open.
 LOG_DRAIN_SECONDS = 5.0
-# Multi-node: what rank 0 sends the other ranks when shutdown begins, how long one
-# notice may take, and how much longer than the grace period a non-zero rank waits
-# for rank 0 to drain and broadcast its shutdown before stopping its own server.
+# Multi-node: what rank 0 sends the other ranks when shutdown begins, and how long one
+# notice may take. A non-zero rank waits the same grace period rank 0 drains in (its
+# server stops on rank 0's broadcast), then gives its own group this long from SIGTERM
+# to SIGKILL (SGLang's non-zero ranks ignore SIGTERM), which keeps the whole stop within
+# the Server's exit_grace_period (grace + 5 s in deploy.py).
 SHUTDOWN_NOTICE = b"servespec-shutdown\n"
 NOTICE_TIMEOUT_SECONDS = 2.0
-LEADER_DRAIN_MARGIN_SECONDS = 10.0
+FOLLOWER_STOP_SECONDS = 3.0
 
 
 class SupervisorError(RuntimeError):
@@ -532,10 +534,10 @@ class SupervisedServer:
         if self.followers:
             announce_shutdown(self.followers)
         if self.waits_for_leader:
-            limit = grace_seconds + LEADER_DRAIN_MARGIN_SECONDS
-            log(f"shutdown: waiting up to {limit:g}s for rank 0 to drain and stop this rank")
-            if _wait_at_most(self.process, limit):
+            log(f"shutdown: waiting up to {grace_seconds:g}s for rank 0 to drain and stop this rank")
+            if _wait_at_most(self.process, grace_seconds):
                 log("server stopped by rank 0's shutdown")
+            grace_seconds = FOLLOWER_STOP_SECONDS
         stop_process_group(self.process, grace_seconds)
 
 

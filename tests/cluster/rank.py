@@ -84,6 +84,8 @@ def container(role: str, workdir: str, args: list[str]) -> None:
         os._exit(0)
 
     signal.signal(signal.SIGTERM, modal_exit)
+    # The server runs in its own process group; the test reaps it by this pid.
+    (Path(workdir) / f"{role}-server.pid").write_text(str(server.process.pid))
     event(workdir, f"{role}-container: started")
     while True:
         time.sleep(1)
