@@ -99,6 +99,9 @@ def test_json_findings_are_machine_readable(spec_dir):
         ("  scaledown_window: 900", "  scaledown_window: 017", "schema/type", "plain decimal"),
         ("  scaledown_window: 900", "  scaledown_window: 1_000", "schema/type", "without '_'"),
         ("  scaledown_window: 900", "  scaledown_window: 15:00", "schema/type", "without '_' or ':'"),
+        # JSON Schema alone counts 8000.0 as an integer: it would render `--port 8000.0`
+        ("  port: 8000", "  port: 8000.0", "schema/type", "write 8000"),
+        ("  scaledown_window: 900", "  scaledown_window: 9e2", "schema/type", "write 900"),
     ],
 )
 def test_yaml11_surprises_are_type_errors(spec_dir, old, new, rule, hint):
