@@ -51,9 +51,12 @@ def load_facts(ctx: Context) -> None:
         ctx.facts = ctx.facts_doc.data
     except LoadError as exc:
         # The facts file's own position is the useful one; also point at the field naming it.
+        # Findings sort by file, so the facts file's own lines may print after this one: say
+        # what went wrong here too rather than "see above".
         ctx.findings.extend(exc.findings)
+        why = exc.findings[0].message if exc.findings else str(exc)
         ctx.findings.append(Finding(ctx.doc.position(("model", "facts")), "model.facts",
-                                    f"cannot use model facts '{ref}' (see above)", "SS126",
+                                    f"cannot use model facts '{ref}': {why}", "SS126",
                                     Severity.ERROR))
 
 

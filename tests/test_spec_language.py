@@ -240,3 +240,15 @@ def test_specs_schema_is_the_packaged_schema():
     validate uses. The two must be the same bytes, or the editor and the tool disagree."""
     assert (ROOT / "specs" / "schema.json").read_bytes() == (
         ROOT / "servespec" / "schema.json").read_bytes()
+
+
+def test_missing_facts_file_says_why_at_the_spec_line(spec_dir):
+    # Findings sort by file, so the facts file's own "no such file" may print after the spec's
+    # line: that line must carry the reason itself, not "see above".
+    path = write_variant(spec_dir, "facts: models/glm-5.1-fp8.yaml", "facts: models/nope.yaml")
+    proc = run_cli("validate", str(path), cwd=spec_dir)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    line = line_of(path, "facts: models/nope.yaml")
+    assert (f"specs/variant.yaml:{line}:10: model.facts: cannot use model facts "
+            "'models/nope.yaml': no such file [SS126]") in proc.stderr, proc.stderr
+    assert "see above" not in proc.stderr
