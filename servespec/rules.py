@@ -234,6 +234,8 @@ def facts_match_model(ctx: Context) -> Iterator[Hit]:
 def facts_available(ctx: Context) -> Iterator[Hit]:
     if not ctx.spec["model"].get("facts"):
         yield ("model",), "no model.facts: memory fit and context length are not checked"
+    elif ctx.facts and (problem := rules_memory.estimate_problem(ctx)):
+        yield ("model", "facts"), f"{problem}: memory fit and KV capacity are not checked"
 
 
 # --- pinning --------------------------------------------------------------------------------

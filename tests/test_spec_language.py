@@ -252,3 +252,25 @@ def test_missing_facts_file_says_why_at_the_spec_line(spec_dir):
     assert (f"specs/variant.yaml:{line}:10: model.facts: cannot use model facts "
             "'models/nope.yaml': no such file [SS126]") in proc.stderr, proc.stderr
     assert "see above" not in proc.stderr
+
+
+@pytest.mark.parametrize("old, new, reason", [
+    ("num_hidden_layers: 78", "num_hidden_layers: many",
+     "model facts: num_hidden_layers is 'many', not a whole number"),
+    ("num_hidden_layers: 78 ", "xnum_hidden_layers: 78 ", "model facts lack num_hidden_layers"),
+])
+def test_broken_facts_field_is_named_not_a_traceback(spec_dir, old, new, reason):
+    # A hand-edited facts file used to crash validate (int('many')) or pass it silently while
+    # every memory rule was skipped; now SS126 names the field at the spec's model.facts line.
+    facts = spec_dir / "specs" / "models" / "glm-5.1-fp8.yaml"
+    assert old in facts.read_text()
+    facts.write_text(facts.read_text().replace(old, new, 1))
+    spec = spec_dir / "specs" / "glm51-fp8-b200.yaml"
+    proc = run_cli("validate", str(spec), cwd=spec_dir)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    line = line_of(spec, "facts: models/glm-5.1-fp8.yaml")
+    assert f"glm51-fp8-b200.yaml:{line}:10: model.facts: warning: {reason}" in proc.stderr
+    assert run_cli("validate", "--strict", str(spec), cwd=spec_dir).returncode == 1
+    est = run_cli("estimate", str(spec), cwd=spec_dir)
+    assert est.returncode == 1 and "Traceback" not in est.stderr + est.stdout
+    assert reason in est.stdout + est.stderr
