@@ -15,7 +15,6 @@ from .errors import Finding, Position
 from .load import Document
 
 
-
 class Anchor(NamedTuple):
     """Where a finding points when the field path cannot say it: an old spelling renamed at load
     (servespec/renames.py) stands at a line the merged spec no longer has a path for."""

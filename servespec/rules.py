@@ -403,10 +403,11 @@ def eagle_draft_tokens(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS124")
-def eagle_needs_running_cap(ctx: Context) -> Iterator[Hit]:
-    if ctx.spec["speculative"]["algorithm"] != "none" \
-            and ctx.spec["engine"].get("max_running_requests") is None:
-        yield ("engine",), "EAGLE without engine.max_running_requests (SGLang then picks 48)"
+def speculative_needs_running_cap(ctx: Context) -> Iterator[Hit]:
+    algorithm = ctx.spec["speculative"]["algorithm"]
+    if algorithm != "none" and ctx.spec["engine"].get("max_running_requests") is None:
+        yield ("engine",), (f"speculative {algorithm} without engine.max_running_requests "
+                            "(SGLang then picks 48)")
 
 
 # --- SGLang version knowledge ---------------------------------------------------------------
