@@ -51,9 +51,12 @@ def load_facts(ctx: Context) -> None:
         ctx.facts = ctx.facts_doc.data
     except LoadError as exc:
         # The facts file's own position is the useful one; also point at the field naming it.
+        # Findings sort by file, so the facts file's own lines may print after this one: say
+        # what went wrong here too rather than "see above".
         ctx.findings.extend(exc.findings)
+        why = exc.findings[0].message if exc.findings else str(exc)
         ctx.findings.append(Finding(ctx.doc.position(("model", "facts")), "model.facts",
-                                    f"cannot use model facts '{ref}' (see above)", "SS126",
+                                    f"cannot use model facts '{ref}': {why}", "SS126",
                                     Severity.ERROR))
 
 
@@ -231,6 +234,8 @@ def facts_match_model(ctx: Context) -> Iterator[Hit]:
 def facts_available(ctx: Context) -> Iterator[Hit]:
     if not ctx.spec["model"].get("facts"):
         yield ("model",), "no model.facts: memory fit and context length are not checked"
+    elif ctx.facts and (problem := rules_memory.estimate_problem(ctx)):
+        yield ("model", "facts"), f"{problem}: memory fit and KV capacity are not checked"
 
 
 # --- pinning --------------------------------------------------------------------------------

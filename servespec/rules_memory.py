@@ -41,9 +41,16 @@ def _estimate(ctx: Context) -> Estimate | None:
         try:
             ctx.memo["plan"] = estimate(ctx.spec, ctx.facts, ctx.doc.name, draft_facts(ctx),
                                         ctx.deployment) if ctx.facts else None
-        except EstimateError:
-            ctx.memo["plan"] = None  # `servespec estimate` names the missing fact
+        except EstimateError as exc:
+            ctx.memo["plan"] = None
+            ctx.memo["plan_error"] = str(exc)  # SS126 names it: memory fit goes unchecked
     return ctx.memo["plan"]
+
+
+def estimate_problem(ctx: Context) -> str | None:
+    """Why model facts that loaded still cannot be estimated (a missing or malformed field)."""
+    _estimate(ctx)
+    return ctx.memo.get("plan_error")
 
 
 def _gib(n: int) -> str:

@@ -46,9 +46,14 @@ def schema() -> dict:
 
 @lru_cache(maxsize=1)
 def _validator():
-    from jsonschema import Draft202012Validator  # imported here: only validation needs it
+    from jsonschema import Draft202012Validator, validators  # only validation needs it
 
-    return Draft202012Validator(schema())
+    # JSON Schema counts 8000.0 as an integer; the render would then write `--port 8000.0`,
+    # which SGLang's int parser refuses at start, and `max_containers=2.0` for Modal. A spec's
+    # whole numbers are written whole, so a float is never an integer here.
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
+    return validators.extend(Draft202012Validator, type_checker=checker)(schema())
 
 
 def validate(doc: Document) -> list[Finding]:
@@ -84,6 +89,8 @@ def _yaml_hint(doc: Document, path: tuple, value, expected_types) -> str:
         return f"quote it: \"{raw}\" (YAML reads the bare {raw} as {_describe(value)})"
     if "boolean" in expected and raw in _YAML11_BOOLS:
         return f"write true or false: servespec follows YAML 1.2, where '{raw}' is a string"
+    if "integer" in expected and isinstance(value, float) and value.is_integer():
+        return f"write {int(value)}: a whole number without '.0' or an exponent"
     if ("integer" in expected or "number" in expected) and isinstance(value, str):
         if raw[:2].lower() in ("0o", "0x", "0b") or (len(raw) > 1 and raw[0] == "0" and raw.isdigit()):
             return f"write the number in plain decimal: YAML dialects disagree on what '{raw}' means"

@@ -46,6 +46,9 @@ def need_int(facts: dict, *path: str) -> int:
         if not isinstance(value, dict) or value.get(part) is None:
             raise FactError(f"model facts lack {'.'.join(path)}")
         value = value[part]
+    # A hand-edited facts file may say `many` or `true`: name the field rather than crash.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise FactError(f"model facts: {'.'.join(path)} is {value!r}, not a whole number")
     return int(value)
 
 

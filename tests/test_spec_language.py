@@ -99,6 +99,9 @@ def test_json_findings_are_machine_readable(spec_dir):
         ("  scaledown_window: 900", "  scaledown_window: 017", "schema/type", "plain decimal"),
         ("  scaledown_window: 900", "  scaledown_window: 1_000", "schema/type", "without '_'"),
         ("  scaledown_window: 900", "  scaledown_window: 15:00", "schema/type", "without '_' or ':'"),
+        # JSON Schema alone counts 8000.0 as an integer: it would render `--port 8000.0`
+        ("  port: 8000", "  port: 8000.0", "schema/type", "write 8000"),
+        ("  scaledown_window: 900", "  scaledown_window: 9e2", "schema/type", "write 900"),
     ],
 )
 def test_yaml11_surprises_are_type_errors(spec_dir, old, new, rule, hint):
@@ -237,3 +240,37 @@ def test_specs_schema_is_the_packaged_schema():
     validate uses. The two must be the same bytes, or the editor and the tool disagree."""
     assert (ROOT / "specs" / "schema.json").read_bytes() == (
         ROOT / "servespec" / "schema.json").read_bytes()
+
+
+def test_missing_facts_file_says_why_at_the_spec_line(spec_dir):
+    # Findings sort by file, so the facts file's own "no such file" may print after the spec's
+    # line: that line must carry the reason itself, not "see above".
+    path = write_variant(spec_dir, "facts: models/glm-5.1-fp8.yaml", "facts: models/nope.yaml")
+    proc = run_cli("validate", str(path), cwd=spec_dir)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    line = line_of(path, "facts: models/nope.yaml")
+    assert (f"specs/variant.yaml:{line}:10: model.facts: cannot use model facts "
+            "'models/nope.yaml': no such file [SS126]") in proc.stderr, proc.stderr
+    assert "see above" not in proc.stderr
+
+
+@pytest.mark.parametrize("old, new, reason", [
+    ("num_hidden_layers: 78", "num_hidden_layers: many",
+     "model facts: num_hidden_layers is 'many', not a whole number"),
+    ("num_hidden_layers: 78 ", "xnum_hidden_layers: 78 ", "model facts lack num_hidden_layers"),
+])
+def test_broken_facts_field_is_named_not_a_traceback(spec_dir, old, new, reason):
+    # A hand-edited facts file used to crash validate (int('many')) or pass it silently while
+    # every memory rule was skipped; now SS126 names the field at the spec's model.facts line.
+    facts = spec_dir / "specs" / "models" / "glm-5.1-fp8.yaml"
+    assert old in facts.read_text()
+    facts.write_text(facts.read_text().replace(old, new, 1))
+    spec = spec_dir / "specs" / "glm51-fp8-b200.yaml"
+    proc = run_cli("validate", str(spec), cwd=spec_dir)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    line = line_of(spec, "facts: models/glm-5.1-fp8.yaml")
+    assert f"glm51-fp8-b200.yaml:{line}:10: model.facts: warning: {reason}" in proc.stderr
+    assert run_cli("validate", "--strict", str(spec), cwd=spec_dir).returncode == 1
+    est = run_cli("estimate", str(spec), cwd=spec_dir)
+    assert est.returncode == 1 and "Traceback" not in est.stderr + est.stdout
+    assert reason in est.stdout + est.stderr
