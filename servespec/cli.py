@@ -147,7 +147,12 @@ def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias:
             failed = True
             continue
         seen.add(result.name)
-        files = stage.render_files(result)
+        try:
+            files = stage.render_files(result)
+        except stage.RenderError as error:
+            click.echo(f"{error} (not rendered; earlier artifacts kept)", err=True)
+            failed = True
+            continue
         target = root / result.name
         if verify_only:
             diffs = stage.diff_files(target, files)

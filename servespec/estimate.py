@@ -360,7 +360,8 @@ def _cost_and_cold_start(spec: dict, facts: dict, usd_per_gpu_second: float,
     read_s = read / (rate * GB)
     # The phases and their sources: servespec/coldstart.py (h8); the hit case is the estimate.
     phases = coldstart.phases(read, _deepgemm_runs(spec, facts))
-    engine_s = coldstart.total(phases) - read_s
+    # Without a cache volume (storage.cache) every cold start is a cache miss (rule SS192).
+    engine_s = coldstart.total(phases, cache_hit=bool(spec["storage"].get("cache"))) - read_s
     return {
         "cold_start_phases": [p.to_json() for p in phases],
         "cold_start_miss_s": coldstart.total(phases, cache_hit=False),

@@ -63,8 +63,11 @@ def _money_rows(est: Estimate) -> list[tuple[str, str]]:
     cost = (f"${est.usd_per_hour_replica:.2f}/h per replica, ${est.usd_per_hour_max:.2f}/h at"
             f" {est.max_replicas} replicas, ${est.usd_per_hour_idle:.2f}/h idle"
             f" ({est.min_replicas} warm)")
-    cold = (f">= {_minutes(est.cold_start_s)} with caches, >= {_minutes(est.cold_start_miss_s)}"
-            " without: " + ", ".join(
+    persisted = est.cold_start_s < est.cold_start_miss_s  # equal: no cache volume (SS192)
+    lead = (f">= {_minutes(est.cold_start_s)} with caches, >= {_minutes(est.cold_start_miss_s)}"
+            " without: " if persisted
+            else f">= {_minutes(est.cold_start_s)} at every start (no cache volume): ")
+    cold = (lead + ", ".join(
                 f"{p['name'].replace('_', ' ')} {_minutes(p['seconds'])}"
                 + (" (miss only)" if p["on_cache_miss_only"] else "")
                 for p in est.cold_start_phases)

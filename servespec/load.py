@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from . import renames
 from .errors import Finding, LoadError, Position
 
 MAX_BYTES = 1024 * 1024  # a spec is a page of settings; a megabyte is a mistake, not a spec
@@ -98,6 +99,7 @@ class Document:
     key_pos: dict[PathKey, Position] = field(default_factory=dict)
     raw: dict[PathKey, str] = field(default_factory=dict)  # source text of plain scalars
     sources: list[Path] = field(default_factory=list)  # this file and its bases, child first
+    renamed: list = field(default_factory=list)  # renames.Renamed: old spellings it used
 
     @property
     def name(self) -> str:
@@ -306,6 +308,7 @@ def load(path: Path | str, _chain: tuple[Path, ...] = ()) -> Document:
     """Load a spec and, recursively, the bases it extends; return the merged document."""
     path = Path(path)
     doc = load_file(path)
+    renames.apply(doc)  # per file, before merging: old and new spellings merge key by key
     base_ref = doc.data.pop("extends", None)
     if base_ref is None:
         return doc
@@ -326,7 +329,8 @@ def load(path: Path | str, _chain: tuple[Path, ...] = ()) -> Document:
 
 def _merge(base: Document, child: Document) -> Document:
     """Child values win; mappings merge key by key; positions follow the value they describe."""
-    merged = Document(child.path, {}, sources=child.sources + base.sources)
+    merged = Document(child.path, {}, sources=child.sources + base.sources,
+                      renamed=child.renamed + base.renamed)
     merged.value_pos[()] = child.value_pos[()]
     for table, source in ((merged.value_pos, child.value_pos), (merged.key_pos, child.key_pos)):
         if ("extends",) in source:  # gone from the data, still the line rules point at

@@ -99,6 +99,10 @@ def python_literal(value) -> str:
         return "[" + ", ".join(python_literal(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{python_literal(k)}: {python_literal(v)}" for k, v in value.items()) + "}"
+    import jinja2
+
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # StrictUndefined raises here, naming what is undefined
     raise TypeError(f"cannot render {type(value).__name__} as a Python literal")
 
 
@@ -181,10 +185,39 @@ RENDERERS = {
 }
 
 
+class RenderError(Exception):
+    """An artifact could not be rendered from a spec that passed its checks: a fault of the
+    template or of servespec, reported in one sentence that names the spec and the artifact."""
+
+
 def render_files(checked: SpecReport) -> dict[str, str]:
-    """Every artifact of a checked spec, in memory. The spec must have passed its checks."""
+    """Every artifact of a checked spec, in memory. The spec must have passed its checks.
+    Raises RenderError (nothing is written) when one of them cannot be rendered."""
     assert checked.spec is not None, "render only checked specs"
-    return {name: RENDERERS[name](checked) for name in ARTIFACTS}
+    files = {}
+    for name in ARTIFACTS:
+        try:
+            files[name] = RENDERERS[name](checked)
+        except Exception as error:
+            raise RenderError(f"{source_name(checked)}: cannot render {name}: "
+                              f"{_describe(error)}") from error
+    return files
+
+
+def _describe(error: Exception) -> str:
+    """The error in one line, with the template and line when Jinja knows them."""
+    where = ""
+    lineno = getattr(error, "lineno", None)
+    if lineno:  # a TemplateSyntaxError knows its line
+        where = f" ({getattr(error, 'name', None) or 'template'} line {lineno})"
+    else:  # a render-time error: the innermost frame in a template (Jinja maps its lines)
+        tb = error.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename.endswith(".j2"):
+                where = f" ({Path(tb.tb_frame.f_code.co_filename).name} line {tb.tb_lineno})"
+            tb = tb.tb_next
+    message = " ".join(str(error).split()) or "no message"
+    return f"{type(error).__name__}: {message}{where}"
 
 
 # --- writing and comparing ------------------------------------------------------------------

@@ -43,7 +43,7 @@ DOWNLOAD_MARKER = ".servespec-download-complete"
 
 @dataclass(frozen=True)
 class Volume:
-    role: str  # "weights" or "deepgemm"
+    role: str  # "weights" or "cache"
     name: str
     mount: str
 
@@ -61,17 +61,27 @@ class Download:
 
 
 @dataclass(frozen=True)
-class DeepGemm:
-    """The DeepGEMM cache, present only where SGLang would call DeepGEMM (see catalog)."""
+class Cache:
+    """The start-up cache volume (storage.cache): every cache SGLang rebuilds at a cold start
+    unless it finds it on disk (servespec/caches.py), under one directory per GPU architecture and
+    image. Serving commits it back once healthy and at exit."""
 
     volume: Volume
+    root: str  # SGLANG_CACHE_DIR: <mount>/<arch>/<image key>
+    env: tuple[tuple[str, str], ...]  # the variables that put each cache under root
+
+
+@dataclass(frozen=True)
+class DeepGemm:
+    """The DeepGEMM cache, present only where SGLang would call DeepGEMM (see catalog), in the
+    cache volume under <cache root>/deep_gemm."""
+
+    volume: Volume  # the cache volume
     cache_dir: str  # SGLANG_DG_CACHE_DIR
     key: str  # one precompile run: version, arch, model revision, parallelism
     marker: str
     compile: bool  # compile.enabled: precompile before serving
     compile_timeout: int
-    # SGLANG_CACHE_DIR: every cache SGLang rebuilds at start, in this volume (servespec/caches.py)
-    cache_root: str = ""
     # sglang.compile_deep_gemm --timeout (its own deadline and watchdog; default 3600)
     sglang_compile_timeout: int = 0
 
@@ -152,6 +162,7 @@ class Deployment:
     rendered_dir: str
     volumes: tuple[Volume, ...]
     downloads: tuple[Download, ...]
+    cache: Cache | None  # None: no storage.cache, every cold start rebuilds its caches (SS192)
     deepgemm: DeepGemm | None
     # Modal
     containers: Containers
@@ -299,12 +310,20 @@ def _downloads(spec: dict) -> tuple[Download, ...]:
     return tuple(out)
 
 
-def _deepgemm(spec: dict, arch: str) -> DeepGemm | None:
-    store = spec["storage"].get("deepgemm")
+def _cache(spec: dict, arch: str) -> Cache | None:
+    """storage.cache (its old spelling storage.deepgemm is renamed when the spec is loaded)."""
+    store = spec["storage"].get("cache")
     if not store:
         return None
-    cache_root = caches.cache_root(store["mount"], arch, spec["engine"]["image"])
-    cache_dir = f"{cache_root}/deep_gemm"
+    root = caches.cache_root(store["mount"], arch, spec["engine"]["image"])
+    return Cache(Volume("cache", store["volume"], store["mount"]), root,
+                 tuple(caches.cache_env(root).items()))
+
+
+def _deepgemm(spec: dict, arch: str, cache: Cache | None) -> DeepGemm | None:
+    if cache is None:
+        return None
+    cache_dir = f"{cache.root}/deep_gemm"
     par, hw, model = spec["parallelism"], spec["hardware"], spec["model"]
     repo = re.sub(r"[^A-Za-z0-9._-]", "_", model["repo"])
     key = (f"sglang-{spec['engine']['version']}_{arch}_{repo}@{model['revision']}"
@@ -312,9 +331,9 @@ def _deepgemm(spec: dict, arch: str) -> DeepGemm | None:
            + (f"-adp{par['attention_data']}" if par["attention_data"] != 1 else "")
            + f"-nodes{hw['nodes']}")
     total = spec["compile"]["timeout"]
-    return DeepGemm(Volume("deepgemm", store["volume"], store["mount"]), cache_dir, key,
+    return DeepGemm(cache.volume, cache_dir, key,
                     f"{cache_dir}/.servespec/{key}.done", spec["compile"]["enabled"],
-                    total, cache_root, total - min(COMPILE_TIMEOUT_MARGIN, total // 2))
+                    total, total - min(COMPILE_TIMEOUT_MARGIN, total // 2))
 
 
 def _auth(spec: dict) -> Auth:
@@ -327,12 +346,14 @@ def _auth(spec: dict) -> Auth:
                 edge.from_spec(spec))
 
 
-def _image_env(spec: dict, deepgemm: DeepGemm | None) -> tuple[tuple[str, str], ...]:
+def _image_env(spec: dict, cache: Cache | None,
+               deepgemm: DeepGemm | None) -> tuple[tuple[str, str], ...]:
     # Serve only what the download step put in the volume; never fetch at start-up.
     env = {"HF_HUB_OFFLINE": "1"}
-    if deepgemm:
+    if cache:
         # Every start-up cache in the cache volume (servespec/caches.py says which and why).
-        env.update(caches.cache_env(deepgemm.cache_root))
+        env.update(cache.env)
+    if deepgemm:
         # SGLang overwrites DG_JIT_CACHE_DIR with this, so this is the one to set.
         env["SGLANG_DG_CACHE_DIR"] = deepgemm.cache_dir
     env.update(spec["engine"]["env"])
@@ -377,11 +398,12 @@ def resolve(spec: dict, facts: dict | None = None, name: str = "") -> Deployment
     ckpt = checkpoint_format(facts)
     quant = quantization_flag(spec, ckpt)
     downloads = _downloads(spec)
-    deepgemm = _deepgemm(spec, arch) if deepgemm_applies(facts, spec, cap) else None
+    cache = _cache(spec, arch)
+    deepgemm = _deepgemm(spec, arch, cache) if deepgemm_applies(facts, spec, cap) else None
     volumes = (Volume("weights", spec["storage"]["weights"]["volume"],
                       spec["storage"]["weights"]["mount"]),)
-    if deepgemm:
-        volumes += (deepgemm.volume,)
+    if cache:
+        volumes += (cache.volume,)
     draft = next((d for d in downloads if d.role == "draft"), None)
     options = sglang_args.options(spec, quantization=quant,
                                   draft_dir=draft.directory if draft else None,
@@ -402,11 +424,11 @@ def resolve(spec: dict, facts: dict | None = None, name: str = "") -> Deployment
         options=tuple(options),
         launcher=tuple(table.get("launcher", sglang_args.DEFAULT_LAUNCHER)),
         rendered_dir=rendered_dir(name),
-        volumes=volumes, downloads=downloads, deepgemm=deepgemm,
+        volumes=volumes, downloads=downloads, cache=cache, deepgemm=deepgemm,
         containers=Containers(scaling["min_replicas"] * nodes, scaling["max_replicas"] * nodes,
                               scaling["buffer_replicas"] * nodes),
         auth=auth,
-        image_env=_image_env(spec, deepgemm),
+        image_env=_image_env(spec, cache, deepgemm),
         health_url=f"http://127.0.0.1:{serving['port']}{serving['health_path']}",
         health_timeout=max(serving["startup_timeout"] - HEALTH_MARGIN, 10),
         surface=serving["surface"],

@@ -8,12 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from . import catalog
-from .errors import Finding
+from .errors import Finding, Position
 from .load import Document
 
-Hit = tuple[tuple, str]  # (field path, message)
+
+class Anchor(NamedTuple):
+    """Where a finding points when the field path cannot say it: an old spelling renamed at load
+    (servespec/renames.py) stands at a line the merged spec no longer has a path for."""
+
+    position: Position
+    field: str  # dotted, as the user wrote it
+
+
+Hit = tuple[tuple | Anchor, str]  # (field path, message)
 RULES: dict[str, Callable[[Context], Iterator[Hit]]] = {}
 
 

@@ -16,7 +16,7 @@ from . import catalog, sglang_args
 from .errors import Finding, LoadError, Severity
 from .load import Document, dotted, load_file
 from .redact import looks_secret
-from .rule_registry import RULES, Context, Hit, rule
+from .rule_registry import RULES, Anchor, Context, Hit, rule
 
 
 def apply_rules(doc: Document, spec: dict) -> list[Finding]:
@@ -33,10 +33,10 @@ def run_rules(doc: Document, spec: dict) -> Context:
         info = meta[rule_id]
         severity = Severity(info["severity"])
         for path, message in fn(ctx):
+            where, name = ((path.position, path.field) if isinstance(path, Anchor)
+                           else (doc.position(path), dotted(path)))
             ctx.findings.append(
-                Finding(doc.position(path), dotted(path), message, rule_id, severity,
-                        hint=info["reason"])
-            )
+                Finding(where, name, message, rule_id, severity, hint=info["reason"]))
     ctx.findings.sort(key=Finding.sort_key)
     return ctx
 
@@ -148,23 +148,23 @@ def kv_dtype_explicit(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS106")
-def deepgemm_cache_names_arch(ctx: Context) -> Iterator[Hit]:
-    dg = ctx.deployment.deepgemm
-    if dg is None or not dg.compile:
-        return  # no DeepGEMM here (SS189 says so when a volume is named anyway)
-    arch, volume = ctx.deployment.arch, dg.volume.name
+def cache_volume_names_arch(ctx: Context) -> Iterator[Hit]:
+    cache = ctx.deployment.cache
+    if cache is None:
+        return  # nothing persisted (SS192 says what that costs)
+    arch, volume = ctx.deployment.arch, cache.volume.name
     if arch not in volume.lower():
         others = sorted({g["arch"] for g in catalog.gpus().values()} - {arch})
         stale = [a for a in others if a in volume.lower()]
         said = f"names {stale[0]}" if stale else "does not name an architecture"
-        yield ("storage", "deepgemm", "volume"), (
+        yield ("storage", "cache", "volume"), (
             f"volume '{volume}' {said}, but {ctx.spec['hardware']['gpu']} kernels are {arch}: "
             f"name it e.g. '{_with_arch(volume, arch)}'"
         )
 
 
 def _with_arch(volume: str, arch: str) -> str:
-    base = re.sub(r"-?sm[0-9]+[a-z]?", "", volume) or "deepgemm"
+    base = re.sub(r"-?sm[0-9]+[a-z]?", "", volume) or "cache"
     return f"{base}-{arch}"
 
 
@@ -312,7 +312,7 @@ def names_valid_for_modal(ctx: Context) -> Iterator[Hit]:
         yield ("app",), f"invalid App name '{app}': {problem}"
     named = [
         (("storage", "weights", "volume"), "Volume"),
-        (("storage", "deepgemm", "volume"), "Volume"),
+        (("storage", "cache", "volume"), "Volume"),
         (("download", "hf_token_secret"), "Secret"),
         (("serving", "auth", "api_key_secret"), "Secret"),
     ]
@@ -408,10 +408,11 @@ def eagle_draft_tokens(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS124")
-def eagle_needs_running_cap(ctx: Context) -> Iterator[Hit]:
-    if ctx.spec["speculative"]["algorithm"] != "none" \
-            and ctx.spec["engine"].get("max_running_requests") is None:
-        yield ("engine",), "EAGLE without engine.max_running_requests (SGLang then picks 48)"
+def speculative_needs_running_cap(ctx: Context) -> Iterator[Hit]:
+    algorithm = ctx.spec["speculative"]["algorithm"]
+    if algorithm != "none" and ctx.spec["engine"].get("max_running_requests") is None:
+        yield ("engine",), (f"speculative {algorithm} without engine.max_running_requests "
+                            "(SGLang then picks 48)")
 
 
 # --- SGLang version knowledge ---------------------------------------------------------------

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from .resolve import min_capability, speculative_mode, support
-from .rule_registry import Context, Hit, rule
+from .resolve import deepgemm_applies, min_capability, speculative_mode, support
+from .rule_registry import Anchor, Context, Hit, rule
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
@@ -202,28 +202,55 @@ def attention_data_spelling(ctx: Context) -> Iterator[Hit]:
         )
 
 
-# --- DeepGEMM ----------------------------------------------------------------------------------
+# --- the start-up cache volume and DeepGEMM -----------------------------------------------------
 
 
 @rule("SS188")
 def deepgemm_volume_where_it_applies(ctx: Context) -> Iterator[Hit]:
-    from .resolve import deepgemm_applies
-
     dep = ctx.deployment
-    if ctx.spec["storage"].get("deepgemm") or not ctx.spec["compile"]["enabled"]:
+    if dep.cache is not None or not ctx.spec["compile"]["enabled"]:
         return
-    if deepgemm_applies(ctx.facts, ctx.spec, dep.capability):
+    if _deepgemm_runs(ctx):
         yield ("storage",), (
             f"DeepGEMM runs for {dep.weights_format} weights on {dep.gpu} ({dep.arch}): add "
-            f"storage.deepgemm (a volume named for {dep.arch}), or set compile.enabled false"
+            f"storage.cache (a volume named for {dep.arch}), or set compile.enabled false"
         )
 
 
 @rule("SS189")
 def deepgemm_volume_unused(ctx: Context) -> Iterator[Hit]:
+    """The old spelling storage.deepgemm where DeepGEMM does not run: it used to be dropped, it is
+    now mounted as the start-up cache volume; say so, since the artifacts changed."""
     dep = ctx.deployment
-    if ctx.spec["storage"].get("deepgemm") and dep.deepgemm is None:
-        yield ("storage", "deepgemm"), (
+    old = next((r for r in ctx.doc.renamed if r.old == "storage.deepgemm"), None)
+    if old is not None and dep.cache is not None and dep.deepgemm is None:
+        yield Anchor(old.position, old.old), (
             f"DeepGEMM does not run for {dep.weights_format or 'these'} weights on {dep.gpu} "
-            f"({dep.arch}): storage.deepgemm and compile are not rendered; remove them"
+            f"({dep.arch}): no compile step is rendered, and the volume is mounted as the "
+            "start-up cache volume for the other caches: write it as storage.cache"
         )
+
+
+@rule("SS192")
+def no_cache_volume(ctx: Context) -> Iterator[Hit]:
+    dep = ctx.deployment
+    if dep.cache is not None or (ctx.spec["compile"]["enabled"] and _deepgemm_runs(ctx)):
+        return  # SS188 asks for the volume where DeepGEMM would JIT as well
+    yield ("storage",), (
+        "no storage.cache: every cold start rebuilds FlashInfer autotune results, Triton kernels, "
+        "TorchInductor graphs and SGLang's JIT kernels"
+        + (" (and DeepGEMM's)" if _deepgemm_runs(ctx) else "")
+        + f"; add storage.cache with a volume named for {dep.arch}"
+    )
+
+
+@rule("SS193")
+def renamed_field(ctx: Context) -> Iterator[Hit]:
+    for old in ctx.doc.renamed:
+        yield Anchor(old.position, old.old), (
+            f"{old.old} is deprecated: it is now {old.new} (same fields); rename it"
+        )
+
+
+def _deepgemm_runs(ctx: Context) -> bool:
+    return deepgemm_applies(ctx.facts, ctx.spec, ctx.deployment.capability)

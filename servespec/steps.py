@@ -176,7 +176,7 @@ def _volumes(dep: Deployment) -> dict:
                   "json_has": {"field": "name", "equals": volume.name},
                   "description": f"volume {volume.name} exists"}
         commands.append(_command(["modal", "volume", "create", volume.name], exists))
-    what = " and ".join(v.role if v.role == "weights" else "DeepGEMM" for v in dep.volumes)
+    what = " and ".join(v.role for v in dep.volumes)
     return _step("volumes", "commands",
                  f"Create the {what} volume{'s' if len(dep.volumes) > 1 else ''} if missing.",
                  VOLUMES_TIMEOUT, "fixed", commands=commands)

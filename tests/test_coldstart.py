@@ -37,3 +37,12 @@ def test_a_cache_miss_costs_deepgemm_jit_only_where_deepgemm_runs():
     assert "deepgemm_jit" in [p["name"] for p in glm["phases"] if p["on_cache_miss_only"]]
     assert "deepgemm_jit" not in [p["name"] for p in qwen["phases"]]
     assert glm["miss"] - glm["hit"] > qwen["miss"] - qwen["hit"] > 0
+
+
+def test_without_a_cache_volume_every_cold_start_is_a_miss():
+    """SS192's spec (no storage.cache) rebuilds its caches at every start; the same model with
+    the volume pays that only on the first start of an image on an architecture."""
+    without = cold_start("tests/fixtures/rules/SS192-trip.yaml")
+    with_ = cold_start("tests/fixtures/rules/SS192-pass.yaml")
+    assert without["hit"] == pytest.approx(without["miss"])
+    assert with_["hit"] < with_["miss"] == pytest.approx(without["miss"])

@@ -82,11 +82,11 @@ def test_modal_app_matches_the_spec(spec):
     gpu_request = [[gpu["modal_name"].upper(), s["hardware"]["gpus_per_node"]]]
     weights = {s["storage"]["weights"]["mount"]: s["storage"]["weights"]["volume"]}
     dep = result.deployment
-    # DeepGEMM only where SGLang uses it: then a compile function and the cache volume, else
-    # neither (and no cache variable in the image).
+    # The cache volume wherever the spec names one (storage.cache); DeepGEMM only where SGLang
+    # uses it: then a compile function and its cache variable, else neither.
     both = dict(weights)
-    if dep.deepgemm:
-        both[s["storage"]["deepgemm"]["mount"]] = s["storage"]["deepgemm"]["volume"]
+    if s["storage"].get("cache"):
+        both[s["storage"]["cache"]["mount"]] = s["storage"]["cache"]["volume"]
     nodes = s["hardware"]["nodes"]
 
     download = fns["download_weights"]
@@ -131,6 +131,46 @@ def test_modal_app_matches_the_spec(spec):
         assert serve["timeout"] == s["serving"]["timeout"]
         assert serve["concurrency"] == {"max_inputs": sc["max_inputs"],
                                         "target_inputs": sc.get("target_inputs") or 0}
+
+
+def cache_variables(fns: dict) -> dict[str, dict[str, str]]:
+    """Per GPU function, the cache variables of its image and the volume each path lies in."""
+    names = ("SGLANG_CACHE_DIR", "TRITON_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR",
+             "FLASHINFER_WORKSPACE_BASE", "SGLANG_JIT_CACHE_DIR", "SGLANG_DG_CACHE_DIR")
+    out = {}
+    for tag, fn in fns.items():
+        if not fn["gpus"]:
+            continue
+        out[tag] = {name: next((vol for mount, vol in fn["volumes"].items()
+                                if fn["env"][name].startswith(mount.rstrip("/") + "/")), None)
+                    for name in names if name in fn["env"]}
+    return out
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
+def test_start_up_caches_live_in_the_mounted_cache_volume(spec):
+    """Each cache variable of every GPU image points into the spec's cache volume, as mounted by
+    the real modal client, under a directory naming the GPU architecture and the image tag."""
+    s = checked(spec).spec
+    fns = inspect_app(rendered(spec.stem, "deploy.py"))["functions"]
+    arch = catalog.gpus()[s["hardware"]["gpu"]]["arch"]
+    tag = s["engine"]["image"].rsplit(":", 1)[-1]
+    for tag_, where in cache_variables(fns).items():
+        assert where and set(where.values()) == {s["storage"]["cache"]["volume"]}, (tag_, where)
+        root = fns[tag_]["env"]["SGLANG_CACHE_DIR"]
+        assert f"/{arch}/" in root + "/" and tag in root, root
+
+
+def test_no_cache_volume_no_cache_variables(tmp_path):
+    """Without storage.cache (rule SS192 warns) nothing is mounted for caches and no variable
+    points at a path that would vanish with the container."""
+    result = read_spec(ROOT / "tests" / "fixtures" / "rules" / "SS192-trip.yaml")
+    deploy = tmp_path / "deploy.py"
+    deploy.write_text(render_files(result)["deploy.py"])
+    fns = inspect_app(deploy)["functions"]
+    found = cache_variables(fns)
+    assert found and not any(found.values()), found
+    assert all(len(fn["volumes"]) == 1 for fn in fns.values())
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)

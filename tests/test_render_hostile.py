@@ -135,3 +135,33 @@ def test_control_characters_are_refused_where_they_would_break_a_line(tmp_path):
     for field in (("model", "served_name"), ("model", "revision"), ("description",)):
         result = render_with(tmp_path, field, "x\ny")
         assert result.failed() and any(f.rule == "schema/pattern" for f in result.findings)
+
+
+def test_a_template_fault_is_one_sentence_and_keeps_earlier_artifacts(tmp_path, monkeypatch):
+    """A template that fails (here: a real Jinja template naming a field the Deployment lacks)
+    makes `servespec render` report the spec and the artifact in one line, exit non-zero and
+    leave what an earlier render wrote as it was. The only stand-in is the template folder."""
+    from click.testing import CliRunner
+
+    from servespec import render
+    from servespec.cli import main
+
+    spec, out = ROOT / "specs" / "examples" / "qwen3-8b-l40s.yaml", tmp_path / "out"
+    assert CliRunner().invoke(main, ["render", "--out", str(out), str(spec)]).exit_code == 0
+    before = {p.name: p.read_text() for p in (out / spec.stem).iterdir()}
+    broken = tmp_path / "templates"
+    broken.mkdir()
+    text = (render.TEMPLATES / "deploy.py.j2").read_text()
+    (broken / "deploy.py.j2").write_text(text.replace("{{ dep.app | py }}", "{{ dep.no_such | py }}", 1))
+    monkeypatch.setattr(render, "TEMPLATES", broken)
+    render._environment.cache_clear()
+    try:
+        result = CliRunner().invoke(main, ["render", "--out", str(out), str(spec)])
+    finally:
+        render._environment.cache_clear()
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)  # a clean exit, not an escaped error
+    [line] = [x for x in result.output.splitlines() if "cannot render" in x]
+    assert "qwen3-8b-l40s.yaml: cannot render deploy.py: UndefinedError:" in line
+    assert "'no_such'" in line and "earlier artifacts kept" in line
+    assert {p.name: p.read_text() for p in (out / spec.stem).iterdir()} == before

@@ -64,7 +64,9 @@ def test_examples_serve_the_checkpoint_as_declared(name, fmt, deepgemm):
     assert (dep.deepgemm is not None) == deepgemm
     env = dict(dep.image_env)
     assert ("SGLANG_DG_CACHE_DIR" in env) == deepgemm
-    assert [v.role for v in dep.volumes] == (["weights", "deepgemm"] if deepgemm else ["weights"])
+    # Every example persists its start-up caches; DeepGEMM's only where DeepGEMM runs.
+    assert [v.role for v in dep.volumes] == ["weights", "cache"]
+    assert env["SGLANG_CACHE_DIR"] == dep.cache.root
     assert env["HF_HUB_OFFLINE"] == "1"
 
 

@@ -105,3 +105,11 @@ def test_schema_gpu_choices_match_the_gpu_catalog():
     schema = json.loads((Path(__file__).parent.parent / "specs" / "schema.json").read_text())
     enum = schema["properties"]["hardware"]["properties"]["gpu"]["enum"]
     assert sorted(enum) == sorted(catalog.gpus())
+
+
+def test_running_cap_warning_names_the_algorithm_in_use(tmp_path):
+    """SGLang caps every speculative algorithm at 48, NGRAM included (SS124's upstream)."""
+    spec = tmp_path / "ngram.yaml"
+    spec.write_text(f"extends: {FIXTURES / 'SS182-pass.yaml'}\nengine:\n  max_running_requests: null\n")
+    [hit] = [f for f in read_spec(spec).findings if f.rule == "SS124"]
+    assert hit.message.startswith("speculative NGRAM without engine.max_running_requests")

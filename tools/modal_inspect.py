@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shlex
 import sys
 import warnings
 
@@ -32,6 +33,17 @@ def image_layers(image) -> list[str]:
     if build is not None:
         commands += [c for c in build("2025.06").commands if c != "FROM base"]
     return commands
+
+
+def image_env(layers: list[str]) -> dict[str, str]:
+    """The variables an image sets: modal writes one `ENV KEY=value` layer per variable, the value
+    shell-quoted (modal/_image.py _Image.env, modal 1.6.4)."""
+    env = {}
+    for line in layers:
+        if line.startswith("ENV "):
+            key, _, value = line[4:].partition("=")
+            env[key] = (shlex.split(value) or [""])[0]
+    return env
 
 
 def describe(tag: str, fn, info) -> dict:
@@ -57,6 +69,8 @@ def describe(tag: str, fn, info) -> dict:
         "regions": list(getattr(info, "regions", None) or []),
         "image": image_layers(cells["image"]) if cells.get("image") is not None else [],
     }
+    # Where each start-up cache goes (servespec/caches.py): the test checks it is a mounted volume.
+    out["env"] = image_env(out["image"])
     concurrency = getattr(info, "concurrency_info", None)
     if concurrency is not None:
         out["concurrency"] = {"max_inputs": concurrency.max_inputs,

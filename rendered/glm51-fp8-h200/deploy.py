@@ -40,7 +40,7 @@ HEALTH_TIMEOUT = 3540
 SHUTDOWN_GRACE = 20
 
 WEIGHTS_MOUNT = "/model-cache"
-DEEPGEMM_MOUNT = "/dg-cache"
+CACHE_MOUNT = "/dg-cache"
 # Every cache SGLang rebuilds at start lives under CACHE_DIR, in the cache volume: the path names
 # the GPU architecture and the image (tag until pinned by digest), so another image never reads it.
 CACHE_DIR = "/dg-cache/sm90/sglang_v0.5.23-cu129-amd64"
@@ -81,10 +81,10 @@ SGLANG_ARGS = [
 app = modal.App(APP_NAME)
 
 weights_volume = modal.Volume.from_name("glm51-fp8-weights", create_if_missing=True)
-deepgemm_volume = modal.Volume.from_name("glm51-deepgemm-sm90", create_if_missing=True)
+cache_volume = modal.Volume.from_name("glm51-deepgemm-sm90", create_if_missing=True)
 # What the GPU functions mount, and which of it holds caches that serving commits back.
-GPU_VOLUMES = {WEIGHTS_MOUNT: weights_volume, DEEPGEMM_MOUNT: deepgemm_volume}
-CACHE_VOLUMES = [deepgemm_volume]
+GPU_VOLUMES = {WEIGHTS_MOUNT: weights_volume, CACHE_MOUNT: cache_volume}
+CACHE_VOLUMES = [cache_volume]
 
 # CPU-only image for the download: copying files needs no multi-gigabyte CUDA image.
 download_image = (
@@ -172,7 +172,7 @@ def compile_deepgemm() -> None:
     subprocess.run(argv, check=True)
     with open(DEEPGEMM_MARKER, "w") as marker:
         marker.write("compiled\n")
-    deepgemm_volume.commit()
+    cache_volume.commit()
 
 
 # --- step 3: serving -----------------------------------------------------------------------------

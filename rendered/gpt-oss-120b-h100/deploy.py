@@ -39,8 +39,12 @@ HEALTH_TIMEOUT = 1740
 SHUTDOWN_GRACE = 20
 
 WEIGHTS_MOUNT = "/model-cache"
+CACHE_MOUNT = "/cache"
+# Every cache SGLang rebuilds at start lives under CACHE_DIR, in the cache volume: the path names
+# the GPU architecture and the image (tag until pinned by digest), so another image never reads it.
+CACHE_DIR = "/cache/sm90/sglang_v0.5.23-cu129-amd64"
 # No DeepGEMM here: SGLang calls it only for block-FP8 weights on sm90 and newer (mxfp4
-# weights on sm90), so there is no kernel cache volume and no compile step.
+# weights on sm90), so there are no DeepGEMM kernels to cache and no compile step.
 
 API_KEY_ENV = "SGLANG_API_KEY"  # read from the Secret at start-up, never written to a file
 
@@ -68,9 +72,10 @@ SGLANG_ARGS = [
 app = modal.App(APP_NAME)
 
 weights_volume = modal.Volume.from_name("gpt-oss-120b-weights", create_if_missing=True)
-# What the GPU functions mount; no cache volume (see above).
-GPU_VOLUMES = {WEIGHTS_MOUNT: weights_volume}
-CACHE_VOLUMES = []
+cache_volume = modal.Volume.from_name("gpt-oss-120b-cache-sm90", create_if_missing=True)
+# What the GPU functions mount, and which of it holds caches that serving commits back.
+GPU_VOLUMES = {WEIGHTS_MOUNT: weights_volume, CACHE_MOUNT: cache_volume}
+CACHE_VOLUMES = [cache_volume]
 
 # CPU-only image for the download: copying files needs no multi-gigabyte CUDA image.
 download_image = (
@@ -85,7 +90,12 @@ sglang_image = (
     .entrypoint([])
     .env(
         {
+            "FLASHINFER_WORKSPACE_BASE": "/cache/sm90/sglang_v0.5.23-cu129-amd64",
             "HF_HUB_OFFLINE": "1",
+            "SGLANG_CACHE_DIR": "/cache/sm90/sglang_v0.5.23-cu129-amd64",
+            "SGLANG_JIT_CACHE_DIR": "/cache/sm90/sglang_v0.5.23-cu129-amd64/jit",
+            "TORCHINDUCTOR_CACHE_DIR": "/cache/sm90/sglang_v0.5.23-cu129-amd64/inductor",
+            "TRITON_CACHE_DIR": "/cache/sm90/sglang_v0.5.23-cu129-amd64/triton",
         }
     )
 )

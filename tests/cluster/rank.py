@@ -45,9 +45,10 @@ def server_leader(workdir: str, health_port: int, control_port: int) -> None:
     def on_sigterm(signum, frame):
         event(workdir, "leader-server: SIGTERM, draining")
         time.sleep(DRAIN_SECONDS)
+        # Recorded before the broadcast: once it is sent, the other rank may log its exit first.
+        event(workdir, "leader-server: drained, broadcast shutdown, exiting")
         with socket.create_connection(("127.0.0.1", control_port), timeout=2) as conn:
             conn.sendall(b"shutdown")  # SGLang's ShutdownReq broadcast to the other ranks
-        event(workdir, "leader-server: drained, broadcast shutdown, exiting")
         os._exit(0)
 
     signal.signal(signal.SIGTERM, on_sigterm)

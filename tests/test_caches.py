@@ -1,0 +1,95 @@
+"""The start-up cache volume (storage.cache) and its old spelling storage.deepgemm.
+
+Issue 9 item 10: a renamed field keeps its old spelling, with a deprecation message naming the new
+one, and a spec written the old way renders the same artifacts. The old-spelling specs below are
+the repository's own specs as they were written before the rename, rendered by the real pipeline
+and compared with the committed goldens.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from conftest import ROOT
+
+from servespec.pipeline import read_spec
+from servespec.render import render_files
+
+SPECS = ROOT / "specs"
+FIXTURES = ROOT / "tests" / "fixtures" / "rules"
+
+
+def old_spelling(tmp_path: Path, name: str, base: Path, storage: str) -> Path:
+    """A spec named like a committed one, extending it, with storage written the old way."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"extends: {base}\nstorage:\n{storage}")
+    return path
+
+
+def renders_like_the_golden(path: Path, golden: str) -> None:
+    """Every artifact equal to the committed one, but for the spec file's path, which the
+    artifacts quote (header comment, steps.json)."""
+    result = read_spec(path)
+    assert not result.failed(), [f.format() for f in result.findings]
+    files = render_files(result)
+    assert files
+    for name, text in files.items():
+        committed = (ROOT / "rendered" / golden / name).read_text()
+        assert _paths(text, f"{golden}.yaml") == _paths(committed, f"{golden}.yaml"), name
+
+
+def _paths(text: str, file: str) -> str:
+    # spec.resolved.yaml names the extends chain: here one more file of the same name.
+    return re.sub(r"SPEC( <- SPEC)+", "SPEC", re.sub(rf"[^\s\"']*/{re.escape(file)}", "SPEC", text))
+
+
+def test_old_spelling_renders_the_default_spec_unchanged(tmp_path):
+    path = old_spelling(tmp_path, "glm51-fp8-b200", SPECS / "glm51-fp8-b200.yaml",
+                        "  deepgemm:\n    volume: glm51-deepgemm-sm100\n    mount: /dg-cache\n")
+    warnings = [f for f in read_spec(path).findings if f.rule == "SS193"]
+    assert [(w.position.line, w.severity.value) for w in warnings] == [(3, "warning")]
+    assert "storage.deepgemm is deprecated" in warnings[0].message
+    assert "storage.cache" in warnings[0].message
+    renders_like_the_golden(path, "glm51-fp8-b200")
+
+
+def test_old_spelling_without_a_mount_keeps_its_old_default(tmp_path):
+    """The H200 spec named only the volume (mount from the base); before the rename a spec
+    without a base mount got /dg-cache, and still does, while the new spelling gets /cache."""
+    path = old_spelling(tmp_path, "glm51-fp8-h200", SPECS / "glm51-fp8-h200.yaml",
+                        "  deepgemm:\n    volume: glm51-deepgemm-sm90\n")
+    renders_like_the_golden(path, "glm51-fp8-h200")
+    base = FIXTURES / "bases" / "llama-8b-h100.yaml"  # no cache volume
+    old = old_spelling(tmp_path, "old", base, "  deepgemm:\n    volume: llama-cache-sm90\n")
+    new = old_spelling(tmp_path, "new", base, "  cache:\n    volume: llama-cache-sm90\n")
+    assert read_spec(old).deployment.cache.volume.mount == "/dg-cache"
+    assert read_spec(new).deployment.cache.volume.mount == "/cache"
+
+
+def test_both_spellings_in_one_file_is_an_error(tmp_path):
+    path = old_spelling(tmp_path, "both", SPECS / "glm51-fp8-b200.yaml",
+                        "  cache:\n    volume: a-sm100\n  deepgemm:\n    volume: b-sm100\n")
+    result = read_spec(path)
+    assert result.failed() and result.spec is None
+    [error] = result.findings
+    assert (error.position.line, error.position.col) == (5, 3)
+    assert "keep only storage.cache" in error.message
+
+
+def test_a_general_cache_volume_names_its_architecture(tmp_path):
+    """SS106 covers the cache volume where DeepGEMM does not run too: it holds Triton,
+    FlashInfer and SGLang JIT kernels built for one architecture."""
+    base = FIXTURES / "bases" / "llama-8b-h100.yaml"
+    path = old_spelling(tmp_path, "llama", base, "  cache:\n    volume: llama-cache-sm100\n")
+    [hit] = [f for f in read_spec(path).findings if f.rule == "SS106"]
+    assert hit.position.line == 4 and "llama-cache-sm90" in hit.message
+    assert read_spec(path).deployment.deepgemm is None
+
+
+def test_cache_root_names_architecture_and_image():
+    dep = read_spec(SPECS / "examples" / "qwen3-8b-l40s.yaml").deployment
+    assert dep.cache.root == "/cache/sm89/sglang_v0.5.23-cu129-amd64"
+    env = dict(dep.image_env)
+    assert env["TRITON_CACHE_DIR"].startswith(dep.cache.root + "/")
+    assert "SGLANG_DG_CACHE_DIR" not in env and dep.deepgemm is None
