@@ -208,8 +208,9 @@ def smoke(url: str, api_key_env: str, model: str | None, expect_reasoning: bool,
 
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--replicas", default=1, show_default=True, help="Replicas to start.")
-@click.option("--hold", default=0.0, show_default=True,
+@click.option("--replicas", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Replicas to start (at most the spec's scaling.max_replicas).")
+@click.option("--hold", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="Seconds to keep the raised floor after the replica is healthy.")
 @click.option("--url", default=None, help="Endpoint URL (default: $SERVESPEC_ENDPOINT_URL, "
                                           "else asked from Modal).")

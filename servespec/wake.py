@@ -151,6 +151,12 @@ def wake_main(spec_path: str, *, replicas: int = 1, hold: float = 0.0, url: str 
         print(f"servespec wake: {spec_path} does not validate; run `servespec validate`",
               file=sys.stderr)
         return 2
+    most = checked.spec["scaling"]["max_replicas"]
+    if replicas > most:
+        # Modal would be asked for a floor above max_containers, GPUs the spec never allowed.
+        print(f"servespec wake: --replicas {replicas} is more than the spec's "
+              f"scaling.max_replicas {most}", file=sys.stderr)
+        return 2
     plan = plan_of(checked.deployment, replicas)
     try:
         if plan.proxy is not None:

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from edge_proxy import EdgeProxy
 
 from servespec import wake
@@ -112,3 +113,19 @@ def test_a_rejected_token_fails_and_still_restores_the_floor(endpoint, monkeypat
     with pytest.raises(wake.WakeError, match="401"):
         wake.wake(plan, control, url=None, hold=0, wait=True, say=lambda _: None, poll=0.05)
     assert control.floors == [1, 0]
+
+
+def test_replicas_above_the_specs_maximum_are_refused_before_modal_is_asked(monkeypatch):
+    # The spec allows 3 replicas; a floor of 50 would start GPUs it never allowed.
+    monkeypatch.setenv("MODAL_PROXY_TOKEN_ID", PROXY["MODAL_PROXY_TOKEN_ID"])
+    monkeypatch.setenv("MODAL_PROXY_TOKEN_SECRET", PROXY["MODAL_PROXY_TOKEN_SECRET"])
+    control = StandinAutoscaler("http://127.0.0.1:9")
+    assert wake.wake_main(str(SPEC), replicas=50, wait=False, control=control) == 2
+    assert control.floors == []
+
+
+@pytest.mark.parametrize("option", [["--replicas", "0"], ["--hold", "-5"]])
+def test_wake_options_out_of_range_are_usage_errors(option):
+    proc = run_cli("wake", str(SPEC), *option)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert option[0] in proc.stderr
