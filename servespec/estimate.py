@@ -111,7 +111,7 @@ class Estimate:
         return self.headroom_bytes / self.sglang_reserve_bytes if self.sglang_reserve_bytes else 1.0
 
     def to_json(self) -> dict:
-        """Grouped, with units in every key, for `servespec plan --format json`."""
+        """Grouped, with units in every key, for `servespec estimate --format json`."""
         return {
             "spec": self.spec,
             "hardware": {

@@ -2,7 +2,7 @@
 
 Reads two small files through huggingface_hub (imported only here, only when called): config.json
 for the architecture and model.safetensors.index.json for the checkpoint size. Neither download
-touches the weights. The result is the layout of specs/models/*.yaml, which `servespec plan` and
+touches the weights. The result is the layout of specs/models/*.yaml, which `servespec estimate` and
 the memory rules read.
 
 Works offline too: with HF_HUB_OFFLINE=1 (or offline=True) huggingface_hub answers from its cache,
