@@ -163,7 +163,7 @@ class Deployment:
     volumes: tuple[Volume, ...]
     downloads: tuple[Download, ...]
     cache: Cache | None  # None: no storage.cache, every cold start rebuilds its caches (SS192)
-    deepgemm: DeepGemm | None
+    deepgemm: DeepGemm | None  # None where DeepGEMM does not run, or runs with no cache volume
     # Modal
     containers: Containers
     auth: Auth
@@ -174,6 +174,7 @@ class Deployment:
     dist_init_port: int = DIST_INIT_PORT
     shutdown_notice_port: int = SHUTDOWN_NOTICE_PORT
     surface: str = "server"  # serving.surface: "server" (@app.server) or "web_server"
+    deepgemm_runs: bool = False  # SGLang calls DeepGEMM here (cached or not)
     modal: ModalArgs | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -399,7 +400,8 @@ def resolve(spec: dict, facts: dict | None = None, name: str = "") -> Deployment
     quant = quantization_flag(spec, ckpt)
     downloads = _downloads(spec)
     cache = _cache(spec, arch)
-    deepgemm = _deepgemm(spec, arch, cache) if deepgemm_applies(facts, spec, cap) else None
+    runs = deepgemm_applies(facts, spec, cap)
+    deepgemm = _deepgemm(spec, arch, cache) if runs else None
     volumes = (Volume("weights", spec["storage"]["weights"]["volume"],
                       spec["storage"]["weights"]["mount"]),)
     if cache:
@@ -431,7 +433,7 @@ def resolve(spec: dict, facts: dict | None = None, name: str = "") -> Deployment
         image_env=_image_env(spec, cache, deepgemm),
         health_url=f"http://127.0.0.1:{serving['port']}{serving['health_path']}",
         health_timeout=max(serving["startup_timeout"] - HEALTH_MARGIN, 10),
-        surface=serving["surface"],
+        surface=serving["surface"], deepgemm_runs=runs,
         modal=_modal(spec, deepgemm, auth.proxy is None),
     )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from .resolve import deepgemm_applies, min_capability, speculative_mode, support
+from .resolve import min_capability, speculative_mode, support
 from .rule_registry import Anchor, Context, Hit, rule
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -210,7 +210,7 @@ def deepgemm_volume_where_it_applies(ctx: Context) -> Iterator[Hit]:
     dep = ctx.deployment
     if dep.cache is not None or not ctx.spec["compile"]["enabled"]:
         return
-    if _deepgemm_runs(ctx):
+    if dep.deepgemm_runs:
         yield ("storage",), (
             f"DeepGEMM runs for {dep.weights_format} weights on {dep.gpu} ({dep.arch}): add "
             f"storage.cache (a volume named for {dep.arch}), or set compile.enabled false"
@@ -223,7 +223,7 @@ def deepgemm_volume_unused(ctx: Context) -> Iterator[Hit]:
     now mounted as the start-up cache volume; say so, since the artifacts changed."""
     dep = ctx.deployment
     old = next((r for r in ctx.doc.renamed if r.old == "storage.deepgemm"), None)
-    if old is not None and dep.cache is not None and dep.deepgemm is None:
+    if old is not None and dep.cache is not None and not dep.deepgemm_runs:
         yield Anchor(old.position, old.old), (
             f"DeepGEMM does not run for {dep.weights_format or 'these'} weights on {dep.gpu} "
             f"({dep.arch}): no compile step is rendered, and the volume is mounted as the "
@@ -234,12 +234,12 @@ def deepgemm_volume_unused(ctx: Context) -> Iterator[Hit]:
 @rule("SS192")
 def no_cache_volume(ctx: Context) -> Iterator[Hit]:
     dep = ctx.deployment
-    if dep.cache is not None or (ctx.spec["compile"]["enabled"] and _deepgemm_runs(ctx)):
+    if dep.cache is not None or (ctx.spec["compile"]["enabled"] and dep.deepgemm_runs):
         return  # SS188 asks for the volume where DeepGEMM would JIT as well
     yield ("storage",), (
         "no storage.cache: every cold start rebuilds FlashInfer autotune results, Triton kernels, "
         "TorchInductor graphs and SGLang's JIT kernels"
-        + (" (and DeepGEMM's)" if _deepgemm_runs(ctx) else "")
+        + (" (and DeepGEMM's)" if dep.deepgemm_runs else "")
         + f"; add storage.cache with a volume named for {dep.arch}"
     )
 
@@ -250,7 +250,3 @@ def renamed_field(ctx: Context) -> Iterator[Hit]:
         yield Anchor(old.position, old.old), (
             f"{old.old} is deprecated: it is now {old.new} (same fields); rename it"
         )
-
-
-def _deepgemm_runs(ctx: Context) -> bool:
-    return deepgemm_applies(ctx.facts, ctx.spec, ctx.deployment.capability)

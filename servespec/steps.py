@@ -57,7 +57,11 @@ def build_steps(dep: Deployment, spec_path: str) -> dict:
     deploy_py = f"{dep.rendered_dir}/deploy.py"
     steps = [_preflight(dep), _volumes(dep), _download(dep, deploy_py)]
     omitted = {}
-    if dep.deepgemm is None:
+    if dep.deepgemm is None and dep.deepgemm_runs:
+        # SS188 rejects this with compile enabled, so here it was switched off.
+        omitted["compile"] = ("compile.enabled is false in the spec, and no storage.cache keeps "
+                              "DeepGEMM's kernels: they are JIT-compiled at every cold start")
+    elif dep.deepgemm is None:
         omitted["compile"] = (f"DeepGEMM does not apply on {dep.gpu} ({dep.arch}) to"
                               f" {dep.weights_format or 'these'} weights")
     elif dep.deepgemm.compile:

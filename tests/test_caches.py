@@ -93,3 +93,20 @@ def test_cache_root_names_architecture_and_image():
     env = dict(dep.image_env)
     assert env["TRITON_CACHE_DIR"].startswith(dep.cache.root + "/")
     assert "SGLANG_DG_CACHE_DIR" not in env and dep.deepgemm is None
+
+
+def test_deepgemm_without_a_cache_volume_is_said_as_such(tmp_path):
+    """Block-FP8 on Hopper with compile off and no cache volume (SS188's pass fixture): DeepGEMM
+    still runs, JIT at every start; deploy.py and steps.json say that, not "no DeepGEMM here"."""
+    import json
+
+    result = read_spec(FIXTURES / "SS188-pass.yaml")
+    dep = result.deployment
+    assert dep.deepgemm_runs and dep.deepgemm is None and dep.cache is None
+    assert "SS192" in {f.rule for f in result.findings}
+    files = render_files(result)
+    assert "# DeepGEMM runs here (fp8_e4m3 weights on sm90) but has no cache volume" in files["deploy.py"]
+    assert "No DeepGEMM here" not in files["deploy.py"]
+    steps = json.loads(files["steps.json"])
+    assert "JIT-compiled at every cold start" in steps["omitted"]["compile"]
+    assert "compile" not in [s["name"] for s in steps["steps"]]
