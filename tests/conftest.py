@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import subprocess
@@ -22,6 +23,15 @@ ENV_FIXTURES = {"sglang_env", "parsers_json", "sglang_python", "server_python", 
 ENV_HELPERS = {"sglang_python", "parse_args_files", "parse_compile_argv"}  # tests/test_render.py
 DEFAULT_SPEC = ROOT / "specs" / "glm51-fp8-b200.yaml"
 SERVESPEC = [sys.executable, "-m", "servespec.cli"]
+
+
+def pytest_sessionstart(session):
+    """Compile the package, the tools and the test helpers once. Most tests start servespec,
+    the stand-in modal or a tool in a subprocess; where PYTHONDONTWRITEBYTECODE is set (it is on
+    the development machines) each of those would otherwise compile every module it imports
+    again, which costs the fast suite (`pytest -m "not envs"`) about a tenth of its time."""
+    for folder in ("servespec", "tools", "tests"):
+        compileall.compile_dir(ROOT / folder, quiet=1)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -4,12 +4,15 @@ SGLang parser of the pinned version, ruff and ast; byte stability; atomic writes
 from __future__ import annotations
 
 import ast
+import copy
+import functools
 import json
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -65,8 +68,19 @@ def test_output_is_byte_stable_lf_and_headed(spec):
 # --- the real modal client ------------------------------------------------------------------------
 
 def inspect_app(deploy_py: Path) -> dict:
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "modal_inspect.py"), str(deploy_py)],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+    """What the real modal client makes of deploy_py. Several tests read the same committed
+    file: it is imported once per content (a real modal import costs about a second)."""
+    return copy.deepcopy(_inspect(deploy_py.read_bytes()))
+
+
+@functools.lru_cache(maxsize=None)
+def _inspect(source: bytes) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        deploy_py = Path(tmp) / "deploy.py"
+        deploy_py.write_bytes(source)
+        proc = subprocess.run([sys.executable, str(ROOT / "tools" / "modal_inspect.py"),
+                               str(deploy_py)], capture_output=True, text=True, timeout=120,
+                              cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 
