@@ -137,7 +137,7 @@ def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias:
 
     root = Path(out_dir)
     failed = False
-    seen = set()
+    seen: dict[str, Path] = {}  # rendered/<name> -> the spec that wrote it in this run
     shown: set[str] = set()
     for path in _paths_or_fail(specs):
         result = read_spec(path)
@@ -146,7 +146,13 @@ def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias:
             click.echo(_summary(result, strict) + " (not rendered; earlier artifacts kept)", err=True)
             failed = True
             continue
-        seen.add(result.name)
+        if seen.setdefault(result.name, Path(path).resolve()) != Path(path).resolve():
+            # specs/x.yaml and specs/examples/x.yaml both render to rendered/x/: say so rather
+            # than let the second silently replace the first.
+            click.echo(f"{path}: not rendered: {root / result.name} is also rendered from "
+                       f"{seen[result.name]}; rename one of the two files", err=True)
+            failed = True
+            continue
         try:
             files = stage.render_files(result)
         except stage.RenderError as error:
