@@ -137,7 +137,7 @@ def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias:
 
     root = Path(out_dir)
     failed = False
-    seen = set()
+    seen: dict[str, Path] = {}  # rendered/<name> -> the spec that wrote it in this run
     shown: set[str] = set()
     for path in _paths_or_fail(specs):
         result = read_spec(path)
@@ -146,7 +146,12 @@ def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias:
             click.echo(_summary(result, strict) + " (not rendered; earlier artifacts kept)", err=True)
             failed = True
             continue
-        seen.add(result.name)
+        # specs/x.yaml and specs/examples/x.yaml both render to rendered/x/: refuse the second.
+        if seen.setdefault(result.name, Path(path).resolve()) != Path(path).resolve():
+            click.echo(f"{path}: not rendered: {root / result.name} is also rendered from "
+                       f"{seen[result.name]}; rename one of the two files", err=True)
+            failed = True
+            continue
         try:
             files = stage.render_files(result)
         except stage.RenderError as error:
@@ -155,26 +160,39 @@ def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias:
             continue
         target = root / result.name
         if verify_only:
-            diffs = stage.diff_files(target, files)
-            for diff in diffs:
-                click.echo(diff, nl=False)
-            if diffs:
-                click.echo(f"{target}: STALE: {len(diffs)} file(s) differ from {path}; "
-                           "run `make render` and commit the result", err=True)
-                failed = True
-            else:
-                click.echo(f"{target}: up to date", err=True)
+            failed = _report_stale(stage.diff_files(target, files), target, path) or failed
             continue
         changed = stage.write_files(target, files)
         state = f"wrote {', '.join(changed)}" if changed else "unchanged"
         click.echo(f"{target}: {state}", err=True)
         click.echo("  " + estimate_summary(result), err=True)
     if verify_only and not specs and root.is_dir():
-        for orphan in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in seen):
-            if not Path("specs", orphan.name + ".yaml").exists():
-                click.echo(f"{orphan}: STALE: no specs/{orphan.name}.yaml renders it; delete it", err=True)
-                failed = True
+        failed = _report_orphans(root, seen) or failed
     sys.exit(1 if failed else 0)
+
+
+def _report_stale(diffs: list[str], target, path: str) -> bool:
+    """Print the unified diffs of one spec's artifacts; True when any file is stale."""
+    for diff in diffs:
+        click.echo(diff, nl=False)
+    if diffs:
+        click.echo(f"{target}: STALE: {len(diffs)} file(s) differ from {path}; "
+                   "run `make render` and commit the result", err=True)
+    else:
+        click.echo(f"{target}: up to date", err=True)
+    return bool(diffs)
+
+
+def _report_orphans(root, seen) -> bool:
+    """rendered/<name>/ folders that no spec renders; True when there is one."""
+    from pathlib import Path
+
+    found = False
+    for orphan in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in seen):
+        if not Path("specs", orphan.name + ".yaml").exists():
+            click.echo(f"{orphan}: STALE: no specs/{orphan.name}.yaml renders it; delete it", err=True)
+            found = True
+    return found
 
 
 @main.command()

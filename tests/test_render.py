@@ -467,3 +467,18 @@ def test_compile_parser_rejects_a_bad_timeout(tmp_path):
                           'COMPILE_ARGS = ["--timeout", "two hours"]', text))
     result = parse_compile_argv(bad)
     assert not result["ok"] and "--timeout" in result["error"]
+
+
+def test_two_specs_with_one_rendered_folder_are_refused(spec_dir):
+    # specs/x.yaml and specs/examples/x.yaml both render to rendered/x/: the second used to
+    # replace the first silently, with exit 0.
+    twin = spec_dir / "specs" / "examples" / "glm51-fp8-b200.yaml"
+    twin.parent.mkdir()
+    twin.write_text(default_text().replace("app: glm51-fp8-b200", "app: glm51-twin")
+                    .replace("facts: models/", "facts: ../models/"))
+    proc = run_cli("render", "specs/glm51-fp8-b200.yaml", "specs/examples/glm51-fp8-b200.yaml",
+                   cwd=spec_dir)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "specs/examples/glm51-fp8-b200.yaml: not rendered: rendered/glm51-fp8-b200" in proc.stderr
+    deploy = (spec_dir / "rendered" / "glm51-fp8-b200" / "deploy.py").read_text()
+    assert 'APP_NAME = "glm51-fp8-b200"' in deploy
