@@ -295,10 +295,14 @@ def init(directory: str) -> None:
     except InitRefused as refused:
         click.echo(f"servespec init: {refused}", err=True)
         sys.exit(1)
+    except OSError as exc:  # a folder that cannot be made or written (permissions, /proc, ...)
+        click.echo(f"servespec init: cannot write {exc.filename or directory}: "
+                   f"{exc.strerror or exc}", err=True)
+        sys.exit(1)
     for rel in written:
         click.echo(f"  wrote {Path(directory) / rel}", err=True)
-    click.echo(f"next: cd {directory} && make render  (then commit specs/ and rendered/)",
-               err=True)
+    enter = "" if Path(directory) == Path(".") else f"cd {directory} && "
+    click.echo(f"next: {enter}make render  (then commit specs/ and rendered/)", err=True)
 
 
 @main.command("model-facts")

@@ -346,6 +346,12 @@ def history_main(spec_path: str, fmt: str) -> int:
 
     name = Path(spec_path).stem
     rows = history.rows(history.read(name))
+    # Records outlive their spec (a removed spec's history is still worth reading); a path that
+    # names neither is a typo, said as the other lifecycle commands say it.
+    if not rows and not Path(spec_path).is_file():
+        print(f"servespec history: no spec at {spec_path} and no records for '{name}'",
+              file=sys.stderr)
+        return 1
     if fmt == "json":
         print(json.dumps(rows, indent=2, sort_keys=True))
     else:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,30 @@ def pytest_runtest_makereport(item, call):
     if report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped, but no test may skip: {report.longrepr}"
+
+
+_DESELECTED: list = []
+
+
+def pytest_deselected(items):
+    _DESELECTED.extend(items)
+
+
+def pytest_sessionfinish(session):
+    """On an xdist worker: hand the deselected count to the controller (next hook)."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["deselected"] = len(_DESELECTED)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """On the xdist controller: every worker deselects the same tests, so the first count to
+    arrive is the count. Put it where the summary line reads it ("N passed, M deselected")."""
+    reporter = node.config.pluginmanager.get_plugin("terminalreporter")
+    count = getattr(node, "workeroutput", {}).get("deselected", 0)
+    if reporter is not None and count and "deselected" not in reporter.stats:
+        # Plugins walk these entries as reports (hypothesis reads each one's __dict__).
+        reporter.stats["deselected"] = [types.SimpleNamespace() for _ in range(count)]
 
 
 def pytest_collection_modifyitems(config, items):

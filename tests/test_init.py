@@ -58,6 +58,21 @@ def test_init_refuses_a_file_as_target(tmp_path):
     assert result.exit_code != 0 and "Traceback" not in result.output
 
 
+def test_init_into_a_folder_it_cannot_make_is_one_sentence(tmp_path):
+    # /proc refuses new folders even to root, so this fails the same way for every user.
+    result = invoke("init", "/proc/servespec-demo")
+    assert result.exit_code == 1
+    assert result.output.startswith("servespec init: cannot write /proc/servespec-demo")
+    assert "Traceback" not in result.output
+
+
+def test_init_here_says_make_render_without_cd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("init")
+    assert result.exit_code == 0
+    assert "next: make render" in result.output and "cd ." not in result.output
+
+
 @pytest.mark.parametrize("rel", ["specs/glm51-fp8-b200.yaml", "specs/models/glm-5.1-fp8.yaml",
                                  "specs/schema.json"])
 def test_scaffold_copies_match_this_repository(rel):

@@ -294,3 +294,12 @@ def test_status_of_a_stopped_app(standin):
     assert proc.returncode == 1
     assert proc.stdout.strip() == f"app '{APP}' exists but is not deployed (state: stopped)."
     assert not any(c[:2] == ["container", "list"] for c in standin.calls())
+
+
+def test_history_of_a_path_that_names_nothing_is_one_sentence(repo):
+    """A typo'd spec path with no records is an error, as for status/logs/rollback/stop; a
+    removed spec whose records remain still shows them (history is kept by name)."""
+    proc = cli(["history", "specs/nope.yaml"], repo, no_token_env(repo))
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "servespec history: no spec at specs/nope.yaml and no records for 'nope'")

@@ -73,7 +73,7 @@ def inspect_app(deploy_py: Path) -> dict:
     return copy.deepcopy(_inspect(deploy_py.read_bytes()))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _inspect(source: bytes) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         deploy_py = Path(tmp) / "deploy.py"
