@@ -343,12 +343,12 @@ def estimate(spec: dict, facts: dict, name: str = "", draft: dict | None = None,
         max_running_requests=_max_running_requests(spec),
         headroom_bytes=hbm - static, sglang_reserve_bytes=int(defaults.reserve_mib * (1 << 20)),
         sglang_default_mem_fraction=defaults.mem_fraction_static,
-        **_cost_and_cold_start(spec, facts, gpu["usd_per_second"], draft),
+        **_cost_and_cold_start(spec, facts, gpu["usd_per_second"], deployment, draft),
         notes=_notes(spec, defaults),
     )
 
 
-def _cost_and_cold_start(spec: dict, facts: dict, usd_per_gpu_second: float,
+def _cost_and_cold_start(spec: dict, facts: dict, usd_per_gpu_second: float, deployment,
                          draft: dict | None = None) -> dict:
     """Modal bills every GPU of every node by the second; a scale-up pays at least the cold start
     plus one scaledown window before the replica may stop."""
@@ -359,9 +359,10 @@ def _cost_and_cold_start(spec: dict, facts: dict, usd_per_gpu_second: float,
     read = int(_need(facts, "checkpoint_bytes")) + int((draft or {}).get("checkpoint_bytes") or 0)
     read_s = read / (rate * GB)
     # The phases and their sources: servespec/coldstart.py (h8); the hit case is the estimate.
-    phases = coldstart.phases(read, _deepgemm_runs(spec, facts))
+    # Whether DeepGEMM runs and whether a cache volume keeps its kernels: the resolved deployment.
+    phases = coldstart.phases(read, deployment.deepgemm_runs)
     # Without a cache volume (storage.cache) every cold start is a cache miss (rule SS192).
-    engine_s = coldstart.total(phases, cache_hit=bool(spec["storage"].get("cache"))) - read_s
+    engine_s = coldstart.total(phases, cache_hit=deployment.cache is not None) - read_s
     return {
         "cold_start_phases": [p.to_json() for p in phases],
         "cold_start_miss_s": coldstart.total(phases, cache_hit=False),
@@ -374,12 +375,6 @@ def _cost_and_cold_start(spec: dict, facts: dict, usd_per_gpu_second: float,
         "cold_start_s": read_s + engine_s, "scaledown_window_s": sc["scaledown_window"],
         "burst_usd": replica_s * (read_s + engine_s + sc["scaledown_window"]),
     }
-
-
-def _deepgemm_runs(spec: dict, facts: dict) -> bool:
-    from .resolve import capability, deepgemm_applies
-
-    return deepgemm_applies(facts, spec, capability(catalog.gpus()[spec["hardware"]["gpu"]]["arch"]))
 
 
 def _notes(spec: dict, defaults: sglang_memory.MemoryDefaults) -> list[str]:
