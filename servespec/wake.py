@@ -21,12 +21,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import edge
+from .run.wait import probe
 
 PROGRESS_EVERY_SECONDS = 30.0
 POLL_SECONDS = 10.0
@@ -78,23 +77,12 @@ def plan_of(dep, replicas: int) -> WakePlan:
                     dep.auth.api_key_env)
 
 
-def probe(url: str, headers: dict[str, str]) -> str:
-    request = urllib.request.Request(url, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
-            return str(response.status)
-    except urllib.error.HTTPError as exc:
-        return f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        return type(getattr(exc, "reason", exc)).__name__
-
-
 def wait_healthy(url: str, headers: dict[str, str], timeout: float, say: Callable[[str], object],
                  poll: float = POLL_SECONDS) -> float:
     """Poll until 200; return the seconds it took. Prints progress; raises WakeError on timeout."""
     start = last = time.monotonic()
     while True:
-        answer = probe(url, headers)
+        answer = probe(url, REQUEST_TIMEOUT, headers)  # the deploy wait step's own probe
         waited = time.monotonic() - start
         if answer == "200":
             return waited
