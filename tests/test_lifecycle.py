@@ -252,18 +252,11 @@ def test_logs_pass_follow_and_since(standin):
 def test_status_probes_health_through_the_edge_when_a_container_runs(standin, repo):
     """A real local health endpoint behind the edge stand-in (tests/edge_proxy.py): status sends
     the spec's proxy-auth headers, read from the environment by name."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import ThreadingHTTPServer
     from threading import Thread
 
     from edge_proxy import EdgeProxy
-
-    class Health(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200 if self.path == "/health" else 404)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
+    from health_handler import Health
 
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), Health)
     Thread(target=upstream.serve_forever, daemon=True).start()

@@ -59,16 +59,8 @@ fi
 source "$root/tools/venv-build.sh"
 take_build_lock "$dest" "sglang bench env $version"
 name="$(basename "$dest")"
-rm -rf "$env_root/.$name.tmp."* "$env_root/.$name.old."*
-
 start=$SECONDS
-tmp="$(mktemp -d "$env_root/.$name.tmp.XXXXXX")"
-old=""
-cleanup() {
-    rm -rf "$tmp"
-    if [[ -n "$old" ]]; then rm -rf "$old"; fi
-}
-trap cleanup EXIT
+open_build_dir "$dest"
 
 echo "sglang bench env $version: building in $tmp"
 chmod 755 "$tmp"

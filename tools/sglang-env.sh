@@ -80,18 +80,8 @@ fi
 source "$root/tools/venv-build.sh"
 take_build_lock "$dest" "sglang env $version"
 
-# Holding the lock, no other build of this version is running: whatever temporary folders are
-# left are from a build that was killed (SIGKILL skips the trap below).
-rm -rf "$env_root/.sglang-$version.tmp."* "$env_root/.sglang-$version.old."*
-
 start=$SECONDS
-tmp="$(mktemp -d "$env_root/.sglang-$version.tmp.XXXXXX")"
-old=""
-cleanup() {
-    rm -rf "$tmp"
-    if [[ -n "$old" ]]; then rm -rf "$old"; fi
-}
-trap cleanup EXIT
+open_build_dir "$dest"
 # A signal ends the build at once and the EXIT trap removes the half-made env. Bash runs a trap
 # only after the foreground command returns, so the long steps run in the background under
 # `wait`, which a signal interrupts; the trap then stops that step too.

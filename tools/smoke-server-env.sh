@@ -38,15 +38,7 @@ take_build_lock "$dest" "smoke-server env"
 
 start=$SECONDS
 name="$(basename "$dest")"
-# Leftovers of a build that was killed outright (no trap ran); we hold the lock, so none is live.
-rm -rf "$parent/.$name.tmp."* "$parent/.$name.old."*
-tmp="$(mktemp -d "$parent/.$name.tmp.XXXXXX")"
-old=""
-cleanup() {
-    rm -rf "$tmp"
-    if [[ -n "$old" ]]; then rm -rf "$old"; fi
-}
-trap cleanup EXIT
+open_build_dir "$dest"
 
 echo "smoke-server env: building in $tmp (python $pyver)"
 chmod 755 "$tmp"

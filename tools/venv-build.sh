@@ -38,3 +38,17 @@ publish_env() {
     mv "$tmp" "$dest"
     echo "$label: ready in $((SECONDS - start))s, $(du -sh "$dest" | cut -f1): $dest"
 }
+#
+#   open_build_dir DEST
+# Sets the globals tmp (a fresh build folder beside DEST) and old (empty; publish_env fills it)
+# and an EXIT trap that removes both. Call it holding the build lock: then no other build is
+# live, so leftovers of one that was killed outright (SIGKILL runs no trap) are removed first.
+open_build_dir() {
+    local parent name
+    parent="$(dirname "$1")"
+    name="$(basename "$1")"
+    rm -rf "$parent/.$name.tmp."* "$parent/.$name.old."*
+    tmp="$(mktemp -d "$parent/.$name.tmp.XXXXXX")"
+    old=""
+    trap 'rm -rf "$tmp"; if [[ -n "$old" ]]; then rm -rf "$old"; fi' EXIT
+}

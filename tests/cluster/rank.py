@@ -18,10 +18,13 @@ import signal
 import socket
 import sys
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for health_handler
+from health_handler import Health
+
 from servespec import supervise as sv
 
 DRAIN_SECONDS = 0.5
@@ -34,14 +37,6 @@ def event(workdir: str, text: str) -> None:
 
 
 def server_leader(workdir: str, health_port: int, control_port: int) -> None:
-    class Health(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200 if self.path == "/health" else 404)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
     def on_sigterm(signum, frame):
         event(workdir, "leader-server: SIGTERM, draining")
         time.sleep(DRAIN_SECONDS)
