@@ -19,9 +19,9 @@ from pathlib import Path
 
 def main() -> int:
     args = json.loads(sys.argv[1])
-    from servespec import steps
-    from servespec.run import main as run_main
-    from servespec.run import process, wait
+    from renderer.render import steps
+    from renderer.run import main as run_main
+    from renderer.run import process, wait
 
     for name, value in args.get("steps", {}).items():
         assert hasattr(steps, name), name
@@ -33,8 +33,8 @@ def main() -> int:
         assert len(owners) == 1, name
         setattr(owners[0], name, value)
     if args.get("render", True):
-        from servespec import render
-        from servespec.pipeline import read_spec
+        from renderer.render import artifacts as render
+        from renderer.pipeline import read_spec
 
         checked = read_spec(args["spec"])
         render.write_files(Path("rendered") / checked.name, render.render_files(checked))

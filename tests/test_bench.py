@@ -27,7 +27,9 @@ import pytest
 from edge_relay import EdgeRelay
 from test_smoke import model_dirs, serve, server_python  # noqa: F401  (pytest fixtures)
 
-from servespec import bench, bench_driver, catalog
+from renderer.operate import bench
+from renderer.runtime import bench_driver
+from renderer import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_ROOT = Path(os.environ.get("SERVESPEC_SGLANG_ENV_ROOT", ROOT / ".cache"))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from servespec import supervise as sv
+from renderer.runtime import supervise as sv
 
 RANK = Path(__file__).resolve().parent / "cluster" / "rank.py"
 

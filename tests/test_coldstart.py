@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from servespec.estimate_cli import estimate_of
-from servespec.pipeline import read_spec
+from renderer.cli.estimate import estimate_of
+from renderer.pipeline import read_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

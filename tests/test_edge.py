@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT, run_cli
 
-from servespec import edge
-from servespec.pipeline import read_spec
+from renderer.resolve import edge
+from renderer.pipeline import read_spec
 
 OPT_OUT = ROOT / "tests" / "fixtures" / "rules" / "SS140-trip.yaml"
 

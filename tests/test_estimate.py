@@ -22,10 +22,11 @@ from pathlib import Path
 import pytest
 from conftest import DEFAULT_SPEC, ROOT
 
-from servespec import estimate as estimate_mod
-from servespec import estimate_cli, model_facts
-from servespec.load import load_file
-from servespec.pipeline import read_spec
+from renderer.estimate import core as estimate_mod
+from renderer.cli import estimate as estimate_cli
+from renderer.facts import generate as model_facts
+from renderer.spec.load import load_file
+from renderer.pipeline import read_spec
 
 SPECS = ROOT / "specs"
 RULE_FIXTURES = Path(__file__).parent / "fixtures" / "rules"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from servespec import init
-from servespec.cli import main
+from renderer.scaffold import write as init
+from renderer.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("SERVESPEC_SGLANG_ENV_ROOT", ROOT / ".cache"))

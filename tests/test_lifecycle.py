@@ -23,7 +23,8 @@ import pytest
 from modal.cli.app import app_cli
 from modal.cli.container import container_cli
 
-from servespec import history, lifecycle
+from renderer.run import history
+from renderer.operate import lifecycle
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDIN = ROOT / "tests" / "standin_modal.py"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from servespec import redact
-from servespec.redact import REDACTED, Redactor, looks_secret
+from renderer.runtime import redact
+from renderer.runtime.redact import REDACTED, Redactor, looks_secret
 
 
 @pytest.mark.parametrize("name", ["HF_TOKEN", "MODAL_TOKEN_SECRET", "SGLANG_API_KEY",

@@ -19,9 +19,10 @@ import pytest
 import yaml
 from conftest import ROOT, default_text, run_cli
 
-from servespec import catalog, sglang_args
-from servespec.pipeline import read_spec, spec_paths
-from servespec.render import ARTIFACTS, render_files, supervision_source
+from renderer import catalog
+from renderer.resolve import sglang_args
+from renderer.pipeline import read_spec, spec_paths
+from renderer.render.artifacts import ARTIFACTS, render_files, supervision_source
 
 SPECS = spec_paths([], ROOT / "specs")  # specs/*.yaml and specs/examples/*.yaml
 SPEC_IDS = [p.stem for p in SPECS]

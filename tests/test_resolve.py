@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from servespec.pipeline import SPEC_FOLDERS, read_spec, spec_paths
-from servespec.resolve import Deployment
+from renderer.pipeline import SPEC_FOLDERS, read_spec, spec_paths
+from renderer.resolve.deployment import Deployment
 
 EXAMPLES = ROOT / "specs" / "examples"
 FIXTURES = ROOT / "tests" / "fixtures" / "rules"
@@ -140,7 +140,7 @@ def test_schema_enums_match_the_catalogs_resolve_reads():
     to nothing."""
     import json
 
-    from servespec import catalog
+    from renderer import catalog
 
     schema = json.loads((ROOT / "servespec" / "schema.json").read_text())["properties"]
     support = catalog.model_support()

@@ -445,7 +445,7 @@ def test_generator_fails_loudly_without_an_env(tmp_path):
 
 def test_table_is_what_the_renderer_reads():
     """servespec/sglang_args.py reads flags/choices/all_flags; keep the shape it relies on."""
-    from servespec import sglang_args
+    from renderer.resolve import sglang_args
 
     for version in VERSIONS:
         entry = sglang_args.table(version)

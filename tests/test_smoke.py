@@ -38,7 +38,7 @@ from typing import ClassVar
 
 import pytest
 
-from servespec import smoke, smoke_checks
+from renderer.operate import smoke, smoke_checks
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_SCRIPT = ROOT / "tools" / "smoke-server-env.sh"

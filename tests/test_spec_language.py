@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, default_text, findings_of, run_cli
 
-from servespec.pipeline import read_spec
+from renderer.pipeline import read_spec
 
 
 def write_variant(spec_dir: Path, old: str, new: str, name: str = "variant.yaml") -> Path:

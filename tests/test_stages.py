@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from conftest import DEFAULT_SPEC, default_text
 
-from servespec import sglang_args
-from servespec.errors import LoadError, Severity
-from servespec.load import load
-from servespec.pipeline import read_spec
-from servespec.resolve import resolve
-from servespec.rules import apply_rules
-from servespec.steps import STEPS_FORMAT, build_steps
-from servespec.validate import apply_defaults, schema, validate
+from renderer.resolve import sglang_args
+from renderer.errors import LoadError, Severity
+from renderer.spec.load import load
+from renderer.pipeline import read_spec
+from renderer.resolve.deployment import resolve
+from renderer.rules.general import apply_rules
+from renderer.render.steps import STEPS_FORMAT, build_steps
+from renderer.spec.validate import apply_defaults, schema, validate
 
 
 def write(folder: Path, name: str, text: str) -> Path:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from servespec import supervise as sv
-from servespec.render import supervision_source
+from renderer.runtime import supervise as sv
+from renderer.render.artifacts import supervision_source
 
 # The text deploy.py carries: servespec/redact.py and this module, as render pastes them.
 SUPERVISE_SOURCE = supervision_source() + "\n"

@@ -16,8 +16,8 @@ import pytest
 from conftest import run_cli
 from edge_proxy import EdgeProxy
 
-from servespec import wake
-from servespec.pipeline import read_spec
+from renderer.operate import wake
+from renderer.pipeline import read_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "specs" / "glm51-fp8-b200.yaml"

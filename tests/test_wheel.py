@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from servespec import __version__
+from renderer import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = "specs/glm51-fp8-b200.yaml"

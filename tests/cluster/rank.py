@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for health_handler
 from health_handler import Health
 
-from servespec import supervise as sv
+from renderer.runtime import supervise as sv
 
 DRAIN_SECONDS = 0.5
 GRACE_SECONDS = 2.0  # short, so the test that waits one full grace stays quick
