@@ -108,9 +108,9 @@ DEEPSEEK_V32 = {
 
 def modelled_total_size(config: dict) -> int:
     """total_size from the config's tensor shapes in the checkpoint's own format
-    (servespec/weights.py part_bytes with no real size to scale to)."""
-    from renderer.facts import generate as model_facts
+    (renderer/estimate/weights.py part_bytes with no real size to scale to)."""
     from renderer.estimate import weights
+    from renderer.facts import generate as model_facts
 
     facts = model_facts.facts_from_config("computed", None, config, {"metadata": {"total_size": 1}})
     facts.pop("checkpoint_bytes")

@@ -1,4 +1,4 @@
-"""The cold-start phases (servespec/coldstart.py) as the estimate reports them."""
+"""The cold-start phases (renderer/estimate/coldstart.py) as the estimate reports them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""servespec/redact.py: the one list of secret-looking names and the one way a value is hidden,
+"""renderer/runtime/redact.py: the one list of secret-looking names and the one way a value is hidden,
 used by the runner, smoke, the supervision code in deploy.py and rule SS123."""
 
 from __future__ import annotations

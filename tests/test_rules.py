@@ -14,7 +14,7 @@ import pytest
 
 from renderer import catalog
 from renderer.pipeline import read_spec
-from renderer.rules.general import RULES
+from renderer.rules.check import RULES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 RULE_IDS = sorted(catalog.rules())

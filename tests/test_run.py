@@ -1,4 +1,4 @@
-"""Tests for the deploy runner (servespec/run/) and its steps (servespec/steps.py).
+"""Tests for the deploy runner (renderer/run/) and its steps (renderer/render/steps.py).
 
 Every runner test starts the real runner in its own process (tests/deploy_driver.py) in a
 temporary copy of the repository layout, with steps.json rendered by the real render stage.
@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from renderer.pipeline import read_spec
-from renderer.resolve.deployment import resolve
 from renderer.render.steps import build_steps
+from renderer.resolve.deployment import resolve
 
 HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "deploy_driver.py"

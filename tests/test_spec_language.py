@@ -235,13 +235,6 @@ def test_spec_points_editors_at_the_schema():
     assert default_text().splitlines()[0] == "# yaml-language-server: $schema=schema.json"
 
 
-def test_specs_schema_is_the_packaged_schema():
-    """specs/schema.json is what editors read through the modeline; the packaged copy is what
-    validate uses. The two must be the same bytes, or the editor and the tool disagree."""
-    assert (ROOT / "specs" / "schema.json").read_bytes() == (
-        ROOT / "servespec" / "schema.json").read_bytes()
-
-
 def test_missing_facts_file_says_why_at_the_spec_line(spec_dir):
     # Findings sort by file, so the facts file's own "no such file" may print after the spec's
     # line: that line must carry the reason itself, not "see above".

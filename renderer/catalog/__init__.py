@@ -18,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def _cache_dir() -> Path:
-    """Parsed tables; servespec/render.py keeps compiled templates beside it."""
+    """Parsed tables; renderer/render/artifacts.py keeps compiled templates beside it."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "servespec" / "catalog"
 
@@ -105,5 +105,5 @@ def bench() -> dict:
 
 @cache
 def coldstart() -> dict:
-    """Cold-start phases: one figure per phase, each with its source (servespec/coldstart.py)."""
+    """Cold-start phases: one figure per phase, each with its source (renderer/estimate/coldstart.py)."""
     return _read("coldstart.yaml")

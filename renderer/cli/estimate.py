@@ -16,21 +16,12 @@ MEMORY_RULES = ("SS130", "SS131", "SS132", "SS160")  # shown by estimate even as
 
 
 def estimate_of(result: SpecReport):
-    """(Estimate or None, reason when None) for a checked spec."""
-    from renderer.estimate.core import EstimateError, estimate
-    from renderer.rules.general import Context, load_facts  # the same facts the rules saw
-    from renderer.rules.memory import draft_facts
-
+    """(Estimate or None, reason when None) for a checked spec: the pipeline's own estimate."""
     if result.spec is None:
         return None, "the spec does not load or does not match the schema"
-    ctx = Context(result.doc, result.spec)
-    load_facts(ctx)
-    if not ctx.facts:
-        return None, "no usable model facts (model.facts)"
-    try:
-        return estimate(result.spec, ctx.facts, result.name, draft_facts(ctx), ctx.deployment), None
-    except EstimateError as exc:
-        return None, str(exc)
+    if result.estimate is None:
+        return None, result.estimate_error or "no usable model facts (model.facts)"
+    return result.estimate, None
 
 
 def estimates(spec_args: list[str]) -> list[tuple[SpecReport, object, str | None]]:

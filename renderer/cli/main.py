@@ -216,8 +216,8 @@ def smoke(url: str, api_key_env: str, model: str | None, expect_reasoning: bool,
           expect_tools: bool, timeout: float, fmt: str, proxy_auth: bool,
           proxy_token_id_env: str, proxy_token_secret_env: str) -> None:
     """Check a live OpenAI-compatible endpoint: health, models, streamed chat, tools, reasoning."""
-    from renderer.resolve.edge import ProxyAuth
     from renderer.operate.smoke import main as smoke_main
+    from renderer.resolve.edge import ProxyAuth
 
     proxy = ProxyAuth(proxy_token_id_env, proxy_token_secret_env) if proxy_auth else None
     sys.exit(smoke_main(url, api_key_env, model, expect_reasoning, expect_tools,
@@ -317,7 +317,7 @@ def model_facts(repo: str, revision: str | None, output: str | None) -> None:
     sys.exit(model_facts_main(repo, revision, output))
 
 
-# --- bench and the deployed app's lifecycle (servespec/bench.py, servespec/lifecycle.py) -------
+# --- bench and the deployed app's lifecycle (renderer/operate/bench.py, renderer/operate/lifecycle.py) -------
 
 SPEC_ARG = click.argument("spec", type=click.Path(dir_okay=False))
 

@@ -1,9 +1,9 @@
 """Parse a rendered deploy.py's DeepGEMM compile argv with SGLang's REAL compile parser.
 
-Run it with the Python of an env built by tools/sglang-env.sh (it imports servespec/sglang_parse.py
+Run it with the Python of an env built by tools/sglang-env.sh (it imports renderer/engine/parse.py
 by path, as that env has no servespec):
 
-    .cache/sglang-0.5.23/bin/python tools/sglang_compile_parse.py rendered/<name>/deploy.py
+    .cache/sglang-0.5.23/bin/python renderer/engine/compile_parse.py rendered/<name>/deploy.py
 
 `python -m sglang.compile_deep_gemm` builds its parser from ServerArgs.add_cli_args and its own
 CompileArgs.add_cli_args (sglang 0.5.23 compile_deep_gemm.py, `__main__`). Importing that module
@@ -23,9 +23,9 @@ import json
 import sys
 from pathlib import Path
 
-# servespec/sglang_parse.py is standard library only, importable without the package.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "servespec"))
-from sglang_parse import ParseFailure, build_parser
+# renderer/engine/parse.py is standard library only, importable without the package.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from parse import ParseFailure, build_parser
 
 
 def compile_source() -> ast.Module:

@@ -3,8 +3,8 @@
 Run it, as a file, with the Python of an env that holds that release (tools/sglang-env.sh builds
 one; users' CI builds one with `ci/sglang-parse.sh`, which `servespec init` writes):
 
-    .cache/sglang-0.5.23/bin/python servespec/sglang_parse.py ARGS_FILE [ARGS_FILE ...]
-    .cache/sglang-0.5.23/bin/python servespec/sglang_parse.py --describe
+    .cache/sglang-0.5.23/bin/python renderer/engine/parse.py ARGS_FILE [ARGS_FILE ...]
+    .cache/sglang-0.5.23/bin/python renderer/engine/parse.py --describe
 
 ARGS_FILE is the renderer's sglang.args artifact: lines starting with '#' are comments, blank
 lines are ignored, and every other line is one flag with its value(s) in POSIX shell quoting
@@ -29,7 +29,7 @@ Stricter than `sglang serve`, on purpose:
 
 --describe prints one JSON object describing every option of the parser (dest, action class,
 choices, nargs, deprecation) plus choices that the parser leaves open but SGLang checks later;
-tools/gen_sglang_flags.py builds servespec/catalog/sglang_flags.yaml from it.
+tools/gen_sglang_flags.py builds renderer/catalog/sglang_flags.yaml from it.
 
 Standard library only and importing nothing from servespec: the env holds sglang's import chain
 and nothing else. It ships inside the package so a user's CI can run it without this repository.

@@ -4,7 +4,7 @@
     engine init      process start, NCCL, weight post-processing, warm-up
     graph capture    CUDA graphs (FlashInfer autotune results come from the cache)
     caches           hit: nothing to rebuild (servespec persists every start-up cache in the
-                     cache volume, keyed by GPU architecture and image: servespec/caches.py);
+                     cache volume, keyed by GPU architecture and image: renderer/resolve/caches.py);
                      miss: DeepGEMM JIT (where DeepGEMM runs) plus autotune and JIT kernels
 
 Figures live in catalog/coldstart.yaml and catalog/planning.yaml; the estimate (estimate.py)

@@ -9,8 +9,8 @@ tests/test_estimate.py checks the KV sizing against SGLang's own code for each a
 How SGLang 0.5.23 spends a GPU (srt/mem_cache/kv_cache_configurator.py
 _profile_available_bytes): the static pool is mem_fraction_static x GPU memory; it holds the
 weights, some runtime buffers and the KV cache, which gets whatever is left. The rest of the GPU
-(1 - mem_fraction_static) is for activations and CUDA graphs. Weights: servespec/weights.py;
-KV per family: servespec/kv.py; SGLang's defaults: servespec/sglang_memory.py.
+(1 - mem_fraction_static) is for activations and CUDA graphs. Weights: renderer/estimate/weights.py;
+KV per family: renderer/estimate/kv.py; SGLang's defaults: renderer/estimate/sglang_memory.py.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from renderer import catalog
 from renderer.estimate import coldstart, kv, sglang_memory, weights
+from renderer.facts.params import FactError
 
 GIB = 1 << 30
 KIB = 1 << 10
@@ -90,7 +91,7 @@ class Estimate:
     scaledown_window_s: int
     burst_usd: float
     notes: list[str] = field(default_factory=list)
-    cold_start_miss_s: float = 0.0  # with no cache in the volume (servespec/coldstart.py)
+    cold_start_miss_s: float = 0.0  # with no cache in the volume (renderer/estimate/coldstart.py)
     cold_start_phases: list[dict] = field(default_factory=list)
 
     # --- derived figures -----------------------------------------------------------------
@@ -238,7 +239,7 @@ def _gpu_format(deployment) -> dict | None:
 def weights_per_gpu(facts: dict, spec: dict, draft: dict | None = None,
                     deployment=None) -> tuple[int, int]:
     """(weight bytes on the busiest GPU, of which held whole on every TP rank), target and draft.
-    Per part and per format: servespec/weights.py. `deployment` (resolve.py) says whether
+    Per part and per format: renderer/estimate/weights.py. `deployment` (resolve.py) says whether
     SGLang quantizes on the fly; without it the GPUs hold the checkpoint as it is."""
     try:
         mtp = spec["speculative"]["algorithm"] in ("EAGLE", "NEXTN") and not draft
@@ -246,7 +247,7 @@ def weights_per_gpu(facts: dict, spec: dict, draft: dict | None = None,
                                                        gpu_format=_gpu_format(deployment))
         if draft:  # the draft runs at the same TP; it shares the target's embedding
             per_gpu += int(_need(draft, "checkpoint_bytes")) // weights.placement(spec)["tp"]
-    except weights.FactError as exc:
+    except FactError as exc:
         raise EstimateError(str(exc)) from None
     return per_gpu, whole
 
@@ -258,7 +259,7 @@ def kv_layout(facts: dict, spec: dict, kv_dtype: str, arch: str,
               draft: dict | None = None) -> kv.KVLayout:
     try:
         return kv.layout(facts, spec, kv_dtype, arch, _draft_layers(facts, spec, draft))
-    except weights.FactError as exc:
+    except FactError as exc:
         raise EstimateError(str(exc)) from None
 
 
@@ -359,7 +360,7 @@ def _cost_and_cold_start(spec: dict, facts: dict, usd_per_gpu_second: float, dep
     rate = start["volume_read_gb_per_s"]
     read = int(_need(facts, "checkpoint_bytes")) + int((draft or {}).get("checkpoint_bytes") or 0)
     read_s = read / (rate * GB)
-    # The phases and their sources: servespec/coldstart.py (h8); the hit case is the estimate.
+    # The phases and their sources: renderer/estimate/coldstart.py (h8); the hit case is the estimate.
     # Whether DeepGEMM runs and whether a cache volume keeps its kernels: the resolved deployment.
     phases = coldstart.phases(read, deployment.deepgemm_runs)
     # Without a cache volume (storage.cache) every cold start is a cache miss (rule SS192).

@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 
 from renderer import catalog
-from renderer.estimate.weights import FactError, attention_kind, need_int
+from renderer.facts.params import FactError, attention_kind, need_int
 
 KVError = FactError  # a fact the KV sizing needs is missing
 

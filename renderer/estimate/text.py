@@ -1,5 +1,5 @@
 """Text forms of an estimate: the table of `servespec estimate` and the one-line summary that
-`make render` prints. Formatting only; every figure comes from servespec/estimate.py."""
+`make render` prints. Formatting only; every figure comes from renderer/estimate/core.py."""
 
 from __future__ import annotations
 

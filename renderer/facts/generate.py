@@ -263,7 +263,7 @@ def _weights_dtype(cfg: dict) -> str:
 
 def _count_from_parts(facts: dict) -> int | None:
     """Linear-layer and embedding parameters (norms and biases left out) for other families."""
-    from renderer.estimate.weights import WeightsError, model_params
+    from renderer.facts.params import WeightsError, model_params
 
     try:
         return sum(model_params(facts).values())
@@ -274,7 +274,7 @@ def _count_from_parts(facts: dict) -> int | None:
 def count_parameters(facts: dict) -> int | None:
     """Parameters of an MLA mixture-of-experts model (DeepSeek-V3 / GLM-5 family), MTP layers
     included, shared embedding and head of the MTP layers not counted twice; other families are
-    counted part by part (servespec/weights.py), norms and biases left out."""
+    counted part by part (renderer/estimate/weights.py), norms and biases left out."""
     att, moe, idx = facts["attention"], facts.get("moe"), facts.get("indexer")
     if not str(att.get("kind")).startswith("mla") or not moe:
         return _count_from_parts(facts)

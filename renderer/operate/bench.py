@@ -6,8 +6,8 @@ spec's engine.version (sglang 0.5.23 benchmark/serving.py). Where it runs:
     deploy.py defines next to the server (`modal run deploy.py::bench_endpoint`), so the load
     and the latencies do not cross the user's own network;
   * with --local-url URL, on this machine against any OpenAI-compatible URL, in a local SGLang
-    environment (tools/sglang-bench-env.sh) through servespec/bench_driver.py.
-The workloads (spec `bench.workloads`, else servespec/catalog/bench.yaml) become one benchmark
+    environment (tools/sglang-bench-env.sh) through renderer/runtime/bench_driver.py.
+The workloads (spec `bench.workloads`, else renderer/catalog/bench.yaml) become one benchmark
 run ("cell") per workload and concurrency; bench_report.py turns the results into
 runs/<name>/bench-<timestamp>.json, a PNG and a table, and checks the spec's targets.
 
@@ -28,17 +28,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from renderer import paths as names
-from renderer.resolve.bench import prompt_count, settings
+from renderer import paths
+from renderer.resolve.bench import REMOTE_FLAG_VAR, REMOTE_FUNCTION, prompt_count, settings
 
-MARKER = "SERVESPEC_BENCH_RESULT "  # servespec/bench_driver.py and deploy.py print it
+MARKER = "SERVESPEC_BENCH_RESULT "  # renderer/runtime/bench_driver.py and deploy.py print it
 BACKENDS = {"chat": "sglang-oai-chat", "completions": "sglang-oai"}
 ENV_ROOT_VAR = "SERVESPEC_SGLANG_ENV_ROOT"
 BENCH_PYTHON_VAR = "SERVESPEC_BENCH_PYTHON"  # a Python with the pinned sglang importable
-DRIVER = Path(__file__).with_name("bench_driver.py")
-REMOTE_FUNCTION = "bench_endpoint"
+DRIVER = paths.RUNTIME / "bench_driver.py"
 # deploy.py copies the proxy-token variables into the bench function's Secret only when set.
-REMOTE_FLAG_VAR = "SERVESPEC_BENCH"
 # SGLang's ready check and /server_info request carry no custom headers (benchmark/serving.py,
 # wait_for_endpoint uses get_auth_headers only): behind Modal's proxy they always get 401, so
 # the check is switched off there; the warmup request waits for a cold replica instead.
@@ -159,7 +157,7 @@ def run_local(spec: dict, req: dict, log_path: Path, timeout: float, redact) -> 
 def run_modal(spec_name: str, req: dict, log_path: Path, timeout: float, redact) -> list[dict]:
     """`modal run FILE::FUNC --ARG VALUE` calls one function of the app with its parameters as
     options (modal/cli/run.py, modal 1.6.4); the function prints one MARKER line per cell."""
-    deploy_py = f"{names.rendered_dir(spec_name)}/deploy.py"
+    deploy_py = f"{paths.rendered_dir(spec_name)}/deploy.py"
     argv = ["modal", "run", f"{deploy_py}::{REMOTE_FUNCTION}", "--request", json.dumps(req)]
     env = {**os.environ, REMOTE_FLAG_VAR: "1"}
     return _collect(argv, env, log_path, timeout, redact)
@@ -295,7 +293,7 @@ def _api_key_env(spec: dict) -> str | None:
 
 
 def _proxy(spec: dict):
-    """The spec's proxy-auth variables (servespec/edge.py), checked to be set: the benchmark
+    """The spec's proxy-auth variables (renderer/resolve/edge.py), checked to be set: the benchmark
     cannot reach a proxy-auth endpoint without them."""
     from renderer.resolve import edge
 
@@ -317,15 +315,3 @@ def _endpoint_url(spec_name: str) -> str:
     raise BenchProblem("the endpoint URL is unknown (no deploy recorded one in "
                        f"{history.records_path(spec_name)}); pass --url or set "
                        "SERVESPEC_ENDPOINT_URL, or use --local-url", 2)
-
-
-def template_context(spec: dict) -> dict:
-    """What deploy.py.j2's bench block needs (the render stage adds it to its context)."""
-    from renderer.resolve import edge
-
-    proxy = edge.from_spec(spec)
-    return {
-        "bench": {"timeout": settings(spec)["timeout"], "flag_env": REMOTE_FLAG_VAR,
-                  "proxy_env": proxy.names if proxy else [], "function": REMOTE_FUNCTION},
-        "bench_driver_source": DRIVER.read_text(encoding="utf-8").rstrip("\n"),
-    }

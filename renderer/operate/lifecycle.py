@@ -9,7 +9,7 @@ real `modal` CLI (1.6.4). Each command is one or two CLI calls, located in modal
 
 Every failure is one sentence and exit code 1: no token or a rejected one, Modal unreachable,
 or no app of that name (modal/cli/app.py resolve_app_identifier: "No App with name ...").
-rollback and stop append a record to runs/<name>.jsonl (servespec/history.py).
+rollback and stop append a record to runs/<name>.jsonl (renderer/run/history.py).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`servespec smoke URL`: check that a deployed OpenAI-compatible endpoint really serves.
-(The request checks themselves are in servespec/smoke_checks.py.)
+(The request checks themselves are in renderer/operate/smoke_checks.py.)
 
 The checks run in this order, each recorded as (name, ok, detail, seconds):
 
@@ -17,7 +17,7 @@ cannot be reached at all, or `models` fails, the rest are skipped.
 The API key is read from the environment (`SERVESPEC_API_KEY` unless told otherwise), sent as
 `Authorization: Bearer ...`, and never printed: every detail is scrubbed of it. In front of that,
 Modal's proxy wants a Proxy Auth Token: `main` reads it from the two variables a ProxyAuth names
-(servespec/edge.py) and sends it as Modal-Key/Modal-Secret on every request; when either variable
+(renderer/resolve/edge.py) and sends it as Modal-Key/Modal-Secret on every request; when either variable
 is unset it stops before any request, naming the variable.
 
 The `openai` package is an optional extra (`servespec[smoke]`); it is imported inside
@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
+from renderer.operate.smoke_checks import chat_stream, reasoning, short, tool_call
 from renderer.resolve.edge import ProxyAuth, ProxyTokenMissing
 from renderer.runtime.redact import Redactor
-from renderer.operate.smoke_checks import chat_stream, reasoning, short, tool_call
 
 DEFAULT_API_KEY_ENV = "SERVESPEC_API_KEY"
 DEFAULT_TIMEOUT = 120.0  # seconds, for each request
@@ -248,7 +248,7 @@ def run_smoke(
 
     `base_url` is the server root or its `/v1` base. `api_key` is the key's value (None or ""
     for no key); `api_key_env` only names where it came from, for messages. `timeout` bounds
-    each request, in seconds. `proxy_headers` (Modal-Key/Modal-Secret, servespec/edge.py) go on
+    each request, in seconds. `proxy_headers` (Modal-Key/Modal-Secret, renderer/resolve/edge.py) go on
     every request, the health check's and the SDK's.
 
     Raises SmokeUsageError for a malformed URL and SmokeUnavailable when `openai` is missing;

@@ -1,6 +1,6 @@
 """The request checks of `servespec smoke` (streamed chat, tool call, reasoning) and the helpers
 that read the `openai` SDK's objects. Each check takes the client, the model, its start time,
-the token budget and `record`, which files one result (servespec/smoke.py)."""
+the token budget and `record`, which files one result (renderer/operate/smoke.py)."""
 
 from __future__ import annotations
 

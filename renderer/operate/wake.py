@@ -3,7 +3,7 @@
 A spec that scales to zero pays a cold start of many minutes on the first request, and on the
 server surface clients get errors until a replica is up (rule SS141). Waking:
 
-  1. checks the proxy token variables (servespec/edge.py) before touching anything;
+  1. checks the proxy token variables (renderer/resolve/edge.py) before touching anything;
   2. raises the warm floor: `autoscaler.update(min_containers=...)` on the deployed
      modal.Server (modal 1.6.4 modal/_server.py _ServerAutoscalerManager.update) or, on the
      web_server surface, the modal.Function (modal/_functions.py _FunctionAutoscalerManager.update);
@@ -69,7 +69,7 @@ class WakePlan:
 
 
 def plan_of(dep, replicas: int) -> WakePlan:
-    """What to do for a resolved Deployment (servespec/resolve.py)."""
+    """What to do for a resolved Deployment (renderer/resolve/deployment.py)."""
     serving = dep.spec["serving"]
     return WakePlan(dep.app, dep.surface, serving["health_path"],
                     max(replicas, 1) * dep.nodes, dep.containers.min,

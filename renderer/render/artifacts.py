@@ -3,7 +3,7 @@
 Artifacts, each opening with a header that names its source spec and says not to edit it:
   deploy.py           the Modal app (templates/deploy.py.j2)
   sglang.args         SGLang launch arguments, one flag per line, shell-quoted
-  steps.json          the ordered steps `servespec deploy` runs (servespec/steps.py)
+  steps.json          the ordered steps `servespec deploy` runs (renderer/render/steps.py)
   spec.resolved.yaml  the spec after `extends` and with every default filled in
 
 Everything is rendered in memory first; files are written only when every artifact of the spec
@@ -23,15 +23,15 @@ from pathlib import Path
 
 import yaml
 
-from renderer.operate import bench
-from renderer import paths as names
+from renderer import paths
 from renderer.files import write_atomic
 from renderer.pipeline import SpecReport
+from renderer.resolve import bench
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATES = paths.TEMPLATES
 # Pasted, in this order, at the end of every deploy.py (see supervision_source).
-SUPERVISION_SOURCES = tuple(Path(__file__).resolve().parent / name
-                            for name in ("redact.py", "supervise.py"))
+SUPERVISION_SOURCES = tuple(paths.RUNTIME / name for name in ("redact.py", "supervise.py"))
+BENCH_DRIVER = paths.RUNTIME / "bench_driver.py"
 
 ARTIFACTS = ("deploy.py", "sglang.args", "steps.json", "spec.resolved.yaml")
 
@@ -131,13 +131,14 @@ def render_deploy(checked: SpecReport) -> str:
         "dep": checked.deployment,
         "supervise_source": supervision_source(),
     }
-    # the bench_endpoint block (servespec/bench.py)
-    context.update(bench.template_context(checked.spec))
+    # the bench_endpoint block (renderer/resolve/bench.py)
+    context["bench"] = bench.template_context(checked.spec)
+    context["bench_driver_source"] = BENCH_DRIVER.read_text(encoding="utf-8").rstrip("\n")
     return _environment().get_template("deploy.py.j2").render(context)
 
 
 def supervision_source() -> str:
-    """servespec/redact.py then servespec/supervise.py, verbatim except supervise's import of
+    """renderer/runtime/redact.py then renderer/runtime/supervise.py, verbatim except supervise's import of
     redact, which the paste itself satisfies: deploy.py needs nothing but `modal` to run."""
     texts = [p.read_text(encoding="utf-8").rstrip("\n") for p in SUPERVISION_SOURCES]
     return "\n\n\n".join(re.sub(r"\n\nfrom \.redact import [^\n]*\n", "\n", t) for t in texts)
@@ -251,7 +252,7 @@ def diff_files(out_dir: Path, files: dict[str, str]) -> list[str]:
     return diffs
 
 
-def stale_files(spec_path: str | Path, rendered_root: Path = Path(names.RENDERED_DIR)) -> list[str]:
+def stale_files(spec_path: str | Path, rendered_root: Path = Path(paths.RENDERED_DIR)) -> list[str]:
     """Rendered files that differ from a fresh render of `spec_path` (empty: up to date).
     Raises SpecError when the spec itself no longer checks."""
     from renderer.errors import SpecError

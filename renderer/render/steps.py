@@ -2,13 +2,13 @@
 
 `build_steps` is pure and deterministic (no clock, no environment, no network), so the render
 stage can write it as rendered/<name>/steps.json and CI can diff it like any other artifact.
-servespec/run/ executes it.
+renderer/run/ executes it.
 
 steps.json format (version STEPS_FORMAT):
 
     {"format": 1, "app": ..., "spec": ..., "spec_name": ..., "modal_version": "1.6.4",
      "secrets": [names only], "api_key_env": "SGLANG_API_KEY" | null,
-     "proxy_auth": {"token_id_env", "token_secret_env"} | null   # variable NAMES, servespec/edge.py
+     "proxy_auth": {"token_id_env", "token_secret_env"} | null   # variable NAMES, renderer/resolve/edge.py
      "endpoint": {how the URL is learned, see _endpoint},
      "omitted": {"compile": "why"}          # steps the spec switches off, if any
      "steps": [step, ...]}
@@ -259,7 +259,7 @@ def _smoke(dep: Deployment) -> dict:
         argv += ["--api-key-env", dep.auth.api_key_env]
     argv += dep.auth.proxy.smoke_options() if dep.auth.proxy else ["--no-proxy-auth"]
     argv += ["--model", spec["model"].get("served_name") or spec["model"]["repo"]]
-    # The options of `servespec smoke` (servespec/cli.py, smoke).
+    # The options of `servespec smoke` (renderer/cli/main.py, smoke).
     argv.append("--reasoning" if engine.get("reasoning_parser") else "--no-reasoning")
     argv.append("--tools" if engine.get("tool_call_parser") else "--no-tools")
     return _step("smoke", "commands",
@@ -268,7 +268,7 @@ def _smoke(dep: Deployment) -> dict:
 
 
 def _bench(spec: dict, spec_path: str) -> dict:
-    # The options of `servespec bench` (servespec/cli.py, bench): it runs deploy.py's
+    # The options of `servespec bench` (renderer/cli/main.py, bench): it runs deploy.py's
     # bench_endpoint with `modal run` and exits 1 naming each target missed.
     timeout = spec["bench"]["timeout"]
     return _step("bench", "commands",

@@ -5,6 +5,12 @@ bench.py, which reads specs through the pipeline that runs those rules (no impor
 from __future__ import annotations
 
 from renderer import catalog
+from renderer.resolve import edge
+
+REMOTE_FUNCTION = "bench_endpoint"  # the app's CPU function that runs SGLang's benchmark
+# Set only for a `servespec bench` run: deploy.py then copies the proxy token into the bench
+# function's Secret; a plain `modal deploy` stores no token in the app.
+REMOTE_FLAG_VAR = "SERVESPEC_BENCH"
 
 
 def settings(spec: dict) -> dict:
@@ -18,3 +24,10 @@ def prompt_count(workload: dict, concurrency: int) -> int:
     if workload["dataset"] == "generated-shared-prefix":
         return workload["groups"] * workload["prompts_per_group"]
     return max(workload["min_prompts"], workload["prompts_per_concurrency"] * concurrency)
+
+
+def template_context(spec: dict) -> dict:
+    """What deploy.py.j2's bench block needs (the render stage adds it to its context)."""
+    proxy = edge.from_spec(spec)
+    return {"timeout": settings(spec)["timeout"], "flag_env": REMOTE_FLAG_VAR,
+            "proxy_env": proxy.names if proxy else [], "function": REMOTE_FUNCTION}

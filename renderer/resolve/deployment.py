@@ -21,13 +21,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from renderer.resolve import caches, edge, sglang_args
 from renderer import catalog
 from renderer.paths import rendered_dir
+from renderer.resolve import caches, edge, sglang_args
 from renderer.resolve.sglang_args import Option
 
 DIST_INIT_PORT = 5757  # any free port on rank 0; SGLang's docs use 5000-5xxx
-SHUTDOWN_NOTICE_PORT = 5758  # rank 0 -> other ranks "shutdown began" (servespec/supervise.py)
+SHUTDOWN_NOTICE_PORT = 5758  # rank 0 -> other ranks "shutdown began" (renderer/runtime/supervise.py)
 # sglang.compile_deep_gemm gets its own --timeout this far under the Modal function's timeout.
 COMPILE_TIMEOUT_MARGIN = 300
 SHUTDOWN_GRACE = 20  # seconds SGLang gets to drain after SIGTERM
@@ -64,7 +64,7 @@ class Download:
 @dataclass(frozen=True)
 class Cache:
     """The start-up cache volume (storage.cache): every cache SGLang rebuilds at a cold start
-    unless it finds it on disk (servespec/caches.py), under one directory per GPU architecture and
+    unless it finds it on disk (renderer/resolve/caches.py), under one directory per GPU architecture and
     image. Serving commits it back once healthy and at exit."""
 
     volume: Volume
@@ -229,14 +229,14 @@ def support() -> dict:
 
 def checkpoint_format(facts: dict | None) -> str | None:
     """The weight format the checkpoint declares, as precision.weights names it: the
-    quant_method that servespec/weights.py reads from the facts (quantization_config, or the
+    quant_method that renderer/estimate/weights.py reads from the facts (quantization_config, or the
     legacy weights_dtype), mapped through catalog/model_support.yaml; for an unquantized
     checkpoint its torch_dtype. None without facts; "unsupported:<method>" for a method no format
     lists."""
     if not facts:
         return None
-    from renderer.estimate.weights import WeightsError
-    from renderer.estimate.weights import checkpoint_format as stored_format
+    from renderer.facts.params import WeightsError
+    from renderer.facts.params import checkpoint_format as stored_format
 
     try:
         stored, _ = stored_format(facts)
@@ -353,7 +353,7 @@ def _image_env(spec: dict, cache: Cache | None,
     # Serve only what the download step put in the volume; never fetch at start-up.
     env = {"HF_HUB_OFFLINE": "1"}
     if cache:
-        # Every start-up cache in the cache volume (servespec/caches.py says which and why).
+        # Every start-up cache in the cache volume (renderer/resolve/caches.py says which and why).
         env.update(cache.env)
     if deepgemm:
         # SGLang overwrites DG_JIT_CACHE_DIR with this, so this is the one to set.

@@ -44,7 +44,7 @@ def table(version: str) -> dict | None:
 def options(spec: dict, *, quantization: str | None, draft_dir: str | None, model_dir: str,
             tree: bool) -> list[Option]:
     """The logical options this spec sets, in the order they are rendered. The values that
-    depend on model facts (quantization, the draft's directory) come from servespec/resolve.py."""
+    depend on model facts (quantization, the draft's directory) come from renderer/resolve/deployment.py."""
     model = spec["model"]
     out = [
         Option("model_path", model_dir, ("model", "repo")),

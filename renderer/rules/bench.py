@@ -1,7 +1,7 @@
 """Rules for the bench section: every target can be measured, every run reaches its level.
 
 The workloads checked are the ones `servespec bench` will run: the spec's, else the catalog's
-(servespec/bench.py, settings).
+(renderer/operate/bench.py, settings).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from renderer.resolve.bench import prompt_count, settings
-from renderer.rules.registry import Context, Hit, rule
+from renderer.rules.registry import Hit, RuleContext, rule
 
 # What each dataset needs from a workload (sglang 0.5.23 benchmark/serving.py flags).
 DATASET_FIELDS = {
@@ -19,14 +19,14 @@ DATASET_FIELDS = {
 }
 
 
-def _workloads(ctx: Context) -> tuple[list[dict], bool]:
+def _workloads(ctx: RuleContext) -> tuple[list[dict], bool]:
     """(workloads, whether the spec wrote them)."""
     own = (ctx.spec.get("bench") or {}).get("workloads")
     return (own, True) if own else (settings(ctx.spec)["workloads"], False)
 
 
 @rule("SS202")
-def workload_complete(ctx: Context) -> Iterator[Hit]:
+def workload_complete(ctx: RuleContext) -> Iterator[Hit]:
     workloads, own = _workloads(ctx)
     if not own:
         return
@@ -42,7 +42,7 @@ def workload_complete(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS200")
-def targets_measurable(ctx: Context) -> Iterator[Hit]:
+def targets_measurable(ctx: RuleContext) -> Iterator[Hit]:
     workloads, _ = _workloads(ctx)
     runs = {(w["name"], c) for w in workloads for c in w["concurrencies"]}
     for i, target in enumerate((ctx.spec.get("bench") or {}).get("targets") or []):
@@ -57,7 +57,7 @@ def targets_measurable(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS201")
-def concurrency_reached(ctx: Context) -> Iterator[Hit]:
+def concurrency_reached(ctx: RuleContext) -> Iterator[Hit]:
     workloads, own = _workloads(ctx)
     if not own:
         return

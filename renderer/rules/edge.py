@@ -11,23 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from renderer.rules.registry import Context, Hit, rule
+from renderer.rules.registry import Hit, RuleContext, rule
 
 WEB_FUNCTION_REQUEST_CAP_S = 150
 
 
-def _hourly(ctx: Context) -> tuple[float, float]:
+def _hourly(ctx: RuleContext) -> tuple[float, float]:
     """USD per hour for one replica and for max_replicas (catalog/gpus.yaml prices)."""
     per_replica = ctx.gpu["usd_per_second"] * ctx.total_gpus * 3600
     return per_replica, per_replica * ctx.spec["scaling"]["max_replicas"]
 
 
-def _surface_path(ctx: Context) -> tuple:
+def _surface_path(ctx: RuleContext) -> tuple:
     return ("serving", "surface") if ("serving", "surface") in ctx.doc.value_pos else ("serving",)
 
 
 @rule("SS140")
-def edge_auth_opt_out(ctx: Context) -> Iterator[Hit]:
+def edge_auth_opt_out(ctx: RuleContext) -> Iterator[Hit]:
     if not ctx.spec["serving"].get("auth", {}).get("public"):
         return
     one, most = _hourly(ctx)
@@ -40,7 +40,7 @@ def edge_auth_opt_out(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS141")
-def surface_trade_off(ctx: Context) -> Iterator[Hit]:
+def surface_trade_off(ctx: RuleContext) -> Iterator[Hit]:
     serving, scaling = ctx.spec["serving"], ctx.spec["scaling"]
     if serving["surface"] == "web_server":
         yield _surface_path(ctx), (
@@ -57,7 +57,7 @@ def surface_trade_off(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS142")
-def clustered_needs_server(ctx: Context) -> Iterator[Hit]:
+def clustered_needs_server(ctx: RuleContext) -> Iterator[Hit]:
     if ctx.spec["hardware"]["nodes"] > 1 and ctx.spec["serving"]["surface"] == "web_server":
         yield _surface_path(ctx), (
             f"a {ctx.spec['hardware']['nodes']}-node replica cannot be a web_server: Modal does not "

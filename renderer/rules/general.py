@@ -1,8 +1,7 @@
-"""Stage 3, rules: engine- and hardware-aware rules beyond what the schema can say.
+"""Rules of topology, scaling, context, pinning, names, secrets and the engine's flags.
 
-Each rule is a small function registered under its id; its title, severity, reason and upstream
-link live in catalog/rules.yaml. A rule yields (field path, message) pairs; this module turns them
-into findings that point at the line of the field to change.
+Each rule is a small function registered under its id (renderer/rules/registry.py); its title,
+severity, reason and upstream link live in catalog/rules.yaml.
 """
 
 from __future__ import annotations
@@ -13,74 +12,17 @@ from functools import lru_cache
 from pathlib import Path
 
 from renderer import catalog
+from renderer.errors import LoadError
 from renderer.resolve import sglang_args
-from renderer.errors import Finding, LoadError, Severity
-from renderer.spec.load import Document, dotted, load_file
+from renderer.rules.registry import Hit, RuleContext, rule
 from renderer.runtime.redact import looks_secret
-from renderer.rules.registry import RULES, Anchor, Context, Hit, rule
-
-
-def apply_rules(doc: Document, spec: dict) -> list[Finding]:
-    """Run every rule; return findings (errors and warnings) sorted by position."""
-    return run_rules(doc, spec).findings
-
-
-def run_rules(doc: Document, spec: dict) -> Context:
-    """Run every rule; the Context keeps the findings (sorted), the facts and the Deployment."""
-    ctx = Context(doc, spec)
-    load_facts(ctx)
-    meta = catalog.rules()
-    for rule_id, fn in RULES.items():
-        info = meta[rule_id]
-        severity = Severity(info["severity"])
-        for path, message in fn(ctx):
-            where, name = ((path.position, path.field) if isinstance(path, Anchor)
-                           else (doc.position(path), dotted(path)))
-            ctx.findings.append(
-                Finding(where, name, message, rule_id, severity, hint=info["reason"]))
-    ctx.findings.sort(key=Finding.sort_key)
-    return ctx
-
-
-def load_facts(ctx: Context) -> None:
-    ref = ctx.spec["model"].get("facts")
-    if not ref:
-        return
-    path = ctx.doc.file_dir(("model", "facts")) / ref
-    try:
-        ctx.facts_doc = facts_file(path)
-        ctx.facts = ctx.facts_doc.data
-    except LoadError as exc:
-        # The facts file's own position is the useful one; also point at the field naming it.
-        # Findings sort by file, so the facts file's own lines may print after this one: say
-        # what went wrong here too rather than "see above".
-        ctx.findings.extend(exc.findings)
-        why = exc.findings[0].message if exc.findings else str(exc)
-        ctx.findings.append(Finding(ctx.doc.position(("model", "facts")), "model.facts",
-                                    f"cannot use model facts '{ref}': {why}", "SS126",
-                                    Severity.ERROR))
-
-
-def facts_file(path: Path) -> Document:
-    """A model-facts file, parsed once per process and file version: many specs name the same
-    one (checking 500 specs parsed it 500 times). Read-only by convention, like the spec."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return load_file(path)  # reports the missing file with its position
-    return _facts_file(str(path), stat.st_mtime_ns, stat.st_size)
-
-
-@lru_cache(maxsize=64)
-def _facts_file(path: str, mtime_ns: int, size: int) -> Document:
-    return load_file(Path(path))
-
+from renderer.spec.load import dotted, load_file
 
 # --- topology -------------------------------------------------------------------------------
 
 
 @rule("SS101")
-def parallelism_covers_gpus(ctx: Context) -> Iterator[Hit]:
+def parallelism_covers_gpus(ctx: RuleContext) -> Iterator[Hit]:
     par = ctx.spec["parallelism"]
     product = par["tensor"] * par["pipeline"] * par["data"]
     hw = ctx.spec["hardware"]
@@ -95,7 +37,7 @@ def parallelism_covers_gpus(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS102")
-def gpus_per_container(ctx: Context) -> Iterator[Hit]:
+def gpus_per_container(ctx: RuleContext) -> Iterator[Hit]:
     hw = ctx.spec["hardware"]
     limit = ctx.gpu["max_per_container"]
     if hw["gpus_per_node"] > limit:
@@ -105,7 +47,7 @@ def gpus_per_container(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS120")
-def clusters_take_whole_hosts(ctx: Context) -> Iterator[Hit]:
+def clusters_take_whole_hosts(ctx: RuleContext) -> Iterator[Hit]:
     hw = ctx.spec["hardware"]
     limit = ctx.gpu["max_per_container"]
     if hw["nodes"] > 1 and hw["gpus_per_node"] != limit:
@@ -118,7 +60,7 @@ def clusters_take_whole_hosts(ctx: Context) -> Iterator[Hit]:
 # --- precision and kernels ------------------------------------------------------------------
 
 
-def _architecture_in(ctx: Context, key: str) -> bool:
+def _architecture_in(ctx: RuleContext, key: str) -> bool:
     """Model-specific rules fire only for the architectures catalog/model_support.yaml lists
     under `model_rules.<key>` (with the upstream source of the behaviour)."""
     listed = catalog.model_support()["model_rules"][key]["architectures"]
@@ -126,7 +68,7 @@ def _architecture_in(ctx: Context, key: str) -> bool:
 
 
 @rule("SS103")
-def no_fp8_kv_with_eagle(ctx: Context) -> Iterator[Hit]:
+def no_fp8_kv_with_eagle(ctx: RuleContext) -> Iterator[Hit]:
     if not _architecture_in(ctx, "fp8_kv_with_eagle"):
         return
     if ctx.spec["speculative"]["algorithm"] != "none" and ctx.spec["precision"]["kv_cache"].startswith("fp8"):
@@ -137,7 +79,7 @@ def no_fp8_kv_with_eagle(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS104")
-def kv_dtype_explicit(ctx: Context) -> Iterator[Hit]:
+def kv_dtype_explicit(ctx: RuleContext) -> Iterator[Hit]:
     if ctx.spec["precision"]["kv_cache"] != "auto" or not _architecture_in(ctx, "dsa_kv_auto_fp8"):
         return
     floor = catalog.model_support()["model_rules"]["dsa_kv_auto_fp8"]["min_capability"]
@@ -149,7 +91,7 @@ def kv_dtype_explicit(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS106")
-def cache_volume_names_arch(ctx: Context) -> Iterator[Hit]:
+def cache_volume_names_arch(ctx: RuleContext) -> Iterator[Hit]:
     cache = ctx.deployment.cache
     if cache is None:
         return  # nothing persisted (SS192 says what that costs)
@@ -173,7 +115,7 @@ def _with_arch(volume: str, arch: str) -> str:
 
 
 @rule("SS107")
-def min_at_most_max(ctx: Context) -> Iterator[Hit]:
+def min_at_most_max(ctx: RuleContext) -> Iterator[Hit]:
     sc = ctx.spec["scaling"]
     if sc["min_replicas"] > sc["max_replicas"]:
         yield ("scaling", "min_replicas"), (
@@ -182,14 +124,14 @@ def min_at_most_max(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS108")
-def scaledown_in_range(ctx: Context) -> Iterator[Hit]:
+def scaledown_in_range(ctx: RuleContext) -> Iterator[Hit]:
     window = ctx.spec["scaling"]["scaledown_window"]
     if not 2 <= window <= 3600:
         yield ("scaling", "scaledown_window"), f"scaledown_window {window} s is outside 2..3600 s"
 
 
 @rule("SS121")
-def target_at_most_max_inputs(ctx: Context) -> Iterator[Hit]:
+def target_at_most_max_inputs(ctx: RuleContext) -> Iterator[Hit]:
     sc = ctx.spec["scaling"]
     target = sc.get("target_inputs")
     if target is not None and target > sc["max_inputs"]:
@@ -202,7 +144,7 @@ def target_at_most_max_inputs(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS109")
-def context_within_model(ctx: Context) -> Iterator[Hit]:
+def context_within_model(ctx: RuleContext) -> Iterator[Hit]:
     if not ctx.facts:
         return
     limit = ctx.facts.get("max_position_embeddings")
@@ -214,7 +156,7 @@ def context_within_model(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS110")
-def prefill_within_context(ctx: Context) -> Iterator[Hit]:
+def prefill_within_context(ctx: RuleContext) -> Iterator[Hit]:
     model = ctx.spec["model"]
     prefill = model.get("max_prefill_tokens")
     if prefill is not None and prefill > model["context_length"]:
@@ -224,7 +166,7 @@ def prefill_within_context(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS125")
-def facts_match_model(ctx: Context) -> Iterator[Hit]:
+def facts_match_model(ctx: RuleContext) -> Iterator[Hit]:
     if ctx.facts and ctx.facts.get("repo") not in (None, ctx.spec["model"]["repo"]):
         yield ("model", "facts"), (
             f"facts describe {ctx.facts.get('repo')}, but the spec serves {ctx.spec['model']['repo']}"
@@ -232,10 +174,10 @@ def facts_match_model(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS126")
-def facts_available(ctx: Context) -> Iterator[Hit]:
+def facts_available(ctx: RuleContext) -> Iterator[Hit]:
     if not ctx.spec["model"].get("facts"):
         yield ("model",), "no model.facts: memory fit and context length are not checked"
-    elif ctx.facts and (problem := rules_memory.estimate_problem(ctx)):
+    elif ctx.facts and (problem := ctx.estimate_error):
         yield ("model", "facts"), f"{problem}: memory fit and KV capacity are not checked"
 
 
@@ -252,7 +194,7 @@ def _image_tag(image: str) -> str | None:
 
 
 @rule("SS111")
-def image_not_latest(ctx: Context) -> Iterator[Hit]:
+def image_not_latest(ctx: RuleContext) -> Iterator[Hit]:
     image = ctx.spec["engine"]["image"]
     tag = _image_tag(image)
     if not _DIGEST.search(image) and tag in (None, "latest"):
@@ -261,14 +203,14 @@ def image_not_latest(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS112")
-def image_pinned(ctx: Context) -> Iterator[Hit]:
+def image_pinned(ctx: RuleContext) -> Iterator[Hit]:
     image = ctx.spec["engine"]["image"]
     if not _DIGEST.search(image) and _image_tag(image) not in (None, "latest"):
         yield ("engine", "image"), f"image '{image}' is pinned by tag only, not by @sha256 digest"
 
 
 @rule("SS113")
-def revision_pinned(ctx: Context) -> Iterator[Hit]:
+def revision_pinned(ctx: RuleContext) -> Iterator[Hit]:
     revision = ctx.spec["model"]["revision"]
     if not _COMMIT.match(revision):
         yield ("model", "revision"), f"revision '{revision}' is a branch or tag, not a commit hash"
@@ -278,7 +220,7 @@ def revision_pinned(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS114")
-def endpoint_authenticated(ctx: Context) -> Iterator[Hit]:
+def endpoint_authenticated(ctx: RuleContext) -> Iterator[Hit]:
     auth = ctx.spec["serving"].get("auth", {})
     if not auth.get("api_key_secret") and not auth.get("allow_unauthenticated"):
         reach = ("anyone with the URL" if auth.get("public")
@@ -303,7 +245,7 @@ def modal_name_problem(name: str) -> str | None:
 
 
 @rule("SS115")
-def names_valid_for_modal(ctx: Context) -> Iterator[Hit]:
+def names_valid_for_modal(ctx: RuleContext) -> Iterator[Hit]:
     spec = ctx.spec
     app = spec["app"]
     problem = modal_name_problem(app)
@@ -324,7 +266,7 @@ def names_valid_for_modal(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS127")
-def own_app_name(ctx: Context) -> Iterator[Hit]:
+def own_app_name(ctx: RuleContext) -> Iterator[Hit]:
     """A spec that inherits `app` from a sibling spec would deploy over the sibling's app."""
     source = Path(ctx.doc.position(("app",)).file)
     here = Path(ctx.doc.position(()).file)
@@ -336,7 +278,7 @@ def own_app_name(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS128")
-def app_name_unique(ctx: Context) -> Iterator[Hit]:
+def app_name_unique(ctx: RuleContext) -> Iterator[Hit]:
     """Two specs in one folder that name the same app would deploy over each other."""
     here = Path(ctx.doc.position(()).file).resolve()
     if Path(ctx.doc.position(("app",)).file).resolve() != here:
@@ -375,7 +317,7 @@ def _own_app(path: Path) -> str | None:
 
 
 @rule("SS123")
-def no_secret_values_in_env(ctx: Context) -> Iterator[Hit]:
+def no_secret_values_in_env(ctx: RuleContext) -> Iterator[Hit]:
     for key in ctx.spec["engine"].get("env", {}):
         if looks_secret(key):
             yield ("engine", "env", key), (
@@ -395,7 +337,7 @@ def _get(data: dict, path: tuple):
 
 
 @rule("SS116")
-def eagle_draft_tokens(ctx: Context) -> Iterator[Hit]:
+def eagle_draft_tokens(ctx: RuleContext) -> Iterator[Hit]:
     """Every EAGLE-family algorithm (EAGLE, NEXTN, EAGLE3, STANDALONE: the draft-tree ones in
     catalog/model_support.yaml) goes through SGLang's _handle_eagle_family, which does this."""
     spec = ctx.spec["speculative"]
@@ -409,7 +351,7 @@ def eagle_draft_tokens(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS124")
-def speculative_needs_running_cap(ctx: Context) -> Iterator[Hit]:
+def speculative_needs_running_cap(ctx: RuleContext) -> Iterator[Hit]:
     algorithm = ctx.spec["speculative"]["algorithm"]
     if algorithm != "none" and ctx.spec["engine"].get("max_running_requests") is None:
         yield ("engine",), (f"speculative {algorithm} without engine.max_running_requests "
@@ -420,7 +362,7 @@ def speculative_needs_running_cap(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS118")
-def version_known(ctx: Context) -> Iterator[Hit]:
+def version_known(ctx: RuleContext) -> Iterator[Hit]:
     version = ctx.spec["engine"]["version"]
     if sglang_args.table(version) is None:
         known = ", ".join(sglang_args.known_versions())
@@ -428,7 +370,7 @@ def version_known(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS117")
-def options_exist_in_version(ctx: Context) -> Iterator[Hit]:
+def options_exist_in_version(ctx: RuleContext) -> Iterator[Hit]:
     version = ctx.spec["engine"]["version"]
     if sglang_args.table(version) is None:
         return
@@ -439,7 +381,7 @@ def options_exist_in_version(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS119")
-def values_accepted_by_version(ctx: Context) -> Iterator[Hit]:
+def values_accepted_by_version(ctx: RuleContext) -> Iterator[Hit]:
     version = ctx.spec["engine"]["version"]
     if sglang_args.table(version) is None:
         return
@@ -448,7 +390,7 @@ def values_accepted_by_version(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS122")
-def extra_args_do_not_repeat_fields(ctx: Context) -> Iterator[Hit]:
+def extra_args_do_not_repeat_fields(ctx: RuleContext) -> Iterator[Hit]:
     for name, path, field_path in sglang_args.extra_args_conflicts(ctx.spec,
                                                                    ctx.deployment.options):
         yield path, f"--{name} is rendered from {dotted(field_path)}; set that field instead"
@@ -458,7 +400,3 @@ def _short(choices: list[str], limit: int = 12) -> str:
     shown = ", ".join(choices[:limit])
     return shown + (f", ... ({len(choices)} in all)" if len(choices) > limit else "")
 
-
-# Memory-fit rules live beside the estimate that computes the numbers, the bench-section rules
-# (SS200-SS202) beside the benchmark; importing the modules registers them here.
-from renderer.rules import bench as rules_bench, edge as rules_edge, memory as rules_memory, model as rules_model  # noqa: F401

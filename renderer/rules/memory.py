@@ -1,4 +1,5 @@
-"""Memory-fit rules (weights, KV-cache capacity, headroom), computed by servespec/estimate.py.
+"""Memory-fit rules (weights, KV-cache capacity, headroom), read from the spec's estimate
+(renderer/estimate/core.py, computed once by the pipeline).
 
 Each rule points at the field the user should change: hardware.gpu when the weights do not fit,
 engine.mem_fraction_static or model.context_length when the KV cache is too small,
@@ -11,46 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from renderer import catalog
-from renderer.errors import LoadError
-from renderer.estimate.core import GIB, Estimate, EstimateError, estimate, fraction_for_tokens
-from renderer.spec.load import load_file
-from renderer.rules.registry import Context, Hit, rule
-
-DRAFT_FACTS = ("speculative", "draft", "facts")
-
-
-def draft_facts(ctx: Context) -> dict | None:
-    """The separate draft model's facts (speculative.draft.facts, relative to the file that sets
-    it), loaded once per check; None when the spec names none or the file does not load (the
-    speculative rules say which)."""
-    if "draft_facts" not in ctx.memo:
-        ref = ((ctx.spec.get("speculative") or {}).get("draft") or {}).get("facts")
-        facts = None
-        if ref:
-            try:
-                facts = load_file(ctx.doc.file_dir(DRAFT_FACTS) / ref).data
-            except LoadError:
-                facts = None
-        ctx.memo["draft_facts"] = facts
-    return ctx.memo["draft_facts"]
-
-
-def _estimate(ctx: Context) -> Estimate | None:
-    """The estimate, computed once per check; None without usable facts (SS126 says so)."""
-    if "plan" not in ctx.memo:
-        try:
-            ctx.memo["plan"] = estimate(ctx.spec, ctx.facts, ctx.doc.name, draft_facts(ctx),
-                                        ctx.deployment) if ctx.facts else None
-        except EstimateError as exc:
-            ctx.memo["plan"] = None
-            ctx.memo["plan_error"] = str(exc)  # SS126 names it: memory fit goes unchecked
-    return ctx.memo["plan"]
-
-
-def estimate_problem(ctx: Context) -> str | None:
-    """Why model facts that loaded still cannot be estimated (a missing or malformed field)."""
-    _estimate(ctx)
-    return ctx.memo.get("plan_error")
+from renderer.estimate.core import GIB, fraction_for_tokens
+from renderer.rules.registry import Hit, RuleContext, rule
 
 
 def _gib(n: int) -> str:
@@ -58,8 +21,8 @@ def _gib(n: int) -> str:
 
 
 @rule("SS130")
-def weights_fit(ctx: Context) -> Iterator[Hit]:
-    est = _estimate(ctx)
+def weights_fit(ctx: RuleContext) -> Iterator[Hit]:
+    est = ctx.estimate
     if est is None or est.weights_fit:
         return
     fix = "a GPU with more memory, or more GPUs with a larger parallelism.tensor"
@@ -75,8 +38,8 @@ def weights_fit(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS131")
-def kv_holds_one_sequence(ctx: Context) -> Iterator[Hit]:
-    est = _estimate(ctx)
+def kv_holds_one_sequence(ctx: RuleContext) -> Iterator[Hit]:
+    est = ctx.estimate
     if est is None or not est.weights_fit or est.kv_fits_one_sequence:
         return
     head = (f"the KV cache holds {est.kv_tokens:,} tokens ({est.kv_bytes_per_token / 1024:.1f} KiB"
@@ -92,8 +55,8 @@ def kv_holds_one_sequence(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS132")
-def activation_headroom(ctx: Context) -> Iterator[Hit]:
-    est = _estimate(ctx)
+def activation_headroom(ctx: RuleContext) -> Iterator[Hit]:
+    est = ctx.estimate
     if est is None or not est.weights_fit or ctx.spec["engine"].get("mem_fraction_static") is None:
         return  # SS130 covers weights that do not fit; SGLang's default leaves its own reserve
     ratio = catalog.planning()["memory"]["headroom_warn_ratio"]
@@ -108,13 +71,13 @@ def activation_headroom(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS160")
-def draft_has_facts(ctx: Context) -> Iterator[Hit]:
+def draft_has_facts(ctx: RuleContext) -> Iterator[Hit]:
     """Only when a draft model is named and the algorithm uses one (SS182 reports a draft the
     algorithm ignores)."""
     draft = (ctx.spec.get("speculative") or {}).get("draft")
     if not draft or ctx.spec["speculative"]["algorithm"] in ("none", "NGRAM") or not ctx.facts:
         return
-    if draft_facts(ctx) is None:
+    if ctx.draft_facts is None:
         said = "names no facts" if not draft.get("facts") else f"facts '{draft['facts']}' do not load"
         yield ("speculative", "draft"), (
             f"draft {draft.get('repo')} {said}: its weights and KV are left out of the estimate;"

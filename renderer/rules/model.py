@@ -13,16 +13,16 @@ import re
 from collections.abc import Iterator
 
 from renderer.resolve.deployment import min_capability, speculative_mode, support
-from renderer.rules.registry import Anchor, Context, Hit, rule
+from renderer.rules.registry import Anchor, Hit, RuleContext, rule
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
-def _facts(ctx: Context) -> dict:
+def _facts(ctx: RuleContext) -> dict:
     return ctx.facts or {}
 
 
-def _at(ctx: Context, *candidates: tuple) -> tuple:
+def _at(ctx: RuleContext, *candidates: tuple) -> tuple:
     """The first of `candidates` written in the spec (or its bases); else the last one."""
     for path in candidates:
         if path in ctx.doc.value_pos or path in ctx.doc.key_pos:
@@ -34,7 +34,7 @@ def _at(ctx: Context, *candidates: tuple) -> tuple:
 
 
 @rule("SS180")
-def eagle_needs_mtp_or_draft(ctx: Context) -> Iterator[Hit]:
+def eagle_needs_mtp_or_draft(ctx: RuleContext) -> Iterator[Hit]:
     sd = ctx.spec["speculative"]
     if not ctx.facts or speculative_mode(ctx.spec)["draft"] != "self" or sd.get("draft"):
         return
@@ -54,7 +54,7 @@ def eagle_needs_mtp_or_draft(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS181")
-def draft_required(ctx: Context) -> Iterator[Hit]:
+def draft_required(ctx: RuleContext) -> Iterator[Hit]:
     sd = ctx.spec["speculative"]
     if speculative_mode(ctx.spec)["draft"] == "required" and not sd.get("draft"):
         yield ("speculative", "algorithm"), (
@@ -64,7 +64,7 @@ def draft_required(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS182")
-def draft_unused(ctx: Context) -> Iterator[Hit]:
+def draft_unused(ctx: RuleContext) -> Iterator[Hit]:
     sd = ctx.spec["speculative"]
     if sd.get("draft") and speculative_mode(ctx.spec)["draft"] == "none":
         yield ("speculative", "draft"), (
@@ -74,7 +74,7 @@ def draft_unused(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS191")
-def draft_revision_pinned(ctx: Context) -> Iterator[Hit]:
+def draft_revision_pinned(ctx: RuleContext) -> Iterator[Hit]:
     draft = ctx.spec["speculative"].get("draft")
     if draft and not _COMMIT.match(draft["revision"]):
         yield ("speculative", "draft", "revision"), (
@@ -86,7 +86,7 @@ def draft_revision_pinned(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS183")
-def precision_matches_checkpoint(ctx: Context) -> Iterator[Hit]:
+def precision_matches_checkpoint(ctx: RuleContext) -> Iterator[Hit]:
     dep = ctx.deployment
     wanted, ckpt = ctx.spec["precision"].get("weights"), dep.checkpoint_format
     if not wanted or ckpt is None or wanted == ckpt:
@@ -109,7 +109,7 @@ def precision_matches_checkpoint(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS105")
-def weight_format_needs_capability(ctx: Context) -> Iterator[Hit]:
+def weight_format_needs_capability(ctx: RuleContext) -> Iterator[Hit]:
     dep = ctx.deployment
     need = min_capability(dep.weights_format, dep.quantization is not None)
     if dep.capability < need:
@@ -123,7 +123,7 @@ def weight_format_needs_capability(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS184")
-def expert_parallel_shape(ctx: Context) -> Iterator[Hit]:
+def expert_parallel_shape(ctx: RuleContext) -> Iterator[Hit]:
     par = ctx.spec["parallelism"]
     ep, tp = par["expert"], par["tensor"]
     if ep == 1:
@@ -142,7 +142,7 @@ def expert_parallel_shape(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS185")
-def attention_data_shape(ctx: Context) -> Iterator[Hit]:
+def attention_data_shape(ctx: RuleContext) -> Iterator[Hit]:
     par = ctx.spec["parallelism"]
     if par["tensor"] % par["attention_data"]:
         yield ("parallelism", "attention_data"), (
@@ -151,7 +151,7 @@ def attention_data_shape(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS186")
-def heads_split_over_tp(ctx: Context) -> Iterator[Hit]:
+def heads_split_over_tp(ctx: RuleContext) -> Iterator[Hit]:
     par = ctx.spec["parallelism"]
     att = _facts(ctx).get("attention") or {}
     heads = att.get("num_attention_heads")
@@ -170,7 +170,7 @@ def heads_split_over_tp(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS187")
-def fp8_block_divides_moe_shard(ctx: Context) -> Iterator[Hit]:
+def fp8_block_divides_moe_shard(ctx: RuleContext) -> Iterator[Hit]:
     facts = _facts(ctx)
     block = (facts.get("quantization_config") or {}).get("weight_block_size")
     inter = (facts.get("moe") or {}).get("moe_intermediate_size")
@@ -190,7 +190,7 @@ def fp8_block_divides_moe_shard(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS190")
-def attention_data_spelling(ctx: Context) -> Iterator[Hit]:
+def attention_data_spelling(ctx: RuleContext) -> Iterator[Hit]:
     """0.5.10 spells attention DP as --dp-size N --enable-dp-attention, so whole replicas
     (--dp-size) and attention DP cannot both be asked for."""
     par, dep = ctx.spec["parallelism"], ctx.deployment
@@ -206,7 +206,7 @@ def attention_data_spelling(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS188")
-def deepgemm_volume_where_it_applies(ctx: Context) -> Iterator[Hit]:
+def deepgemm_volume_where_it_applies(ctx: RuleContext) -> Iterator[Hit]:
     dep = ctx.deployment
     if dep.cache is not None or not ctx.spec["compile"]["enabled"]:
         return
@@ -218,7 +218,7 @@ def deepgemm_volume_where_it_applies(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS189")
-def deepgemm_volume_unused(ctx: Context) -> Iterator[Hit]:
+def deepgemm_volume_unused(ctx: RuleContext) -> Iterator[Hit]:
     """The old spelling storage.deepgemm where DeepGEMM does not run: it used to be dropped, it is
     now mounted as the start-up cache volume; say so, since the artifacts changed."""
     dep = ctx.deployment
@@ -232,7 +232,7 @@ def deepgemm_volume_unused(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS192")
-def no_cache_volume(ctx: Context) -> Iterator[Hit]:
+def no_cache_volume(ctx: RuleContext) -> Iterator[Hit]:
     dep = ctx.deployment
     if dep.cache is not None or (ctx.spec["compile"]["enabled"] and dep.deepgemm_runs):
         return  # SS188 asks for the volume where DeepGEMM would JIT as well
@@ -245,7 +245,7 @@ def no_cache_volume(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("SS193")
-def renamed_field(ctx: Context) -> Iterator[Hit]:
+def renamed_field(ctx: RuleContext) -> Iterator[Hit]:
     for old in ctx.doc.renamed:
         yield Anchor(old.position, old.old), (
             f"{old.old} is deprecated: it is now {old.new} (same fields); rename it"

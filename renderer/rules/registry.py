@@ -1,7 +1,7 @@
 """The rule registry: the context every rule reads and the decorator that registers a rule.
 
-Its own module so that rule modules (rules.py, rules_memory.py) import it rather than each other:
-rules.py imports rules_memory.py to register the memory rules, and neither imports back.
+Rule modules import this one, never each other's registration; renderer/rules/check.py imports
+every rule module by name and runs what they registered.
 """
 
 from __future__ import annotations
@@ -11,20 +11,22 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from renderer import catalog
-from renderer.errors import Finding, Position
+from renderer.errors import Position
+from renderer.estimate.core import Estimate
+from renderer.resolve.deployment import Deployment
 from renderer.spec.load import Document
 
 
 class Anchor(NamedTuple):
     """Where a finding points when the field path cannot say it: an old spelling renamed at load
-    (servespec/renames.py) stands at a line the merged spec no longer has a path for."""
+    (renderer/spec/renames.py) stands at a line the merged spec no longer has a path for."""
 
     position: Position
     field: str  # dotted, as the user wrote it
 
 
 Hit = tuple[tuple | Anchor, str]  # (field path, message)
-RULES: dict[str, Callable[[Context], Iterator[Hit]]] = {}
+RULES: dict[str, Callable[[RuleContext], Iterator[Hit]]] = {}
 
 
 def rule(rule_id: str):
@@ -36,22 +38,17 @@ def rule(rule_id: str):
 
 
 @dataclass
-class Context:
+class RuleContext:
+    """What every rule reads: the spec and everything the pipeline derived from it once."""
+
     doc: Document
     spec: dict  # validated, defaults filled
+    deployment: Deployment
     facts: dict | None = None
-    facts_doc: Document | None = None
-    findings: list[Finding] = field(default_factory=list)
-    memo: dict = field(default_factory=dict)  # results rules share, e.g. the memory plan
-
-    @property
-    def deployment(self):
-        """The resolved deployment (servespec/resolve.py), computed once per check."""
-        if "deployment" not in self.memo:
-            from renderer.resolve.deployment import resolve
-
-            self.memo["deployment"] = resolve(self.spec, self.facts, self.doc.name)
-        return self.memo["deployment"]
+    draft_facts: dict | None = None
+    estimate: Estimate | None = None  # None without usable facts
+    estimate_error: str | None = None  # why facts that loaded could not be estimated (SS126)
+    memo: dict = field(default_factory=dict)  # results rules share
 
     @property
     def gpu(self) -> dict:

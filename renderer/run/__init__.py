@@ -1,4 +1,4 @@
-"""`servespec deploy`: run rendered/<name>/steps.json step by step (built by servespec/steps.py).
+"""`servespec deploy`: run rendered/<name>/steps.json step by step (built by renderer/render/steps.py).
 
 What a run does:
   * Preflight first, always, before anything changes: steps.json is fresh against its spec, the

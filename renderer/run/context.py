@@ -9,12 +9,12 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from renderer import paths as names
-from renderer.runtime.redact import Redactor
+from renderer import paths
 from renderer.render.steps import STEPS_FORMAT
 from renderer.run.display import Display
 from renderer.run.problems import EXIT_USAGE, UsageProblem
 from renderer.run.records import recorded_url
+from renderer.runtime.redact import Redactor
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Context:
 
 def load_steps(spec_path: str) -> tuple[dict, str, Path]:
     spec_name = Path(spec_path).stem
-    steps_path = Path(names.rendered_dir(spec_name)) / "steps.json"
+    steps_path = Path(paths.rendered_dir(spec_name)) / "steps.json"
     if not Path(spec_path).is_file():
         raise UsageProblem(f"no spec at {spec_path}")
     if not steps_path.is_file():

@@ -1,6 +1,6 @@
 """runs/<name>.jsonl as a history: what deploy, bench, rollback and stop did, and when.
 
-`servespec deploy` appends one line per step (servespec/run/records.py: "run", "name",
+`servespec deploy` appends one line per step (renderer/run/records.py: "run", "name",
 "status", "plan_digest", "rendered_digest", ...). bench, rollback and stop append one line per
 run with "action" set ("command" is taken: a failed deploy step records its command line).
 Every line passes through the Redactor first: values of secret-looking
@@ -16,11 +16,11 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from renderer import paths as names
+from renderer import paths
+from renderer.run.problems import STOPPED
 from renderer.runtime.redact import Redactor
 
-RUNS_DIR = Path("runs")
-STOPPED = ("failed", "timeout", "interrupted")
+RUNS_DIR = paths.RUNS_DIR
 
 
 def records_path(spec_name: str) -> Path:
@@ -65,7 +65,7 @@ def read(spec_name: str) -> list[dict]:
 def rendered_digest(spec_name: str) -> str | None:
     """sha256 (16 hex) over every file of rendered/<name>/, names and bytes: what a deploy
     shipped. `servespec status` compares the one recorded at deploy time with today's."""
-    folder = Path(names.rendered_dir(spec_name))
+    folder = Path(paths.rendered_dir(spec_name))
     if not folder.is_dir():
         return None
     digest = hashlib.sha256()

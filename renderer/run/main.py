@@ -5,22 +5,30 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from renderer.run.history import rendered_digest
-from renderer.runtime.redact import Redactor
+from renderer import paths
+from renderer.run import history
 from renderer.run.commands import run_commands
 from renderer.run.context import Context, load_steps, select
 from renderer.run.display import Display
 from renderer.run.dryrun import dry_run_main
+from renderer.run.history import rendered_digest
 from renderer.run.preflight import run_preflight
-from renderer.run.problems import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, STOPPED, Interrupted, UsageProblem
+from renderer.run.problems import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    STOPPED,
+    Interrupted,
+    UsageProblem,
+)
 from renderer.run.process import Outcome, interrupts_raise
 from renderer.run.records import RunLog, StepResult, deploy_lock, read_records, resumable
 from renderer.run.wait import run_wait
+from renderer.runtime.redact import Redactor
 
-RUNS_DIR = Path("runs")
+RUNS_DIR = paths.RUNS_DIR
 
 RUNNERS = {"internal:preflight": run_preflight, "internal:wait_healthy": run_wait,
            "commands": run_commands}
@@ -66,7 +74,7 @@ def deploy_main(spec_path: str, *, dry_run: bool = False, from_step: str | None 
 
 def execute(ctx: Context, records_path: Path, fmt: str, *, resume: bool,
             from_step: str | None) -> int:
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ") + f"-{os.getpid()}"
+    run_id = history.run_id()
     log = RunLog(records_path, run_id, ctx.digest, ctx.redact,
                  rendered_digest(Path(ctx.spec_path).stem))
     resumed_from, done = resumable(ctx.records, ctx.digest) if resume else (None, set())

@@ -8,7 +8,7 @@ import shlex
 import time
 from pathlib import Path
 
-from renderer import paths as names
+from renderer import paths
 from renderer.errors import SpecError
 from renderer.render.artifacts import stale_files
 from renderer.run.context import Context
@@ -25,7 +25,7 @@ def stale_problem(spec_path: str) -> str | None:
     except SpecError:
         return f"{spec_path} does not validate; run `servespec validate {spec_path}`"
     if stale:
-        rendered = names.rendered_dir(Path(spec_path).stem)
+        rendered = paths.rendered_dir(Path(spec_path).stem)
         verb = "differs" if len(stale) == 1 else "differ"
         return (f"{rendered} is stale against {spec_path} ({', '.join(stale)} {verb} from a "
                 "fresh render); run `make render`")
@@ -87,7 +87,7 @@ def check_api_key_env(ctx: Context, check: dict, deadline: float) -> str | None:
 
 
 def check_proxy_token_env(ctx: Context, check: dict, deadline: float) -> str | None:
-    """The wait and smoke steps send the Modal proxy token (servespec/edge.py); names only."""
+    """The wait and smoke steps send the Modal proxy token (renderer/resolve/edge.py); names only."""
     if not {"wait", "smoke"} & set(ctx.selected):
         return None
     missing = [name for name in check["env"] if not os.environ.get(name, "").strip()]

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from renderer.runtime.redact import Redactor
 from renderer.run.display import Display
 from renderer.run.problems import DONE, STOPPED, UsageProblem
+from renderer.runtime.redact import Redactor
 
 
 @dataclass
@@ -57,7 +57,7 @@ class RunLog:
     def __init__(self, path: Path, run_id: str, digest: str, redact: Redactor,
                  rendered_digest: str | None = None):
         self.path, self.run_id, self.digest, self.redact = path, run_id, digest, redact
-        # All of rendered/<name>/ (servespec/history.py): `servespec status` compares it.
+        # All of rendered/<name>/ (renderer/run/history.py): `servespec status` compares it.
         self.rendered_digest = rendered_digest
 
     def append(self, result: StepResult) -> None:

@@ -1,5 +1,5 @@
 # ---------------------------------------------------------------------------
-# Redaction (servespec/redact.py, included verbatim in deploy.py before the supervision code).
+# Redaction (renderer/runtime/redact.py, included verbatim in deploy.py before the supervision code).
 #
 # The one place that knows which names look secret and how a secret value is hidden: the
 # deploy runner (environment variables), the smoke test (the API key), the supervision code in

@@ -1,5 +1,5 @@
 # ---------------------------------------------------------------------------
-# Server supervision (servespec/supervise.py, included verbatim).
+# Server supervision (renderer/runtime/supervise.py, included verbatim).
 #
 # Runs the SGLang server as a child process inside the Modal container and:
 #   * forwards its output to our stdout (the Modal dashboard shows it), with
@@ -14,7 +14,7 @@
 #
 # Standard library only: this text is pasted into the generated deploy.py, so
 # it must not import anything the container image might lack (redact.py is
-# pasted above it, its import dropped: servespec/render.py supervision_source).
+# pasted above it, its import dropped: renderer/render/artifacts.py supervision_source).
 # ---------------------------------------------------------------------------
 import contextlib
 import os

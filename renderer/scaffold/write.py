@@ -1,6 +1,6 @@
 """`servespec init [DIR]`: scaffold a repository that keeps servespec specs.
 
-What it writes (the files lie in servespec/scaffold/, shipped in the package):
+What it writes (the files lie in renderer/scaffold/files/, shipped in the package):
   specs/glm51-fp8-b200.yaml        one commented example spec (a copy of this project's own)
   specs/models/glm-5.1-fp8.yaml    the model facts the example's estimate and memory rules read
   specs/schema.json                the packaged schema, for the spec's yaml-language-server modeline
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from renderer import __version__
+from renderer import __version__, paths
 from renderer.files import write_atomic
 
-SCAFFOLD = Path(__file__).resolve().parent / "scaffold"
-SCHEMA = Path(__file__).resolve().parent / "schema.json"
+SCAFFOLD = paths.SCAFFOLD
+SCHEMA = paths.SCHEMA
 
 # Destination in the new repository -> source in the package. Dot-files are stored without the
 # dot, because setuptools' package-data globs skip hidden files.

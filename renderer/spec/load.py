@@ -21,8 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from renderer.spec import renames
 from renderer.errors import Finding, LoadError, Position
+from renderer.spec import renames
 
 MAX_BYTES = 1024 * 1024  # a spec is a page of settings; a megabyte is a mistake, not a spec
 MAX_DEPTH = 32

@@ -9,16 +9,24 @@ round) key by key, and every value keeps the position it had in its own file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from renderer.errors import Finding, LoadError, Position
 
-if TYPE_CHECKING:
-    from renderer.spec.load import Document
+
+class Document(Protocol):
+    """What a rename touches in one loaded file (renderer/spec/load.py's Document has it); a
+    protocol, so that load imports this module and this module imports nothing back."""
+
+    data: dict
+    value_pos: dict
+    key_pos: dict
+    raw: dict
+    renamed: list
 
 # old path -> (new path, what the old spelling meant when a value was left out)
 RENAMED: dict[tuple, tuple[tuple, dict]] = {
-    # The DeepGEMM volume became the volume of every start-up cache (servespec/caches.py); under
+    # The DeepGEMM volume became the volume of every start-up cache (renderer/resolve/caches.py); under
     # its old name its mount keeps its old default, so an old spec renders the same paths.
     ("storage", "deepgemm"): (("storage", "cache"), {"mount": "/dg-cache"}),
 }

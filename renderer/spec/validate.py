@@ -1,4 +1,4 @@
-"""Stage 2, validate: check the loaded document against servespec/schema.json, then fill defaults.
+"""Stage 2, validate: check the loaded document against specs/schema.json, then fill defaults.
 
 The JSON Schema is the single source of truth for structure, types, ranges, enums, defaults and
 the descriptions editors show as tooltips. This module only translates jsonschema's errors into
@@ -24,12 +24,12 @@ import copy
 import difflib
 import json
 from functools import lru_cache
-from pathlib import Path
 
+from renderer import paths
 from renderer.errors import Finding
 from renderer.spec.load import Document, dotted
 
-SCHEMA_PATH = Path(__file__).resolve().parent / "schema.json"
+SCHEMA_PATH = paths.SCHEMA
 
 _JSON_TYPES = {
     bool: "boolean", int: "integer", float: "number", str: "string",

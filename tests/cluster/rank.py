@@ -4,7 +4,7 @@
     python rank.py follower WORKDIR CONTROL_PORT NOTICE_PORT
 
 It starts a stand-in "SGLang rank" (this file with `server-leader` / `server-follower`) under the
-REAL servespec/supervise.py, as deploy.py's Serve.start does, then behaves as Modal does after
+REAL renderer/runtime/supervise.py, as deploy.py's Serve.start does, then behaves as Modal does after
 @modal.enter: on SIGTERM it runs the @modal.exit body (server.stop) and exits 0.
 
 The stand-in ranks mimic what sglang 0.5.23 does (srt/entrypoints/engine.py): the leader serves

@@ -5,12 +5,12 @@
 #
 # One venv per version under $SGLANG_ENV_DIR (default .sglang-envs/), built once with pip: sglang
 # plus CPU torch, since the parser needs sglang's imports, not a GPU. The parser script ships
-# inside the servespec package (servespec/sglang_parse.py); PYTHON is the interpreter that has
+# inside the servespec package (renderer/engine/parse.py); PYTHON is the interpreter that has
 # servespec installed (default python3). Exit 0 when every file parses, 1 otherwise.
 set -euo pipefail
 envs="${SGLANG_ENV_DIR:-.sglang-envs}"
 python="${PYTHON:-python3}"
-parse="$("$python" -c 'import servespec.sglang_parse as m; print(m.__file__)')"
+parse="$("$python" -c 'import renderer.engine.parse as m; print(m.__file__)')"
 
 shopt -s nullglob
 files=(rendered/*/sglang.args)
