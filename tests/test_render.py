@@ -439,7 +439,7 @@ def test_written_artifacts_are_readable_like_any_committed_file(workspace):
 
 def parse_compile_argv(deploy_py: Path, version: str = "0.5.23") -> dict:
     proc = subprocess.run([str(sglang_python(version)),
-                           str(ROOT / "tools" / "sglang_compile_parse.py"), str(deploy_py)],
+                           str(ROOT / "renderer" / "engine" / "compile_parse.py"), str(deploy_py)],
                           capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
     assert proc.stdout.strip(), proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
