@@ -23,7 +23,7 @@ ENV_FIXTURES = {"sglang_env", "parsers_json", "sglang_python", "server_python", 
                 "reasoner_server", "plain_server", "bench_env"}
 ENV_HELPERS = {"sglang_python", "parse_args_files", "parse_compile_argv"}  # tests/test_render.py
 DEFAULT_SPEC = ROOT / "specs" / "glm51-fp8-b200.yaml"
-SERVESPEC = [sys.executable, "-m", "servespec.cli"]
+SERVESPEC = [sys.executable, "-m", "renderer.cli"]
 
 
 def pytest_sessionstart(session):
@@ -31,7 +31,7 @@ def pytest_sessionstart(session):
     the stand-in modal or a tool in a subprocess; where PYTHONDONTWRITEBYTECODE is set (it is on
     the development machines) each of those would otherwise compile every module it imports
     again, which costs the fast suite (`pytest -m "not envs"`) about a tenth of its time."""
-    for folder in ("servespec", "tools", "tests"):
+    for folder in ("renderer", "servespec", "tools", "tests"):
         compileall.compile_dir(ROOT / folder, quiet=1)
 
 
