@@ -9,6 +9,7 @@ Which of the two applies is decided here and nowhere else.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
@@ -31,3 +32,20 @@ RUNS_DIR = Path("runs")
 
 def rendered_dir(spec_name: str) -> str:
     return f"{RENDERED_DIR}/{spec_name}"
+
+
+# The SGLang environments of tools/sglang-env.sh and its overlays (tools/sglang-overlay-env.sh),
+# relative to where servespec runs unless SERVESPEC_SGLANG_ENV_ROOT names another folder.
+SGLANG_ENV_ROOT_VAR = "SERVESPEC_SGLANG_ENV_ROOT"
+
+
+def sglang_env_root() -> Path:
+    return Path(os.environ.get(SGLANG_ENV_ROOT_VAR) or ".cache")
+
+
+def sglang_python(version: str) -> Path:
+    return sglang_env_root() / f"sglang-{version}" / "bin" / "python"
+
+
+def sglang_overlay(version: str, kind: str) -> Path:
+    return sglang_env_root() / f"sglang-{version}-{kind}-overlay"

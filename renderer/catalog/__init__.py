@@ -107,3 +107,9 @@ def bench() -> dict:
 def coldstart() -> dict:
     """Cold-start phases: one figure per phase, each with its source (renderer/estimate/coldstart.py)."""
     return _read("coldstart.yaml")
+
+
+@cache
+def sglang_resolution() -> dict:
+    """What `render --resolve` records per SGLang release, and the deprecated values each accepts."""
+    return _read("sglang_resolution.yaml")

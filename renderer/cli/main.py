@@ -124,8 +124,11 @@ def rules(fmt: str) -> None:
 @click.option("--check", "check_alias", is_flag=True, hidden=True,
               help="Old name of --verify, kept for one release.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option("--resolve", "resolve_engine", is_flag=True,
+              help="Also resolve each argv with the pinned SGLang's own code (its env from "
+                   "`make envs`) into OUT/<spec-name>/sglang.resolved.json.")
 def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias: bool,
-           strict: bool) -> None:
+           strict: bool, resolve_engine: bool) -> None:
     """Render SPECS (default: every specs/*.yaml) into OUT/<spec-name>/."""
     from pathlib import Path
 
@@ -135,10 +138,13 @@ def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias:
 
     from renderer.render import artifacts as stage
 
+    from renderer.render import sglang_resolution
+
     root = Path(out_dir)
     failed = False
     seen: dict[str, Path] = {}  # rendered/<name> -> the spec that wrote it in this run
     shown: set[str] = set()
+    rendered: list[SpecReport] = []
     for path in _paths_or_fail(specs):
         result = read_spec(path)
         echo_findings(result, shown)
@@ -161,14 +167,44 @@ def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias:
         target = root / result.name
         if verify_only:
             failed = _report_stale(stage.diff_files(target, files), target, path) or failed
+            stale = sglang_resolution.verify(result, root)
+            if stale:
+                click.echo(stale, err=True)
+            failed = bool(stale) or failed
             continue
         changed = stage.write_files(target, files)
         state = f"wrote {', '.join(changed)}" if changed else "unchanged"
         click.echo(f"{target}: {state}", err=True)
         click.echo("  " + estimate_summary(result), err=True)
+        rendered.append(result)
+    if resolve_engine and not verify_only:
+        failed = _resolve(rendered, root) or failed
     if verify_only and not specs and root.is_dir():
         failed = _report_orphans(root, seen) or failed
     sys.exit(1 if failed else 0)
+
+
+def _resolve(reports: list[SpecReport], root) -> bool:
+    """Write OUT/<name>/sglang.resolved.json for each spec; True when any could not be."""
+    from renderer.files import write_atomic
+    from renderer.render import sglang_resolution
+    from renderer.resolve.sglang_resolved import ARTIFACT
+
+    failed = False
+    for name, text in sglang_resolution.resolve_reports(reports).items():
+        target = root / name / ARTIFACT
+        if text is None:
+            click.echo(f"{target}: not resolved: no config.json is known for its models "
+                       "(specs/models/<facts>.config.json beside the facts)", err=True)
+        elif isinstance(text, Exception):
+            click.echo(f"{text} (not resolved; {target} kept as it was)", err=True)
+            failed = True
+        elif target.is_file() and target.read_text(encoding="utf-8") == text:
+            click.echo(f"{target}: unchanged", err=True)
+        else:
+            write_atomic(target, text)
+            click.echo(f"{target}: written", err=True)
+    return failed
 
 
 def _report_stale(diffs: list[str], target, path: str) -> bool:
