@@ -74,12 +74,15 @@ def derive(result: SpecReport) -> None:
 def estimate_of(result: SpecReport):
     """(Estimate, None), or (None, why there is none)."""
     from renderer.estimate.core import EstimateError, estimate
+    from renderer.resolve.sglang_resolved import committed
 
     if not result.facts:
         return None, None
+    # SGLang's own resolution of this deployment, when rendered/<name>/ holds a current one
+    resolved = committed(result.doc, result.spec, result.deployment)
     try:
         return estimate(result.spec, result.facts, result.name, result.draft_facts,
-                        result.deployment), None
+                        result.deployment, resolved), None
     except EstimateError as exc:
         return None, str(exc)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from renderer import catalog
 from renderer.estimate import coldstart, kv, sglang_memory, weights
 from renderer.facts.params import FactError
+from renderer.resolve.sglang_resolved import Resolved
 
 GIB = 1 << 30
 KIB = 1 << 10
@@ -62,8 +63,9 @@ class Estimate:
     kv_bytes_per_token_fp8: int
     mem_fraction_static: float
     mem_fraction_from_sglang_default: bool
-    chunked_prefill_size: int
-    cuda_graph_max_bs: int
+    chunked_prefill_size: int  # per attention-DP rank
+    cuda_graph_max_bs: int  # decode graphs, captured on every rank up to this batch
+    page_size: int  # tokens per KV page; the pool holds whole pages
     static_pool_bytes: int
     runtime_overhead_bytes: int
     kv_pool_bytes: int  # negative when the weights do not fit
@@ -71,7 +73,8 @@ class Estimate:
     kv_pools: int
     context_length: int
     full_context_sequences: int  # per replica (all model copies)
-    max_running_requests: int | None
+    max_running_requests: int | None  # as the spec (or SGLang's default) sets it, all ranks
+    max_running_requests_per_rank: int | None  # what each attention-DP rank's scheduler admits
     # headroom outside the static pool
     headroom_bytes: int
     sglang_reserve_bytes: int
@@ -93,6 +96,11 @@ class Estimate:
     notes: list[str] = field(default_factory=list)
     cold_start_miss_s: float = 0.0  # with no cache in the volume (renderer/estimate/coldstart.py)
     cold_start_phases: list[dict] = field(default_factory=list)
+    dtype: str | None = None  # the target's unquantized weights and activations
+    # rendered/<name>/sglang.resolved.json when SGLang's own resolution supplied the engine's
+    # values above (renderer/resolve/sglang_resolved.py), else None: servespec's derivation
+    resolved_from: str | None = None
+    resolved_by: str | None = None  # "SGLang 0.5.23"
 
     # --- derived figures -----------------------------------------------------------------
 
@@ -179,6 +187,8 @@ class Estimate:
             "mem_fraction_is_sglang_default": self.mem_fraction_from_sglang_default,
             "chunked_prefill_size": self.chunked_prefill_size,
             "cuda_graph_max_bs": self.cuda_graph_max_bs,
+            "page_size": self.page_size,
+            "model_dtype": self.dtype,
             "static_pool_gib": _gib(self.static_pool_bytes),
             "runtime_overhead_gib": _gib(self.runtime_overhead_bytes),
             "pool_gib": _gib(self.kv_pool_bytes),
@@ -186,6 +196,9 @@ class Estimate:
             "context_length": self.context_length,
             "full_context_sequences": self.full_context_sequences,
             "tokens_per_running_request": self.tokens_per_running_request,
+            "max_running_requests": self.max_running_requests,
+            "max_running_requests_per_rank": self.max_running_requests_per_rank,
+            "engine_values_from": self.resolved_from or "servespec's derivation of SGLang's defaults",
         }
 
     @property
@@ -237,14 +250,16 @@ def _gpu_format(deployment) -> dict | None:
 
 
 def weights_per_gpu(facts: dict, spec: dict, draft: dict | None = None,
-                    deployment=None) -> tuple[int, int]:
+                    deployment=None, dtype: str | None = None) -> tuple[int, int]:
     """(weight bytes on the busiest GPU, of which held whole on every TP rank), target and draft.
     Per part and per format: renderer/estimate/weights.py. `deployment` (resolve.py) says whether
-    SGLang quantizes on the fly; without it the GPUs hold the checkpoint as it is."""
+    SGLang quantizes on the fly; without it the GPUs hold the checkpoint as it is. `dtype` is the
+    one SGLang runs the unquantized weights in (ModelConfig.dtype), when it is known."""
     try:
         mtp = spec["speculative"]["algorithm"] in ("EAGLE", "NEXTN") and not draft
         per_gpu, whole = weights.per_rank_weight_bytes(facts, spec, mtp_loaded=mtp,
-                                                       gpu_format=_gpu_format(deployment))
+                                                       gpu_format=_gpu_format(deployment),
+                                                       dtype=dtype)
         if draft:  # the draft runs at the same TP; it shares the target's embedding
             per_gpu += int(_need(draft, "checkpoint_bytes")) // weights.placement(spec)["tp"]
     except FactError as exc:
@@ -293,31 +308,33 @@ def _max_running_requests(spec: dict) -> int | None:
 
 
 def estimate(spec: dict, facts: dict, name: str = "", draft: dict | None = None,
-             deployment=None) -> Estimate:
+             deployment=None, resolved: Resolved | None = None) -> Estimate:
     """Every figure of the estimate for one validated spec (defaults filled), its model facts,
     for EAGLE3 / STANDALONE the draft model's facts, and its resolved deployment (resolve.py;
-    resolved here when not given)."""
+    resolved here when not given). `resolved`, the committed resolution by the pinned SGLang's
+    own code (renderer/resolve/sglang_resolved.py), supplies the engine values it decides:
+    without it they are servespec's derivation of SGLang's defaults (sglang_memory.py)."""
     if not facts:
         raise EstimateError("the spec names no model facts (model.facts)")
     if deployment is None:
         from renderer.resolve.deployment import resolve
 
         deployment = resolve(spec, facts, name)
-    hw, par, eng = spec["hardware"], spec["parallelism"], spec["engine"]
+    hw, par = spec["hardware"], spec["parallelism"]
     gpu = catalog.gpus()[hw["gpu"]]
     hbm_mib = float(gpu.get("hbm_mib") or gpu["hbm_gib"] * 1024)
     hbm = int(hbm_mib * (1 << 20))
     family = kv.kind(facts)
+    defaults = sglang_memory.memory_defaults(spec, hbm_mib, family.startswith("mla"))
+    engine = engine_values(spec, facts, gpu["arch"], defaults, resolved)
 
-    per_gpu, whole = weights_per_gpu(facts, spec, draft, deployment)
-    kv_dtype = resolved_kv_dtype(spec, facts, gpu["arch"])
-    layout = kv_layout(facts, spec, kv_dtype, gpu["arch"], draft)
+    per_gpu, whole = weights_per_gpu(facts, spec, draft, deployment, engine.dtype)
+    layout = kv.with_page_size(kv_layout(facts, spec, engine.kv_cache_dtype, gpu["arch"], draft),
+                               facts, engine.page_size)
     bf16 = kv_layout(facts, spec, "bf16", gpu["arch"], draft).bytes_per_token
     fp8 = kv_layout(facts, spec, "fp8_e4m3", gpu["arch"], draft).bytes_per_token
 
-    defaults = sglang_memory.memory_defaults(spec, hbm_mib, family.startswith("mla"))
-    fraction = eng.get("mem_fraction_static") or defaults.mem_fraction_static
-    static = int(fraction * hbm)
+    static = int(engine.mem_fraction_static * hbm)
     overhead = int(catalog.planning()["memory"]["runtime_overhead_gib"] * GIB)
     pool = static - per_gpu - overhead
     tokens = kv.tokens(pool, layout)
@@ -331,23 +348,74 @@ def estimate(spec: dict, facts: dict, name: str = "", draft: dict | None = None,
         checkpoint_bytes=int(_need(facts, "checkpoint_bytes")),
         draft_checkpoint_bytes=int(draft["checkpoint_bytes"]) if draft else 0,
         weights_per_gpu_bytes=per_gpu, replicated_weights_bytes=whole,
-        attention_kind=family, kv_cache_dtype=kv_dtype, kv_layers=layout.layers,
+        attention_kind=family, kv_cache_dtype=engine.kv_cache_dtype, kv_layers=layout.layers,
         kv_draft_layers=layout.draft_layers, kv_swa_layers=layout.swa_layers,
         kv_swa_ratio=layout.swa_ratio, kv_bytes_per_token=layout.bytes_per_token,
         kv_bytes_per_token_bf16=bf16, kv_bytes_per_token_fp8=fp8,
-        mem_fraction_static=fraction,
-        mem_fraction_from_sglang_default=eng.get("mem_fraction_static") is None,
-        chunked_prefill_size=defaults.chunked_prefill_size,
-        cuda_graph_max_bs=defaults.cuda_graph_max_bs,
+        mem_fraction_static=engine.mem_fraction_static,
+        mem_fraction_from_sglang_default=spec["engine"].get("mem_fraction_static") is None,
+        chunked_prefill_size=engine.chunked_prefill_size,
+        cuda_graph_max_bs=engine.cuda_graph_max_bs, page_size=layout.page_size,
         static_pool_bytes=static, runtime_overhead_bytes=overhead, kv_pool_bytes=pool,
         kv_tokens=tokens, kv_pools=pools, context_length=context,
         full_context_sequences=tokens // context * pools * par["data"] if context else 0,
-        max_running_requests=_max_running_requests(spec),
+        max_running_requests=engine.max_running_requests,
+        max_running_requests_per_rank=engine.max_running_requests_per_rank,
         headroom_bytes=hbm - static, sglang_reserve_bytes=int(defaults.reserve_mib * (1 << 20)),
         sglang_default_mem_fraction=defaults.mem_fraction_static,
         **_cost_and_cold_start(spec, facts, gpu["usd_per_second"], deployment, draft),
-        notes=_notes(spec, defaults),
+        notes=_notes(spec, defaults, resolved), dtype=engine.dtype,
+        resolved_from=resolved.source if resolved else None,
+        resolved_by=f"SGLang {resolved.version}" if resolved else None,
     )
+
+
+@dataclass(frozen=True)
+class EngineValues:
+    """The values SGLang decides that the estimate plans with, per attention-DP rank."""
+
+    chunked_prefill_size: int
+    cuda_graph_max_bs: int
+    mem_fraction_static: float
+    kv_cache_dtype: str
+    page_size: int | None  # None: the layout's own (kv.py)
+    dtype: str | None
+    max_running_requests: int | None
+    max_running_requests_per_rank: int | None
+
+
+# SGLang's torch dtype names -> the names of catalog/quantization.yaml and kv.py.
+_DTYPE_NAMES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32", "half": "fp16"}
+
+
+def engine_values(spec: dict, facts: dict, arch: str, defaults: sglang_memory.MemoryDefaults,
+                  resolved: Resolved | None) -> EngineValues:
+    """From SGLang's own resolution when there is one; else servespec's derivation."""
+    ranks = int(spec["parallelism"].get("attention_data") or 1)
+    running = _max_running_requests(spec)
+    derived = EngineValues(
+        chunked_prefill_size=defaults.chunked_prefill_size,
+        cuda_graph_max_bs=defaults.cuda_graph_max_bs,
+        mem_fraction_static=spec["engine"].get("mem_fraction_static") or defaults.mem_fraction_static,
+        kv_cache_dtype=resolved_kv_dtype(spec, facts, arch), page_size=None,
+        dtype=facts.get("torch_dtype"), max_running_requests=running,
+        # the scheduler of each rank: max(1, max_running_requests // attn_dp_size)
+        # (sglang 0.5.23 srt/mem_cache/kv_cache_configurator.py resolve_max_num_reqs)
+        max_running_requests_per_rank=max(1, running // ranks) if running else None)
+    if resolved is None:
+        return derived
+    values, rank = resolved.values, resolved.per_rank
+    kv_dtype = values.get("kv_cache_dtype")
+    kv_dtype = derived.kv_cache_dtype if kv_dtype in (None, "auto") else _DTYPE_NAMES.get(kv_dtype, kv_dtype)
+    dtype = resolved.model_dtype
+    return EngineValues(
+        chunked_prefill_size=rank.get("chunked_prefill_size") or derived.chunked_prefill_size,
+        cuda_graph_max_bs=rank.get("decode_cuda_graph_max_bs") or derived.cuda_graph_max_bs,
+        mem_fraction_static=values.get("mem_fraction_static") or derived.mem_fraction_static,
+        kv_cache_dtype=kv_dtype, page_size=values.get("page_size"),
+        dtype=_DTYPE_NAMES.get(dtype, dtype) if dtype else derived.dtype,
+        max_running_requests=values.get("max_running_requests"),
+        max_running_requests_per_rank=rank.get("max_running_requests"))
 
 
 def _cost_and_cold_start(spec: dict, facts: dict, usd_per_gpu_second: float, deployment,
@@ -379,7 +447,8 @@ def _cost_and_cold_start(spec: dict, facts: dict, usd_per_gpu_second: float, dep
     }
 
 
-def _notes(spec: dict, defaults: sglang_memory.MemoryDefaults) -> list[str]:
+def _notes(spec: dict, defaults: sglang_memory.MemoryDefaults,
+           resolved: Resolved | None = None) -> list[str]:
     notes = []
     if spec["serving"].get("region"):
         lo, hi = catalog.planning()["cost"]["region_multiplier_range"]
@@ -391,9 +460,32 @@ def _notes(spec: dict, defaults: sglang_memory.MemoryDefaults) -> list[str]:
         ("chunked_prefill_size", defaults.chunked_prefill_size, defaults.chunked_prefill_is_default),
         ("cuda_graph_max_bs", defaults.cuda_graph_max_bs, defaults.cuda_graph_max_bs_is_default),
     ) if is_default]
-    if unset:
+    if resolved is not None:
+        notes.append(resolved_note(resolved))
+    elif unset:
         notes.append(f"unset in the spec, SGLang's own defaults assumed: {', '.join(unset)}")
     return notes
+
+
+# The values the estimate plans with that SGLang may set; the note names those it set or changed.
+_PLANNED = ("chunked_prefill_size", "max_running_requests", "page_size", "dtype",
+            "kv_cache_dtype", "mem_fraction_static", "cuda_graph_config")
+
+
+def resolved_note(resolved: Resolved) -> str:
+    """Which resolved values the estimate took from SGLang's own resolution, per rank."""
+    rank, values = resolved.per_rank, resolved.values
+    ranks = int(rank.get("attention_dp_ranks") or 1)
+    parts = [f"chunked prefill {rank.get('chunked_prefill_size')}",
+             f"page size {values.get('page_size')}", f"dtype {resolved.model_dtype}",
+             f"KV {values.get('kv_cache_dtype')}", f"mem_fraction_static {values.get('mem_fraction_static')}"]
+    if rank.get("max_running_requests"):
+        parts.insert(1, f"running requests {rank['max_running_requests']}")
+    per = f" per attention-DP rank (x{ranks})" if ranks > 1 else ""
+    changed = [f for f in _PLANNED if f in resolved.changed]
+    said = f"; set or changed by SGLang: {', '.join(changed)}" if changed else ""
+    return (f"engine values as {resolved.source} resolves them ({resolved.version}){per}: "
+            f"{', '.join(parts)}{said}")
 
 
 def fraction_for_tokens(est: Estimate, tokens: int) -> float:

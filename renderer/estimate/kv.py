@@ -24,6 +24,7 @@ configurator on CPU for one model of each family and compares.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -127,6 +128,15 @@ def layout(facts: dict, spec: dict, kv_dtype: str, arch: str, draft_layers: int)
     # HybridSWAPoolConfigurator._recompute_cell_size: full rows + ratio x sliding rows.
     cell = (full + draft_layers) * row + ratio * swa * row
     return KVLayout(math.ceil(cell), stage + draft_layers, full, swa, ratio, draft_layers, 1, cell)
+
+
+def with_page_size(layout: KVLayout, facts: dict, page_size: int | None) -> KVLayout:
+    """The layout with SGLang's resolved page size (None keeps the layout's own); a DSA pool's
+    page spans index kpool pages (kv_cache_configurator.py pool_page_size)."""
+    if not page_size:
+        return layout
+    scale = int((facts.get("indexer") or {}).get("kpool") or 1) if kind(facts) == "mla_dsa" else 1
+    return dataclasses.replace(layout, page_size=int(page_size) * scale)
 
 
 def tokens(pool_bytes: int, kv: KVLayout) -> int:

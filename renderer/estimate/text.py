@@ -47,7 +47,10 @@ def _memory_rows(est: Estimate) -> list[tuple[str, str]]:
     per_req = est.tokens_per_running_request
     sequences = f"{est.full_context_sequences} x {est.context_length:,} tokens"
     if per_req:
-        sequences += f"; {per_req:,} tokens each at {est.max_running_requests} running"
+        running = (f"{est.max_running_requests_per_rank} running on each of {est.kv_pools} ranks"
+                   if est.kv_pools > 1 and est.max_running_requests_per_rank
+                   else f"{est.max_running_requests} running")
+        sequences += f"; {per_req:,} tokens each at {running}"
     pools = f" in each of {est.kv_pools} pools" if est.kv_pools > 1 else ""
     swa = (f" (+ {int(est.kv_tokens * est.kv_swa_ratio):,} in the sliding-window pool of"
            f" {est.kv_swa_layers} layers)" if est.kv_swa_layers else "")

@@ -47,10 +47,12 @@ def bytes_per_param(row: dict, part: str, dtype_bytes: int) -> float:
     return per
 
 
-def part_bytes(facts: dict, gpu_format: dict | None = None) -> dict[str, float]:
+def part_bytes(facts: dict, gpu_format: dict | None = None,
+               dtype: str | None = None) -> dict[str, float]:
     """Bytes of each part as the GPUs hold them. Scaled so that, held in the checkpoint's own
     format, the parts add up to the checkpoint's real size; `gpu_format` (a quantization table
-    row) is the format SGLang converts to when it quantizes on the fly."""
+    row) is the format SGLang converts to when it quantizes on the fly, `dtype` the one it holds
+    the unquantized parts in (the checkpoint's own when not given)."""
     params = model_params(facts)
     _, stored = checkpoint_format(facts)
     dtype_bytes = DTYPE_BYTES.get(facts.get("torch_dtype") or "bf16", 2)
@@ -58,7 +60,8 @@ def part_bytes(facts: dict, gpu_format: dict | None = None) -> dict[str, float]:
     modelled = sum(in_checkpoint.values())
     scale = int(facts["checkpoint_bytes"]) / modelled if facts.get("checkpoint_bytes") else 1.0
     held = gpu_format or stored
-    return {p: n * _bpp(held, p, dtype_bytes) * scale for p, n in params.items()}
+    runtime_bytes = DTYPE_BYTES.get(dtype, dtype_bytes) if dtype else dtype_bytes
+    return {p: n * _bpp(held, p, runtime_bytes) * scale for p, n in params.items()}
 
 
 def _bpp(row: dict, part: str, dtype_bytes: int) -> float:
@@ -78,10 +81,11 @@ def placement(spec: dict) -> dict[str, int]:
 
 
 def per_rank_weight_bytes(facts: dict, spec: dict, *, mtp_loaded: bool,
-                          gpu_format: dict | None = None) -> tuple[int, int]:
+                          gpu_format: dict | None = None,
+                          dtype: str | None = None) -> tuple[int, int]:
     """(bytes of weights on the busiest GPU, of which not split over the full TP group: parts
     held whole, and under attention DP the attention and embedding each DP rank replicates)."""
-    parts = part_bytes(facts, gpu_format)
+    parts = part_bytes(facts, gpu_format, dtype)
     if not mtp_loaded:
         parts["mtp"] = 0.0
     ways = placement(spec)

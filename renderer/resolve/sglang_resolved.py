@@ -145,9 +145,17 @@ def staleness(found: dict | None, wanted: Inputs | str) -> str | None:
 class Resolved:
     """The values SGLang runs one deployment with, from a committed artifact that is current."""
 
-    values: dict
-    per_rank: dict
+    version: str  # the SGLang release that resolved it
+    values: dict  # catalog/sglang_resolution.yaml fields, as SGLang finally runs them
+    per_rank: dict  # what each attention-DP rank works with
+    model: dict  # the workers' ModelConfig of the target (and the draft)
+    changed: tuple[str, ...]  # the fields SGLang ended on a value other than the argv's
     source: str  # rendered/<name>/sglang.resolved.json
+
+    @property
+    def model_dtype(self) -> str | None:
+        """The dtype the target's unquantized weights and activations run in (ModelConfig)."""
+        return (self.model.get("target") or {}).get("dtype")
 
 
 def committed(doc: Document, spec: dict, deployment,
@@ -159,5 +167,7 @@ def committed(doc: Document, spec: dict, deployment,
     wanted = inputs(doc, spec, deployment)
     if staleness(found, wanted) is not None:
         return None
-    return Resolved(found.get("resolved") or {}, found.get("per_rank") or {},
+    return Resolved(str(found.get("sglang")), found.get("resolved") or {},
+                    found.get("per_rank") or {}, found.get("model") or {},
+                    tuple(c["field"] for c in found.get("changed") or []),
                     artifact_path(deployment.name, root).as_posix())
