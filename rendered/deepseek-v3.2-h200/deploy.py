@@ -34,6 +34,7 @@ SGLANG_ARGS = [
     "--context-length", "131072",
     "--max-prefill-tokens", "16384",
     "--max-running-requests", "64",
+    "--cuda-graph-max-bs-decode", "8",
     "--speculative-algorithm", "EAGLE",
     "--speculative-num-steps", "3",
     "--speculative-eagle-topk", "1",

@@ -78,6 +78,7 @@ sglang_image = (
         {
             "FLASHINFER_WORKSPACE_BASE": "/cache/sm90/sglang_v0.5.23-cu129-amd64",
             "HF_HUB_OFFLINE": "1",
+            "SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN": "1",
             "SGLANG_CACHE_DIR": "/cache/sm90/sglang_v0.5.23-cu129-amd64",
             "SGLANG_JIT_CACHE_DIR": "/cache/sm90/sglang_v0.5.23-cu129-amd64/jit",
             "TORCHINDUCTOR_CACHE_DIR": "/cache/sm90/sglang_v0.5.23-cu129-amd64/inductor",

@@ -32,7 +32,7 @@ SGLANG_ARGS = [
     "--context-length", "32768",
     "--max-prefill-tokens", "16384",
     "--max-running-requests", "64",
-    "--tool-call-parser", "qwen25",
+    "--tool-call-parser", "qwen",
     "--reasoning-parser", "qwen3",
     "--enable-metrics",
     "--log-level", "info",

@@ -29,7 +29,7 @@ SGLANG_ARGS = [
     "--tp-size", "1",
     "--kv-cache-dtype", "bf16",
     "--context-length", "32768",
-    "--tool-call-parser", "qwen25",
+    "--tool-call-parser", "qwen",
     "--reasoning-parser", "qwen3",
     "--enable-metrics",
     "--log-level", "info",

@@ -25,6 +25,19 @@ HARNESS = paths.ENGINE / "resolution.py"
 TIMEOUT_S = 600  # one process per release; all shipped specs take well under a minute
 
 
+# What the resolution could not know on this machine, said in every artifact
+# (renderer/engine/stand_in.py does the standing in).
+STAND_INS = {
+    "gpu": "torch's device queries and nvidia-smi answer with the figures under inputs.gpu",
+    "kernel_packages": [],
+    "image_packages": "exactly the distributions the sglang wheel requires; a package it probes "
+                      "but does not require (triton_kernels in srt/utils/common.py "
+                      "is_triton_kernels_available, mooncake in srt/arg_groups/model_path_hook.py) counts "
+                      "as absent",
+    "nvidia_driver": "unknown here: SGLang reads version (0,)",
+}
+
+
 class ResolutionError(Exception):
     """SGLang refused a deployment, or could not be asked; the message is one sentence."""
 
@@ -101,7 +114,7 @@ def error_field(report: SpecReport, error: dict) -> tuple | None:
     rendered option whose flag or field name SGLang's message mentions."""
     stage = error.get("stage") or ""
     if stage.endswith("(draft)"):
-        return ("speculative", "draft")
+        return ("speculative", "draft", "repo")
     if stage.endswith("(target)"):
         return ("model", "repo")
     flags = sglang_args.table(report.spec["engine"]["version"])["flags"]
@@ -117,21 +130,23 @@ def error_field(report: SpecReport, error: dict) -> tuple | None:
 
 def artifact(report: SpecReport, wanted: Inputs, answer: dict, case: dict) -> str:
     """The text of rendered/<name>/sglang.resolved.json for one resolved case."""
-    from renderer.render.artifacts import header, source_name
+    from renderer.render.artifacts import source_name
 
     table = catalog.sglang_resolution()["versions"][wanted.version]
     values = case["values"]
     body = {
-        "_generated": header(source_name(report), comment="").replace("\n", "").strip()
-        + " Written by `servespec render --resolve` (`make resolved`).",
+        "_generated": (
+            f"What SGLang {answer['sglang']}'s own resolution code makes of sglang.args, for "
+            f"{source_name(report)}: written by `servespec render --resolve` (`make resolved`), "
+            "in the env `make envs` builds. Do not edit; `servespec render --verify` fails when "
+            "its inputs (the digest below) no longer match the spec."),
         "sglang": answer["sglang"],
         "inputs": {"digest": wanted.digest, "argv": f"{report.deployment.rendered_dir}/sglang.args",
                    "configs": wanted.configs, "gpu": wanted.case["gpu"],
                    "env": wanted.case["env"]},
-        "stand_ins": {"kernel_packages": answer["stubs"],
-                      "nvidia_driver": "unknown here: SGLang reads version (0,)"},
+        "stand_ins": STAND_INS | {"kernel_packages": answer["stubs"]},
         "resolved": values,
-        "per_rank": per_rank(values, table),
+        "per_rank": per_rank(values, table, wanted.version),
         "changed": [_change(c) for c in case["changes"]],
         "log": [_log(entry) for entry in case["log"]],
         "model": case["model"],
@@ -139,7 +154,7 @@ def artifact(report: SpecReport, wanted: Inputs, answer: dict, case: dict) -> st
     return dumps(body) + "\n"
 
 
-def per_rank(values: dict, table: dict) -> dict:
+def per_rank(values: dict, table: dict, version: str) -> dict:
     """What each attention-DP rank works with (catalog/sglang_resolution.yaml per_rank)."""
     dp_spec = table["attention_dp"]
     ranks = int(values.get(dp_spec["size"]) or 1)
@@ -153,7 +168,7 @@ def per_rank(values: dict, table: dict) -> dict:
             "chunked_prefill_size": values.get("chunked_prefill_size"),
             "max_running_requests": max(rule["floor"], running // ranks) if running else None,
             "decode_cuda_graph_max_bs": decode_max_bs,
-            "source": rule["upstream"]}
+            "source": f"sglang {version} {table['where']['running_requests_per_rank']}"}
 
 
 def _change(change: dict) -> dict:

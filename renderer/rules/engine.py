@@ -1,4 +1,4 @@
-"""Rules from what the pinned SGLang's own resolution does with a deployment (SS210-SS214).
+"""Rules from what the pinned SGLang's own resolution does with a deployment (SS210-SS215).
 
 Each repeats one decision of SGLang's resolution code on the spec alone, so `validate` says it
 without the SGLang environment; tests/test_engine_resolution.py runs the real code on each rule's
@@ -17,6 +17,13 @@ from renderer.rules.registry import Hit, RuleContext, rule
 
 def _resolution() -> dict:
     return catalog.sglang_resolution()
+
+
+def _where(ctx: RuleContext, decision: str) -> str:
+    """The file and function of the pinned release that decides it (catalog `where`)."""
+    version = ctx.deployment.sglang_version
+    table = _resolution()["versions"].get(version) or _resolution()["versions"]["0.5.23"]
+    return f"sglang {version} {table['where'][decision]}"
 
 
 def _draft_context(ctx: RuleContext) -> tuple[int, int] | None:
@@ -68,7 +75,7 @@ def draft_runs_past_its_length(ctx: RuleContext) -> Iterator[Hit]:
 def deprecated_value(ctx: RuleContext) -> Iterator[Hit]:
     version = ctx.deployment.sglang_version
     aliases = _resolution()["deprecated_values"].get(version) or {}
-    where = _resolution()["deprecated_upstream"].get(version, f"sglang {version}")
+    where = _where(ctx, "deprecated_values")
     for dotted, renamed in aliases.items():
         path = tuple(dotted.split("."))
         node = ctx.spec
@@ -99,8 +106,8 @@ def rank_chunk_too_small(ctx: RuleContext) -> Iterator[Hit]:
         else ("parallelism", "attention_data")
     yield field, (
         f"each of the {ranks} attention-DP ranks prefills {chunk} tokens at a time "
-        f"(chunked_prefill_size {total} // {ranks}, srt/arg_groups/parallel_hook.py "
-        f"handle_data_parallelism), below {floor}, the smallest chunk SGLang picks by itself: a "
+        f"(chunked_prefill_size {total} // {ranks}, {_where(ctx, 'chunked_prefill_per_rank')}), "
+        f"below {floor}, the smallest chunk SGLang picks by itself: a "
         f"{est.context_length:,}-token prompt takes {passes} prefill passes on its rank; set "
         f"engine.chunked_prefill_size to {floor * ranks} for {floor} per rank")
 
@@ -118,7 +125,24 @@ def rank_admits_fewer_than_graphs(ctx: RuleContext) -> Iterator[Hit]:
     yield field, (
         f"each of the {ranks} attention-DP ranks admits at most {per_rank} running requests "
         f"(max_running_requests {est.max_running_requests} // {ranks}, "
-        "srt/mem_cache/kv_cache_configurator.py resolve_max_num_reqs) while decode CUDA graphs "
+        f"{_where(ctx, 'running_requests_per_rank')}) while decode CUDA graphs "
         f"are captured up to batch {graphs}: no rank decodes more than {per_rank} at once; set "
         f"max_running_requests to {graphs * ranks} for {graphs} per rank, or cuda_graph_max_bs "
         f"to {per_rank}")
+
+
+@rule("SS215")
+def chunk_not_whole_pages(ctx: RuleContext) -> Iterator[Hit]:
+    est = ctx.estimate
+    if est is None or est.page_size <= 1 or est.chunked_prefill_size % est.page_size == 0:
+        return
+    ranks = _ranks(ctx)
+    per = f" per attention-DP rank ({est.chunked_prefill_size * ranks} // {ranks})" if ranks > 1 else ""
+    step = est.page_size * ranks
+    field = ("engine", "chunked_prefill_size") if ctx.spec["engine"].get("chunked_prefill_size") \
+        else ("parallelism", "attention_data")
+    yield field, (
+        f"SGLang {ctx.deployment.sglang_version} runs a chunked prefill of "
+        f"{est.chunked_prefill_size} tokens{per}, not a multiple of its {est.page_size}-token KV "
+        "page, and refuses to start (check_server_args: chunked_prefill_size must be divisible "
+        f"by page_size); use a multiple of {step}")
