@@ -21,9 +21,13 @@ $(VENV)/.dev: $(VENV)/.core
 	@$(PIP) -e '.[dev]' 2> >(grep -v "^WARNING: Location" >&2)
 	@touch $@
 
-.PHONY: render validate verify check estimate plan test test-no-envs lint deploy bench bench-endpoint envs clean
+.PHONY: render resolved validate verify check estimate plan test test-no-envs lint deploy bench bench-resolution bench-endpoint envs clean
 render: $(VENV)/.core ## Render every specs/*.yaml into rendered/<name>/
 	@$(BIN)/servespec render
+
+resolved: $(VENV)/.core ## rendered/<name>/sglang.resolved.json: each argv resolved by the pinned SGLang's own code
+	@for v in $(SGLANG_VERSIONS); do bash tools/sglang-overlay-env.sh resolve $$v; done
+	@$(BIN)/servespec render --resolve
 
 validate: $(VENV)/.core ## Schema + rule checks of every spec
 	@$(BIN)/servespec validate
@@ -40,6 +44,7 @@ plan: estimate ## Old name of estimate, kept for one release
 
 envs: $(VENV)/.dev ## The real SGLang parsers and the local OpenAI-compatible test server
 	@for v in $(SGLANG_VERSIONS); do bash tools/sglang-env.sh $$v; done
+	@for v in $(SGLANG_VERSIONS); do bash tools/sglang-overlay-env.sh resolve $$v; done
 	@for v in $(BENCH_SGLANG_VERSIONS); do bash tools/sglang-bench-env.sh $$v; done
 	@bash tools/smoke-server-env.sh
 
@@ -60,6 +65,9 @@ bench-endpoint: $(VENV)/.dev ## SGLang's serving benchmark against SPEC's deploy
 
 bench: $(VENV)/.dev ## Benchmarks against check-jsonschema
 	@$(BIN)/python bench/run.py
+
+bench-resolution: $(VENV)/.dev ## SGLang's own resolution of every shipped spec, against one process per spec
+	@$(BIN)/python bench/resolution.py
 
 clean:
 	rm -rf $(VENV) .cache

@@ -160,8 +160,28 @@ def resolve(resolve_env, *paths: Path) -> dict:
             os.environ["SERVESPEC_SGLANG_ENV_ROOT"] = saved
 
 
-def test_every_shipped_spec_resolves_to_its_committed_artifact(resolve_env):
-    answers = resolve(resolve_env, *SPECS)
+RESOLVED_FIXTURES = [("SS210", "trip"), ("SS210", "pass"), ("SS211", "trip"), ("SS212", "trip"),
+                     ("SS212", "pass"), ("SS213", "trip"), ("SS213", "pass"), ("SS214", "trip"),
+                     ("SS214", "pass"), ("SS215", "trip"), ("SS215", "pass")]
+
+
+@pytest.fixture(scope="session")
+def answers(resolve_env, tmp_path_factory) -> dict:
+    """Every shipped spec, the rule fixtures and the 0.5.10 cases, resolved once (one SGLang
+    process per release): name -> artifact text or ResolutionError."""
+    folder = tmp_path_factory.mktemp("v0510")
+    old = []
+    for name, base, extra in (
+            ("v0510-qwen", "specs/examples/qwen3-8b-l40s.yaml", "  tool_call_parser: qwen25\n"),
+            ("v0510-dsv32", "specs/examples/deepseek-v3.2-h200.yaml", "")):
+        path = folder / f"{name}.yaml"
+        path.write_text(f"extends: {ROOT / base}\nengine:\n  version: \"0.5.10\"\n"
+                        f"  image: lmsysorg/sglang:v0.5.10-cu129-amd64\n{extra}")
+        old.append(path)
+    return resolve(resolve_env, *SPECS, *(_fixture(*f) for f in RESOLVED_FIXTURES), *old)
+
+
+def test_every_shipped_spec_resolves_to_its_committed_artifact(answers):
     for spec in SPECS:
         text = answers[spec.stem]
         assert isinstance(text, str), f"{spec.stem}: {text}"
@@ -173,12 +193,10 @@ def _fixture(rule_id: str, kind: str) -> Path:
     return RULE_FIXTURES / f"{rule_id}-{kind}.yaml"
 
 
-def test_sglang_refuses_what_ss210_flags_and_starts_what_it_passes(resolve_env):
-    answers = resolve(resolve_env, _fixture("SS210", "trip"), _fixture("SS210", "pass"),
-                      _fixture("SS211", "trip"))
+def test_sglang_refuses_what_ss210_flags_and_starts_what_it_passes(answers):
     refusal = str(answers["SS210-trip"])
     assert isinstance(answers["SS210-trip"], sglang_resolution.ResolutionError)
-    assert refusal.startswith(f"{_fixture('SS210', 'trip')}:6:")  # the draft's line
+    assert refusal.startswith("tests/fixtures/rules/SS210-trip.yaml:6:")  # the draft's line
     assert "speculative.draft.repo: SGLang 0.5.23 refuses to start this deployment:" in refusal
     assert "greater than the derived context_length (2048)" in refusal
     assert "SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN=1" in refusal
@@ -217,8 +235,7 @@ def test_render_resolve_reports_a_refusal_in_one_sentence(resolve_env, tmp_path)
     assert not (tmp_path / "rendered" / "llama" / sglang_resolved.ARTIFACT).exists()
 
 
-def test_sglang_refuses_a_chunk_of_partial_pages_as_ss215_says(resolve_env):
-    answers = resolve(resolve_env, _fixture("SS215", "trip"), _fixture("SS215", "pass"))
+def test_sglang_refuses_a_chunk_of_partial_pages_as_ss215_says(answers):
     refusal = str(answers["SS215-trip"])
     assert "engine.chunked_prefill_size: SGLang 0.5.23 refuses to start" in refusal
     assert "chunked_prefill_size must be divisible by page_size" in refusal
@@ -226,8 +243,7 @@ def test_sglang_refuses_a_chunk_of_partial_pages_as_ss215_says(resolve_env):
     assert json.loads(answers["SS215-pass"])["per_rank"]["chunked_prefill_size"] == 1088
 
 
-def test_deprecated_parser_is_rewritten_as_ss212_says(resolve_env):
-    answers = resolve(resolve_env, _fixture("SS212", "trip"), _fixture("SS212", "pass"))
+def test_deprecated_parser_is_rewritten_as_ss212_says(answers):
     tripped = json.loads(answers["SS212-trip"])
     change = {c["field"]: c for c in tripped["changed"]}["tool_call_parser"]
     assert (change["argv"], change["resolved"]) == ("qwen25", "qwen")
@@ -237,10 +253,9 @@ def test_deprecated_parser_is_rewritten_as_ss212_says(resolve_env):
     assert "tool_call_parser" not in {c["field"] for c in passed["changed"]}
 
 
-def test_per_rank_figures_are_what_ss213_and_ss214_say(resolve_env):
-    names = [("SS213", "trip"), ("SS213", "pass"), ("SS214", "trip"), ("SS214", "pass")]
-    answers = resolve(resolve_env, *(_fixture(*n) for n in names))
-    rank = {name: json.loads(text)["per_rank"] for name, text in answers.items()}
+def test_per_rank_figures_are_what_ss213_and_ss214_say(answers):
+    names = ["SS213-trip", "SS213-pass", "SS214-trip", "SS214-pass"]
+    rank = {name: json.loads(answers[name])["per_rank"] for name in names}
     assert rank["SS213-trip"]["chunked_prefill_size"] == 1024
     assert rank["SS213-pass"]["chunked_prefill_size"] == 2048
     assert rank["SS214-trip"]["max_running_requests"] == 8
@@ -253,24 +268,17 @@ def test_per_rank_figures_are_what_ss213_and_ss214_say(resolve_env):
         assert est.cuda_graph_max_bs == found["decode_cuda_graph_max_bs"], name
 
 
-def test_0_5_10_resolves_through_its_own_post_init(resolve_env, tmp_path):
+def test_0_5_10_resolves_through_its_own_post_init(answers):
     """0.5.10 has no resolution pipeline: ServerArgs.__post_init__'s _handle_* methods decide."""
-    specs = []
-    for name, base, extra in (
-            ("qwen", "specs/examples/qwen3-8b-l40s.yaml", "  tool_call_parser: qwen25\n"),
-            ("dsv32", "specs/examples/deepseek-v3.2-h200.yaml", "")):
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(f"extends: {ROOT / base}\nengine:\n  version: \"0.5.10\"\n"
-                        f"  image: lmsysorg/sglang:v0.5.10-cu129-amd64\n{extra}")
-        specs.append(path)
-    answers = resolve(resolve_env, *specs)
-    qwen, dsv32 = json.loads(answers["qwen"]), json.loads(answers["dsv32"])
-    assert qwen["sglang"] == "0.5.10"
+    qwen, dsv32 = json.loads(answers["v0510-qwen"]), json.loads(answers["v0510-dsv32"])
+    assert qwen["sglang"] == dsv32["sglang"] == "0.5.10"
     change = {c["field"]: c for c in qwen["changed"]}["tool_call_parser"]
+    assert (change["argv"], change["resolved"]) == ("qwen25", "qwen")
     assert change["steps"][-1]["by"] == "srt/server_args.py _handle_deprecated_args"
-    assert dsv32["per_rank"] | {"source": None} == {
+    assert dsv32["per_rank"] == {
         "attention_dp_ranks": 8, "chunked_prefill_size": 1024, "max_running_requests": 8,
-        "decode_cuda_graph_max_bs": 8, "source": None}
+        "decode_cuda_graph_max_bs": 8,
+        "source": "sglang 0.5.10 srt/model_executor/model_runner_kv_cache_mixin.py _resolve_max_num_reqs"}
     assert dsv32["resolved"]["page_size"] == 64
     chunk = {c["field"]: c for c in dsv32["changed"]}["chunked_prefill_size"]
     assert chunk["steps"][-1]["by"] == "srt/server_args.py _handle_data_parallelism"

@@ -139,8 +139,6 @@ def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias:
 
     from renderer.render import artifacts as stage
 
-    from renderer.render import sglang_resolution
-
     root = Path(out_dir)
     failed = False
     seen: dict[str, Path] = {}  # rendered/<name> -> the spec that wrote it in this run
@@ -164,31 +162,47 @@ def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias:
                        f"{seen[result.name]}; rename one of the two files", err=True)
             failed = True
             continue
-        try:
-            files = stage.render_files(result)
-        except stage.RenderError as error:
-            click.echo(f"{error} (not rendered; earlier artifacts kept)", err=True)
-            failed = True
-            continue
-        target = root / result.name
-        if verify_only:
-            failed = _report_stale(stage.diff_files(target, files), target, path) or failed
-            stale = sglang_resolution.verify(result, root)
-            if stale:
-                click.echo(stale, err=True)
-            failed = bool(stale) or failed
-            continue
-        changed = stage.write_files(target, files)
-        state = f"wrote {', '.join(changed)}" if changed else "unchanged"
-        click.echo(f"{target}: {state}", err=True)
-        click.echo("  " + estimate_summary(result), err=True)
-        rendered.append(result)
+        ok = _write_or_verify(stage, result, root, verify_only, note_resolution=not resolve_engine)
+        failed = not ok or failed
+        if ok and not verify_only:
+            rendered.append(result)
     failed = _render_runtime(stage, root, verify_only) or failed
     if resolve_engine and not verify_only:
         failed = _resolve(rendered, root) or failed
     if verify_only and not specs and root.is_dir():
         failed = _report_orphans(root, seen) or failed
     sys.exit(1 if failed else 0)
+
+
+def _write_or_verify(stage, result: SpecReport, root, verify_only: bool,
+                     note_resolution: bool) -> bool:
+    """Render one checked spec into OUT/<name>/ (or diff it there); False on a failure."""
+    try:
+        files = stage.render_files(result)
+    except stage.RenderError as error:
+        click.echo(f"{error} (not rendered; earlier artifacts kept)", err=True)
+        return False
+    target = root / result.name
+    if verify_only:
+        stale = _report_stale(stage.diff_files(target, files), target, str(result.path))
+        return not (_report_stale_resolution(result, root) or stale)
+    changed = stage.write_files(target, files)
+    state = f"wrote {', '.join(changed)}" if changed else "unchanged"
+    click.echo(f"{target}: {state}", err=True)
+    click.echo("  " + estimate_summary(result), err=True)
+    if note_resolution:  # a note, not a failure: `make resolved` needs the SGLang env
+        _report_stale_resolution(result, root)
+    return True
+
+
+def _report_stale_resolution(result: SpecReport, root) -> bool:
+    """Say when OUT/<name>/sglang.resolved.json no longer describes the spec; True when so."""
+    from renderer.render import sglang_resolution
+
+    stale = sglang_resolution.verify(result, root)
+    if stale:
+        click.echo(stale, err=True)
+    return bool(stale)
 
 
 def _resolve(reports: list[SpecReport], root) -> bool:

@@ -310,10 +310,9 @@ def _max_running_requests(spec: dict) -> int | None:
 def estimate(spec: dict, facts: dict, name: str = "", draft: dict | None = None,
              deployment=None, resolved: Resolved | None = None) -> Estimate:
     """Every figure of the estimate for one validated spec (defaults filled), its model facts,
-    for EAGLE3 / STANDALONE the draft model's facts, and its resolved deployment (resolve.py;
-    resolved here when not given). `resolved`, the committed resolution by the pinned SGLang's
-    own code (renderer/resolve/sglang_resolved.py), supplies the engine values it decides:
-    without it they are servespec's derivation of SGLang's defaults (sglang_memory.py)."""
+    for EAGLE3 / STANDALONE the draft's facts, its resolved deployment (resolved here if not
+    given) and `resolved`, the committed resolution by the pinned SGLang's own code
+    (renderer/resolve/sglang_resolved.py) that supplies the engine values it decides."""
     if not facts:
         raise EstimateError("the spec names no model facts (model.facts)")
     if deployment is None:
