@@ -107,3 +107,10 @@ def bench() -> dict:
 def coldstart() -> dict:
     """Cold-start phases: one figure per phase, each with its source (servespec/coldstart.py)."""
     return _read("coldstart.yaml")
+
+
+@cache
+def config_defaults() -> dict:
+    """config.json defaults per model type, from transformers' own configuration classes
+    (catalog/config_defaults.yaml, written by tools/gen_config_defaults.py)."""
+    return _read("config_defaults.yaml")
