@@ -50,7 +50,7 @@ test-no-envs: $(VENV)/.dev ## Every test that needs no .cache/ environment (unde
 	@$(BIN)/python -m pytest -q -m "not envs"
 
 lint: $(VENV)/.dev
-	@$(BIN)/ruff check servespec tests bench tools rendered
+	@$(BIN)/ruff check renderer servespec tests bench tools rendered
 
 deploy: $(VENV)/.dev ## Deploy SPEC (default: the GLM-5.1 B200 spec) step by step
 	@$(BIN)/servespec deploy $(SPEC)

@@ -42,8 +42,8 @@ def wall(argv: list[str], runs: int = RUNS) -> float:
 def bulk_render(count: int = 500) -> float:
     """Check and render `count` generated specs in one process; seconds for all of them."""
     sys.path.insert(0, str(ROOT))
-    from servespec.pipeline import read_spec
-    from servespec.render import render_files
+    from renderer.pipeline import read_spec
+    from renderer.render.artifacts import render_files
 
     base = (ROOT / SPEC).read_text()
     with tempfile.TemporaryDirectory() as tmp:

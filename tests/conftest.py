@@ -28,7 +28,7 @@ DEFAULT_SPEC = ROOT / "specs" / "glm51-fp8-b200.yaml"
 SMOKE_ENV_SCRIPT = ROOT / "tools" / "smoke-server-env.sh"
 SERVER_ENV = Path(os.environ.get("SERVESPEC_SMOKE_SERVER_ENV", ROOT / ".cache" / "smoke-server"))
 ENV_BUILD_TIMEOUT = 1500  # seconds; a cold build takes about 40 s here
-SERVESPEC = [sys.executable, "-m", "servespec.cli"]
+SERVESPEC = [sys.executable, "-m", "renderer.cli"]
 
 
 def pytest_sessionstart(session):
@@ -36,7 +36,7 @@ def pytest_sessionstart(session):
     the stand-in modal or a tool in a subprocess; where PYTHONDONTWRITEBYTECODE is set (it is on
     the development machines) each of those would otherwise compile every module it imports
     again, which costs the fast suite (`pytest -m "not envs"`) about a tenth of its time."""
-    for folder in ("servespec", "tools", "tests"):
+    for folder in ("renderer", "servespec", "tools", "tests"):
         compileall.compile_dir(ROOT / folder, quiet=1)
 
 

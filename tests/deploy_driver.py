@@ -19,22 +19,22 @@ from pathlib import Path
 
 def main() -> int:
     args = json.loads(sys.argv[1])
-    from servespec import steps
-    from servespec.run import main as run_main
-    from servespec.run import process, wait
+    from renderer.render import steps
+    from renderer.run import main as run_main
+    from renderer.run import process, wait
 
     for name, value in args.get("steps", {}).items():
         assert hasattr(steps, name), name
         setattr(steps, name, value)
-    # The runner's budgets live in the module that uses them (servespec/run/<job>.py).
+    # The runner's budgets live in the module that uses them (renderer/run/<job>.py).
     run_modules = [process, run_main, wait]
     for name, value in args.get("run", {}).items():
         owners = [m for m in run_modules if hasattr(m, name)]
         assert len(owners) == 1, name
         setattr(owners[0], name, value)
     if args.get("render", True):
-        from servespec import render
-        from servespec.pipeline import read_spec
+        from renderer.pipeline import read_spec
+        from renderer.render import artifacts as render
 
         checked = read_spec(args["spec"])
         render.write_files(Path("rendered") / checked.name, render.render_files(checked))

@@ -108,8 +108,9 @@ DEEPSEEK_V32 = {
 
 def modelled_total_size(config: dict) -> int:
     """total_size from the config's tensor shapes in the checkpoint's own format
-    (servespec/weights.py part_bytes with no real size to scale to)."""
-    from servespec import model_facts, weights
+    (renderer/estimate/weights.py part_bytes with no real size to scale to)."""
+    from renderer.estimate import weights
+    from renderer.facts import generate as model_facts
 
     facts = model_facts.facts_from_config("computed", None, config, {"metadata": {"total_size": 1}})
     facts.pop("checkpoint_bytes")
@@ -145,7 +146,7 @@ EXAMPLES = [
 
 
 def facts_of(config: dict, repo: str, total_size: int | None) -> dict:
-    from servespec import model_facts
+    from renderer.facts import generate as model_facts
 
     size = total_size if total_size is not None else modelled_total_size(config)
     return model_facts.facts_from_config(repo, None, config, {"metadata": {"total_size": size}})

@@ -9,7 +9,7 @@ import re
 from click.testing import CliRunner
 from conftest import DEFAULT_SPEC, ROOT
 
-from servespec.cli import main
+from renderer.cli.main import main
 
 
 def invoke(*args: str):

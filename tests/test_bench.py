@@ -27,7 +27,9 @@ import pytest
 from edge_relay import EdgeRelay
 from test_smoke import model_dirs, serve  # noqa: F401  (pytest fixtures)
 
-from servespec import bench, bench_driver, catalog
+from renderer import catalog
+from renderer.operate import bench
+from renderer.runtime import bench_driver
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_ROOT = Path(os.environ.get("SERVESPEC_SGLANG_ENV_ROOT", ROOT / ".cache"))
@@ -110,7 +112,7 @@ def run_bench(spec: Path, url: str, *extra: str, env_extra: dict | None = None):
     env = {**os.environ, "HOME": str(spec.parent), "SERVESPEC_SGLANG_ENV_ROOT": str(ENV_ROOT),
            "MODAL_PROXY_TOKEN_ID": TOKEN_ID, "MODAL_PROXY_TOKEN_SECRET": TOKEN_SECRET,
            "SGLANG_API_KEY": API_KEY, "HF_HUB_OFFLINE": "1", **(env_extra or {})}
-    argv = [sys.executable, "-m", "servespec.cli", "bench", str(spec), "--local-url", url,
+    argv = [sys.executable, "-m", "renderer.cli.main", "bench", str(spec), "--local-url", url,
             "--tokenizer", str(spec.parent / "tokenizer"), *extra]
     return subprocess.run(argv, cwd=spec.parent, env=env, capture_output=True, text=True,
                           timeout=600, check=False)
@@ -178,11 +180,11 @@ def test_real_benchmark_writes_results_picture_table_and_names_the_missed_target
         for secret in (TOKEN_ID, TOKEN_SECRET, API_KEY):
             assert secret not in text
     # `servespec estimate` puts the measured concurrency next to the KV capacity.
-    estimate = subprocess.run([sys.executable, "-m", "servespec.cli", "estimate", str(spec)],
+    estimate = subprocess.run([sys.executable, "-m", "renderer.cli.main", "estimate", str(spec)],
                               cwd=workdir, capture_output=True, text=True, check=False)
     assert "measured (runs/tiny-bench/bench-" in estimate.stdout, estimate.stderr
     assert "random@4: 4 in flight x" in estimate.stdout
-    history = subprocess.run([sys.executable, "-m", "servespec.cli", "history", str(spec)],
+    history = subprocess.run([sys.executable, "-m", "renderer.cli.main", "history", str(spec)],
                              cwd=workdir, capture_output=True, text=True, check=False)
     assert history.returncode == 0 and "bench" in history.stdout and "median_e2e" in history.stdout
 
@@ -241,7 +243,7 @@ def test_modal_mode_runs_the_app_function_with_credentials_by_name_only(tmp_path
            "STANDIN_LOG": str(tmp_path / "standin.log"),
            "STANDIN_CONFIG": str(tmp_path / "standin.json"),
            "MODAL_PROXY_TOKEN_ID": TOKEN_ID, "MODAL_PROXY_TOKEN_SECRET": TOKEN_SECRET}
-    proc = subprocess.run([sys.executable, "-m", "servespec.cli", "bench", str(spec), "--url",
+    proc = subprocess.run([sys.executable, "-m", "renderer.cli.main", "bench", str(spec), "--url",
                            "https://ws--tiny-bench.modal.run"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from conftest import ROOT
 
-from servespec.pipeline import read_spec
-from servespec.render import render_files
+from renderer.pipeline import read_spec
+from renderer.render.artifacts import render_files
 
 SPECS = ROOT / "specs"
 FIXTURES = ROOT / "tests" / "fixtures" / "rules"

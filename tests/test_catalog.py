@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yaml
 
-from servespec import catalog
+from renderer import catalog
 
 
 def _fresh(monkeypatch, tmp_path, tables):

@@ -1,4 +1,4 @@
-"""Orderly shutdown of a multi-node replica (servespec/supervise.py), with two local processes
+"""Orderly shutdown of a multi-node replica (renderer/runtime/supervise.py), with two local processes
 standing in for the two containers of a clustered @app.server and a real SIGTERM.
 
 Each process runs the real supervisor around a stand-in SGLang rank (tests/cluster/rank.py):
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from servespec import supervise as sv
+from renderer.runtime import supervise as sv
 
 RANK = Path(__file__).resolve().parent / "cluster" / "rank.py"
 

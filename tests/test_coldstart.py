@@ -1,4 +1,4 @@
-"""The cold-start phases (servespec/coldstart.py) as the estimate reports them."""
+"""The cold-start phases (renderer/estimate/coldstart.py) as the estimate reports them."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from servespec.estimate_cli import estimate_of
-from servespec.pipeline import read_spec
+from renderer.cli.estimate import estimate_of
+from renderer.pipeline import read_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

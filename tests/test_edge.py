@@ -1,4 +1,4 @@
-"""Edge auth (servespec/edge.py and rule SS140): the proxy token from variables the spec names,
+"""Edge auth (renderer/resolve/edge.py and rule SS140): the proxy token from variables the spec names,
 and the opt-out that validates with a warning and fails under --strict."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT, run_cli
 
-from servespec import edge
-from servespec.pipeline import read_spec
+from renderer.pipeline import read_spec
+from renderer.resolve import edge
 
 OPT_OUT = ROOT / "tests" / "fixtures" / "rules" / "SS140-trip.yaml"
 

@@ -22,10 +22,12 @@ from pathlib import Path
 import pytest
 from conftest import DEFAULT_SPEC, ROOT
 
-from servespec import estimate as estimate_mod
-from servespec import estimate_cli, facts_yaml, model_facts
-from servespec.load import load_file
-from servespec.pipeline import read_spec
+from renderer.cli import estimate as estimate_cli
+from renderer.estimate import core as estimate_mod
+from renderer.facts import generate as model_facts
+from renderer.facts import write as facts_yaml
+from renderer.pipeline import read_spec
+from renderer.spec.load import load_file
 
 SPECS = ROOT / "specs"
 RULE_FIXTURES = Path(__file__).parent / "fixtures" / "rules"
@@ -250,7 +252,7 @@ def test_plan_without_facts_says_why(capsys):
 
 def test_validate_path_stays_light():
     """validate and render must not pay for huggingface_hub, torch or SGLang."""
-    code = ("import sys; from servespec.pipeline import read_spec; "
+    code = ("import sys; from renderer.pipeline import read_spec; "
             f"read_spec({str(DEFAULT_SPEC)!r}); "
             "heavy = [m for m in ('huggingface_hub', 'torch', 'sglang', 'transformers') "
             "if m in sys.modules]; print(heavy)")
@@ -337,7 +339,7 @@ def run_model_facts(tmp_path: Path, *args: str, repo: str = "zai-org/GLM-5.1-FP8
     output = None
     if args and args[0] == "-o":
         output = args[1]
-    code = ("import sys; from servespec.model_facts import model_facts_main; "
+    code = ("import sys; from renderer.facts.generate import model_facts_main; "
             f"sys.exit(model_facts_main({repo!r}, None, {output!r}))")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub"),
            "HF_HOME": str(tmp_path / "hf-home")}

@@ -15,9 +15,10 @@ import pytest
 from conftest import DEFAULT_SPEC, ROOT
 from test_estimate import SGLANG_VERSION, sglang_python  # noqa: F401  (the fixture)
 
-from servespec import catalog, sglang_memory
-from servespec.kv import kind
-from servespec.pipeline import read_spec
+from renderer import catalog
+from renderer.estimate import sglang_memory
+from renderer.estimate.kv import kind
+from renderer.pipeline import read_spec
 
 PROBE = ROOT / "tests" / "sglang_memory_probe.py"
 

@@ -12,11 +12,12 @@ import model_configs as mc
 import pytest
 from conftest import DEFAULT_SPEC, ROOT
 
-from servespec import estimate as estimate_mod
-from servespec import estimate_cli, facts_yaml
-from servespec import weights as weights_mod
-from servespec.load import load_file
-from servespec.pipeline import read_spec
+from renderer.cli import estimate as estimate_cli
+from renderer.estimate import core as estimate_mod
+from renderer.estimate import weights as weights_mod
+from renderer.facts import write as facts_yaml
+from renderer.pipeline import read_spec
+from renderer.spec.load import load_file
 
 MODELS = ROOT / "specs" / "models"
 MIB, GIB = 1 << 20, 1 << 30

@@ -19,8 +19,8 @@ import pytest
 from conftest import DEFAULT_SPEC, ROOT
 from test_estimate import PROBE, SGLANG_VERSION, sglang_python  # noqa: F401  (the fixture)
 
-from servespec import estimate as estimate_mod
-from servespec.pipeline import read_spec
+from renderer.estimate import core as estimate_mod
+from renderer.pipeline import read_spec
 
 # DeepSeek-V3's MLA without the DSA indexer: V3.2's config without the index_* fields.
 DEEPSEEK_V3 = {**{k: v for k, v in mc.DEEPSEEK_V32.items() if not k.startswith("index_")},

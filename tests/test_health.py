@@ -1,13 +1,14 @@
-"""Code health over servespec/, checked on every run so it stays true as the code grows:
-no import cycle between its modules, no module over MAX_MODULE_LINES lines, no function over
-MAX_FUNCTION_LINES lines. Read from the source with ast; nothing is imported."""
+"""Code health over renderer/, checked on every run so it stays true as the code grows: no import
+cycle between its modules (type-only imports included), no subpackage importing a later stage,
+no module over MAX_MODULE_LINES lines, no function over MAX_FUNCTION_LINES lines. Read from the
+source with ast; nothing is imported."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "servespec"
+PACKAGE = Path(__file__).resolve().parent.parent / "renderer"
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
 
@@ -23,25 +24,14 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
-
-
 def imported(name: str, path: Path, known: set[str]) -> set[str]:
     """The package's modules that `name` imports, at top level or inside functions alike (a
-    function-level import still runs the other module), TYPE_CHECKING blocks excepted."""
+    function-level import still runs the other module), TYPE_CHECKING blocks included (a
+    type-only import still ties the two modules together)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     targets: set[str] = set()
-    skip: set[int] = set()
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and _is_type_checking(node):
-            skip |= {id(n) for n in ast.walk(node)}
-    for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
         if isinstance(node, ast.Import):
             targets |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -50,8 +40,12 @@ def imported(name: str, path: Path, known: set[str]) -> set[str]:
                 anchor = package.split(".")
                 anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join([*anchor, base] if base else anchor)
-            targets.add(base)
-            targets |= {f"{base}.{alias.name}" for alias in node.names}
+            submodules = {f"{base}.{alias.name}" for alias in node.names} & known
+            # `from pkg import mod` names module mod; the package itself only when it also
+            # hands out one of its own attributes (`from pkg import name`).
+            if len(submodules) < len(node.names):
+                targets.add(base)
+            targets |= submodules
     found = set()
     for target in targets:
         # `from . import x` names module x; `from .x import y` names module x (y is an attribute).
@@ -87,7 +81,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_no_import_cycle_between_modules():
     mods = modules()
     graph = {name: imported(name, path, set(mods)) for name, path in mods.items()}
-    # A package imports its own submodules by design (servespec.run -> servespec.run.main);
+    # A package imports its own submodules by design (renderer.run -> renderer.run.main);
     # a submodule importing its package's __init__ back is what would make that a cycle.
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
@@ -96,6 +90,60 @@ def test_no_import_cycle_between_modules():
 def test_the_cycle_finder_finds_one():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+# Stages in flow order: a module may import its own layer and earlier ones, never a later one.
+LAYERS = (
+    ("renderer", "renderer.errors", "renderer.files", "renderer.paths", "renderer.catalog",
+     "renderer.runtime", "renderer.engine"),
+    ("renderer.spec",),
+    ("renderer.facts",),
+    ("renderer.resolve",),
+    ("renderer.estimate",),
+    ("renderer.rules",),
+    ("renderer.pipeline",),
+    ("renderer.size",),
+    ("renderer.render",),
+    ("renderer.run",),
+    ("renderer.operate",),
+    ("renderer.scaffold",),
+    ("renderer.cli",),
+)
+# Code that runs elsewhere: in the Modal container (runtime) or in the pinned SGLang's own venv
+# (engine). Neither has the package installed, so neither imports any of it.
+STANDALONE = ("renderer.runtime", "renderer.engine")
+
+
+def layer_of(module: str) -> int:
+    best, found = -1, None
+    for index, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, found = len(prefix), index
+    assert found is not None, f"{module} is in no layer: add it to LAYERS"
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    mods = modules()
+    return {name: imported(name, path, set(mods)) for name, path in mods.items()}
+
+
+def test_no_stage_imports_a_later_one():
+    upward = sorted(f"{a} -> {b}" for a, targets in _graph().items() for b in targets
+                    if b != "renderer" and layer_of(b) > layer_of(a))
+    assert not upward, "imports of a later stage: " + "; ".join(upward)
+
+
+def test_code_that_runs_elsewhere_imports_nothing_of_ours():
+    leaks = sorted(f"{a} -> {b}" for a, targets in _graph().items() for b in targets
+                   if a.startswith(STANDALONE) and not b.startswith(a.rpartition(".")[0]))
+    assert not leaks, "runtime/engine import the package: " + "; ".join(leaks)
+
+
+def test_the_layer_check_finds_an_upward_import():
+    assert layer_of("renderer.spec.load") < layer_of("renderer.rules.check")
+    assert layer_of("renderer.runtime.supervise") == 0
 
 
 def test_no_module_over_the_limit():

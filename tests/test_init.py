@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from servespec import init
-from servespec.cli import main
+from renderer.cli.main import main
+from renderer.scaffold import write as init
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("SERVESPEC_SGLANG_ENV_ROOT", ROOT / ".cache"))
@@ -77,9 +77,9 @@ def test_init_here_says_make_render_without_cd(tmp_path, monkeypatch):
                                  "specs/schema.json"])
 def test_scaffold_copies_match_this_repository(rel):
     """The example is this project's own spec: when specs/ changes, copy it into the scaffold
-    (cp specs/X servespec/scaffold/specs/X); the schema is copied from the package itself."""
+    (cp specs/X renderer/scaffold/files/specs/X); the schema is copied from the package itself."""
     assert init.FILES[rel].read_text() == (ROOT / rel).read_text(), (
-        f"servespec/scaffold/{rel} is stale: cp {rel} servespec/scaffold/{rel}")
+        f"renderer/scaffold/files/{rel} is stale: cp {rel} renderer/scaffold/files/{rel}")
 
 
 @pytest.mark.envs

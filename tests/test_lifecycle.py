@@ -1,4 +1,4 @@
-"""`servespec status | logs | rollback | stop | history` (servespec/lifecycle.py, history.py).
+"""`servespec status | logs | rollback | stop | history` (renderer/operate/lifecycle.py, history.py).
 
 Three kinds of evidence:
   * the REAL modal 1.6.4 CLI with no token: each command gives its one-sentence error, exit 1;
@@ -23,7 +23,8 @@ import pytest
 from modal.cli.app import app_cli
 from modal.cli.container import container_cli
 
-from servespec import history, lifecycle
+from renderer.operate import lifecycle
+from renderer.run import history
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDIN = ROOT / "tests" / "standin_modal.py"
@@ -34,7 +35,7 @@ MODAL_BIN = Path(sys.executable).parent  # the real modal CLI of this venv
 
 
 def cli(args: list[str], cwd: Path, env: dict, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "servespec.cli", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "renderer.cli.main", *args], cwd=cwd, env=env,
                           input=stdin, capture_output=True, text=True, timeout=240, check=False)
 
 

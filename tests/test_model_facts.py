@@ -19,12 +19,13 @@ import facts_configs as fc
 import pytest
 from conftest import ROOT, run_cli
 
-from servespec import facts_config, model_facts
-from servespec.load import load_file
+from renderer.facts import config as facts_config
+from renderer.facts import generate as model_facts
+from renderer.spec.load import load_file
 
 PROBE = ROOT / "tests" / "transformers_config_probe.py"
 TOOL = ROOT / "tools" / "gen_config_defaults.py"
-TABLE = ROOT / "servespec" / "catalog" / "config_defaults.yaml"
+TABLE = ROOT / "renderer" / "catalog" / "config_defaults.yaml"
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
 
 
@@ -220,7 +221,7 @@ def test_a_path_that_is_neither_file_nor_repository(tmp_path):
 def test_local_sources_import_no_hub_client(tmp_path):
     """A local folder is read with the standard library: huggingface_hub is never imported."""
     folder = folder_of(tmp_path, fc.GEMMA3_1B)
-    code = ("import sys; from servespec.model_facts import model_facts_main; "
+    code = ("import sys; from renderer.facts.generate import model_facts_main; "
             f"rc = model_facts_main({str(folder)!r}, None, {str(tmp_path / 'f.yaml')!r},"
             " repo='google/gemma-3-1b-it'); "
             "print(rc, 'huggingface_hub' in sys.modules)")

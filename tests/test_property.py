@@ -14,7 +14,7 @@ from conftest import ROOT, default_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from servespec.pipeline import read_spec
+from renderer.pipeline import read_spec
 
 LINES = default_text().splitlines()
 KEY_LINES = [i for i, line in enumerate(LINES) if re.match(r"^\s*[a-z_]+:", line)]
@@ -54,7 +54,7 @@ def run_pipeline(spec_dir: Path, content: bytes | str) -> None:
     for finding in result.findings:
         assert finding.position.line >= 1 and finding.format()
     if not result.failed():
-        from servespec.render import render_files
+        from renderer.render.artifacts import render_files
 
         files = render_files(result)
         compile(files["deploy.py"], "deploy.py", "exec")

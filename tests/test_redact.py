@@ -1,4 +1,4 @@
-"""servespec/redact.py: the one list of secret-looking names and the one way a value is hidden,
+"""renderer/runtime/redact.py: the one list of secret-looking names and the one way a value is hidden,
 used by the runner, smoke, the supervision code in deploy.py and rule SS123."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from servespec import redact
-from servespec.redact import REDACTED, Redactor, looks_secret
+from renderer.runtime import redact
+from renderer.runtime.redact import REDACTED, Redactor, looks_secret
 
 
 @pytest.mark.parametrize("name", ["HF_TOKEN", "MODAL_TOKEN_SECRET", "SGLANG_API_KEY",

@@ -19,9 +19,10 @@ import pytest
 import yaml
 from conftest import ROOT, default_text, run_cli
 
-from servespec import catalog, sglang_args
-from servespec.pipeline import read_spec, spec_paths
-from servespec.render import ARTIFACTS, render_files, supervision_source
+from renderer import catalog
+from renderer.pipeline import read_spec, spec_paths
+from renderer.render.artifacts import ARTIFACTS, render_files, supervision_source
+from renderer.resolve import sglang_args
 
 SPECS = spec_paths([], ROOT / "specs")  # specs/*.yaml and specs/examples/*.yaml
 SPEC_IDS = [p.stem for p in SPECS]
@@ -239,7 +240,7 @@ def sglang_python(version: str) -> Path:
 
 
 def parse_args_files(version: str, *files: Path) -> list[dict]:
-    proc = subprocess.run([str(sglang_python(version)), str(ROOT / "servespec" / "sglang_parse.py"),
+    proc = subprocess.run([str(sglang_python(version)), str(ROOT / "renderer" / "engine" / "parse.py"),
                            *map(str, files)], capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
@@ -271,7 +272,7 @@ def test_flag_names_follow_the_pinned_version(tmp_path):
     """The same spec pinned to 0.5.10 renders 0.5.10's flag names and parses there, while the
     0.5.23 rendering does not: the per-version table is doing real work."""
     if "0.5.10" not in sglang_args.known_versions():
-        pytest.fail("0.5.10 missing from servespec/catalog/sglang_flags.yaml")
+        pytest.fail("0.5.10 missing from renderer/catalog/sglang_flags.yaml")
     spec = tmp_path / "specs" / "old.yaml"
     spec.parent.mkdir()
     (tmp_path / "specs" / "models").mkdir()
@@ -407,7 +408,7 @@ def test_render_path_keeps_heavy_imports_away(tmp_path):
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
-        "from servespec.cli import main\n"
+        "from renderer.cli.main import main\n"
         f"r = CliRunner().invoke(main, ['render', '--out', {str(tmp_path)!r}])\n"
         "assert r.exit_code == 0, r.output\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
@@ -438,7 +439,7 @@ def test_written_artifacts_are_readable_like_any_committed_file(workspace):
 
 def parse_compile_argv(deploy_py: Path, version: str = "0.5.23") -> dict:
     proc = subprocess.run([str(sglang_python(version)),
-                           str(ROOT / "tools" / "sglang_compile_parse.py"), str(deploy_py)],
+                           str(ROOT / "renderer" / "engine" / "compile_parse.py"), str(deploy_py)],
                           capture_output=True, text=True, timeout=300, cwd=ROOT, check=False)
     assert proc.stdout.strip(), proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])

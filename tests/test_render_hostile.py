@@ -13,9 +13,9 @@ from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from servespec.load import load
-from servespec.pipeline import read_spec
-from servespec.render import render_files
+from renderer.pipeline import read_spec
+from renderer.render.artifacts import render_files
+from renderer.spec.load import load
 
 HOSTILE = st.one_of(
     st.sampled_from(['"', "'", '"""', "'''", "\\", "\n", "\r\n", "{{ app }}", "{% if 1 %}x{% endif %}",
@@ -143,8 +143,8 @@ def test_a_template_fault_is_one_sentence_and_keeps_earlier_artifacts(tmp_path, 
     leave what an earlier render wrote as it was. The only stand-in is the template folder."""
     from click.testing import CliRunner
 
-    from servespec import render
-    from servespec.cli import main
+    from renderer.cli.main import main
+    from renderer.render import artifacts as render
 
     spec, out = ROOT / "specs" / "examples" / "qwen3-8b-l40s.yaml", tmp_path / "out"
     assert CliRunner().invoke(main, ["render", "--out", str(out), str(spec)]).exit_code == 0

@@ -1,7 +1,7 @@
 """The resolve stage: what each example deployment resolves to, from its spec and model facts.
 
 Every expectation below is a consequence of SGLang's own behaviour (cited in
-servespec/catalog/model_support.yaml), not of servespec's code: the checkpoint's declared
+renderer/catalog/model_support.yaml), not of servespec's code: the checkpoint's declared
 format decides --quantization, DeepGEMM runs only for block-FP8 weights on sm90+, a draft model is
 downloaded beside the target and passed by its local path, and 0.5.10 spells attention DP with
 --dp-size. The specs are the real example specs and rule fixtures, resolved by the real pipeline.
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from servespec.pipeline import SPEC_FOLDERS, read_spec, spec_paths
-from servespec.resolve import Deployment
+from renderer.pipeline import SPEC_FOLDERS, read_spec, spec_paths
+from renderer.resolve.deployment import Deployment
 
 EXAMPLES = ROOT / "specs" / "examples"
 FIXTURES = ROOT / "tests" / "fixtures" / "rules"
@@ -135,14 +135,14 @@ def test_spec_folders_render_to_distinct_names():
 
 
 def test_schema_enums_match_the_catalogs_resolve_reads():
-    """The schema is hand-written (servespec/validate.py says why); its enums that mirror a
+    """The schema is hand-written (renderer/spec/validate.py says why); its enums that mirror a
     catalog must list exactly what resolve.py knows, or a value would validate and then resolve
     to nothing."""
     import json
 
-    from servespec import catalog
+    from renderer import catalog
 
-    schema = json.loads((ROOT / "servespec" / "schema.json").read_text())["properties"]
+    schema = json.loads((ROOT / "specs" / "schema.json").read_text())["properties"]
     support = catalog.model_support()
     weights = schema["precision"]["properties"]["weights"]["enum"]
     assert sorted(weights) == sorted(support["weight_formats"])

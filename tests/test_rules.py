@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from servespec import catalog
-from servespec.pipeline import read_spec
-from servespec.rules import RULES
+from renderer import catalog
+from renderer.pipeline import read_spec
+from renderer.rules.check import RULES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 RULE_IDS = sorted(catalog.rules())
@@ -76,7 +76,7 @@ def test_modal_name_rule_agrees_with_modal_itself():
     """The rule mirrors modal's own name check; compare them on awkward names."""
     from modal._utils.name_utils import is_valid_object_name  # private, but it is the truth
 
-    from servespec.rules import modal_name_problem
+    from renderer.rules.general import modal_name_problem
 
     names = ["glm", "a" * 64, "a" * 65, "with space", "dots.and_under-score", "ap-" + "a" * 22,
              "ap-" + "a" * 21, "ü", "", "slash/name", "UPPER", "-lead", "x" * 63 + "."]

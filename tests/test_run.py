@@ -1,4 +1,4 @@
-"""Tests for the deploy runner (servespec/run/) and its steps (servespec/steps.py).
+"""Tests for the deploy runner (renderer/run/) and its steps (renderer/render/steps.py).
 
 Every runner test starts the real runner in its own process (tests/deploy_driver.py) in a
 temporary copy of the repository layout, with steps.json rendered by the real render stage.
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from servespec.pipeline import read_spec
-from servespec.resolve import resolve
-from servespec.steps import build_steps
+from renderer.pipeline import read_spec
+from renderer.render.steps import build_steps
+from renderer.resolve.deployment import resolve
 
 HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "deploy_driver.py"
@@ -211,7 +211,7 @@ def test_web_server_spec_learns_its_url_from_the_label():
 
 def test_smoke_step_uses_options_the_real_smoke_command_accepts():
     """Parses the smoke step's argv with the real `servespec smoke` click command."""
-    from servespec.cli import smoke
+    from renderer.cli.main import smoke
 
     argv = next(s for s in steps_of()["steps"] if s["name"] == "smoke")["commands"][0]["argv"]
     assert argv[:2] == ["servespec", "smoke"]

@@ -1,8 +1,8 @@
 """The flag table and the argument check against the REAL SGLang parsers.
 
-For every version in servespec/catalog/sglang_flags.yaml a session fixture builds (or finds
+For every version in renderer/catalog/sglang_flags.yaml a session fixture builds (or finds
 cached) the env of tools/sglang-env.sh: the real sglang wheel of that version on a CPU torch.
-Every check then goes through servespec/sglang_parse.py running in that env, i.e. through
+Every check then goes through renderer/engine/parse.py running in that env, i.e. through
 `ServerArgs.add_cli_args` of the real release, never through a copy of its flag list:
 
   (a) each non-null flag of the table is accepted (with every recorded choice), each null one is
@@ -31,9 +31,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_SCRIPT = ROOT / "tools" / "sglang-env.sh"
-PARSE = ROOT / "servespec" / "sglang_parse.py"
+PARSE = ROOT / "renderer" / "engine" / "parse.py"
 GENERATOR = ROOT / "tools" / "gen_sglang_flags.py"
-TABLE_PATH = ROOT / "servespec" / "catalog" / "sglang_flags.yaml"
+TABLE_PATH = ROOT / "renderer" / "catalog" / "sglang_flags.yaml"
 FIXTURES = ROOT / "tests" / "fixtures" / "sglang"
 ENV_ROOT = Path(os.environ.get("SERVESPEC_SGLANG_ENV_ROOT", ROOT / ".cache"))
 
@@ -444,8 +444,8 @@ def test_generator_fails_loudly_without_an_env(tmp_path):
 
 
 def test_table_is_what_the_renderer_reads():
-    """servespec/sglang_args.py reads flags/choices/all_flags; keep the shape it relies on."""
-    from servespec import sglang_args
+    """renderer/resolve/sglang_args.py reads flags/choices/all_flags; keep the shape it relies on."""
+    from renderer.resolve import sglang_args
 
     for version in VERSIONS:
         entry = sglang_args.table(version)

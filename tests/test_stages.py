@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 from conftest import DEFAULT_SPEC, default_text
 
-from servespec import sglang_args
-from servespec.errors import LoadError, Severity
-from servespec.load import load
-from servespec.pipeline import read_spec
-from servespec.resolve import resolve
-from servespec.rules import apply_rules
-from servespec.steps import STEPS_FORMAT, build_steps
-from servespec.validate import apply_defaults, schema, validate
+from renderer.errors import LoadError, Severity
+from renderer.pipeline import check, read_spec
+from renderer.render.steps import STEPS_FORMAT, build_steps
+from renderer.resolve import sglang_args
+from renderer.resolve.deployment import resolve
+from renderer.spec.load import load
+from renderer.spec.validate import apply_defaults, schema, validate
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -83,7 +82,7 @@ def test_validate_accepts_the_default_spec_and_defaults_fill_in():
 
 def test_rules_pass_the_default_spec_with_its_pinning_warnings():
     doc = load(DEFAULT_SPEC)
-    findings = apply_rules(doc, apply_defaults(doc.data, schema()))
+    findings = check(doc, apply_defaults(doc.data, schema()))
     assert {"SS112", "SS113"} <= {f.rule for f in findings}  # image tag, revision 'main'
     assert all(f.severity is Severity.WARNING for f in findings)
 
@@ -92,7 +91,7 @@ def test_a_rule_blames_the_field_to_change(spec_dir):
     spec = spec_dir / "specs" / "glm51-fp8-b200.yaml"
     spec.write_text(default_text().replace("min_replicas: 0", "min_replicas: 5"))
     doc = load(spec)
-    findings = apply_rules(doc, apply_defaults(doc.data, schema()))
+    findings = check(doc, apply_defaults(doc.data, schema()))
     (finding,) = [f for f in findings if f.severity is Severity.ERROR]
     assert finding.path == "scaling.min_replicas"
     assert finding.position.line == spec.read_text().splitlines().index("  min_replicas: 5") + 1

@@ -1,4 +1,4 @@
-"""Tests for servespec/supervise.py with real child processes and real HTTP.
+"""Tests for renderer/runtime/supervise.py with real child processes and real HTTP.
 
 The "server" is FAKE_SERVER below, a small http.server script started the same
 way deploy.py starts SGLang. Every wait is bounded, and the `reaper` fixture
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from servespec import supervise as sv
-from servespec.render import supervision_source
+from renderer.render.artifacts import supervision_source
+from renderer.runtime import supervise as sv
 
-# The text deploy.py carries: servespec/redact.py and this module, as render pastes them.
+# The text deploy.py carries: renderer/runtime/redact.py and this module, as render pastes them.
 SUPERVISE_SOURCE = supervision_source() + "\n"
 SECRET = "sk-test-9f8e7d6c5b4a"
 

@@ -16,8 +16,8 @@ import pytest
 from conftest import run_cli
 from edge_proxy import EdgeProxy
 
-from servespec import wake
-from servespec.pipeline import read_spec
+from renderer.operate import wake
+from renderer.pipeline import read_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "specs" / "glm51-fp8-b200.yaml"
@@ -70,7 +70,7 @@ class StandinAutoscaler:
 def test_without_a_modal_token_the_real_client_fails_in_one_sentence(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_")}
     env.update(PROXY, HOME=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-m", "servespec.cli", "wake", str(SPEC)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "renderer.cli.main", "wake", str(SPEC)], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=180, check=False)
     assert proc.returncode == 1
     assert proc.stderr == "servespec wake: Modal refused (AuthError): Token missing\n"

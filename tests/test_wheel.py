@@ -1,9 +1,11 @@
 """The wheel works anywhere: built from this tree, installed (not editable) into a fresh venv,
-then used from an empty folder the way a user would, with no traceback anywhere.
+then used from an empty folder the way a user would, with no traceback anywhere. An editable
+install (what the Makefile makes) is checked the same way.
 
-The venv has no access to this repository: the commands run from a temporary folder, and the
-test checks that `servespec` is imported from the venv's site-packages. Dependencies come from
-the package index pip is configured with (this machine's local mirror, else PyPI).
+The wheel's venv has no access to this repository: the commands run from a temporary folder, and
+the test checks that `renderer` is imported from the venv's site-packages and reads the packaged
+templates and schema. Dependencies come from the package index pip is configured with (this
+machine's local mirror, else PyPI).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from servespec import __version__
+from renderer import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = "specs/glm51-fp8-b200.yaml"
@@ -42,8 +44,10 @@ def installed(tmp_path_factory) -> dict:
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    shutil.copytree(ROOT / "servespec", src / "servespec",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("renderer", "servespec", "templates"):
+        shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (src / "specs").mkdir()
+    shutil.copy(ROOT / "specs" / "schema.json", src / "specs" / "schema.json")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     built = run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", tmp / "dist",
                  src], tmp, env)
@@ -59,10 +63,12 @@ def installed(tmp_path_factory) -> dict:
 
 
 def test_the_installed_package_is_the_wheel_not_this_tree(installed, tmp_path):
-    proc = run([installed["bin"] / "python", "-c", "import servespec; print(servespec.__file__)"],
-               tmp_path, installed["env"])
-    assert proc.returncode == 0 and "site-packages" in proc.stdout
-    assert str(ROOT) not in proc.stdout
+    code = ("import renderer, renderer.paths as p; "
+            "print(renderer.__file__); print(p.TEMPLATES); print(p.SCHEMA)")
+    proc = run([installed["bin"] / "python", "-c", code], tmp_path, installed["env"])
+    assert proc.returncode == 0
+    for line in proc.stdout.splitlines():
+        assert "site-packages" in line and str(ROOT) not in line, line
     version = run([installed["bin"] / "servespec", "--version"], tmp_path, installed["env"])
     assert version.stdout.strip().endswith(__version__)
 
@@ -104,3 +110,35 @@ def test_the_ci_workflow_installs_the_package_and_its_steps_pass(installed, tmp_
     args.write_text(args.read_text().replace("--port 8000", "--port 8001"))
     proc = run(["bash", "-c", steps[-1]], tmp_path, env)
     assert proc.returncode != 0 and "---port 8001" in proc.stdout  # committed side of the diff
+
+
+def render_every_spec(servespec: Path, env: dict, tmp_path: Path) -> None:
+    """Render a copy of this repository's specs/ with `servespec` and compare every artifact with
+    the committed rendered/ tree."""
+    work = tmp_path / "repo"
+    shutil.copytree(ROOT / "specs", work / "specs")
+    proc = run([servespec, "render"], work, env)
+    assert proc.returncode == 0, proc.stderr
+    committed = sorted(p.relative_to(ROOT) for p in (ROOT / "rendered").rglob("*") if p.is_file())
+    assert committed
+    for rel in committed:
+        assert (work / rel).read_bytes() == (ROOT / rel).read_bytes(), rel
+
+
+def test_the_wheel_renders_every_spec_as_committed(installed, tmp_path):
+    render_every_spec(installed["bin"] / "servespec", installed["env"], tmp_path)
+
+
+def test_an_editable_install_renders_every_spec_as_committed(tmp_path):
+    """`pip install -e .` (the Makefile's install): renderer imports from this checkout and reads
+    the top-level templates/ and specs/schema.json, not a copy."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    venv = tmp_path / "venv"
+    assert run([sys.executable, "-m", "venv", venv], tmp_path, env).returncode == 0
+    done = run([venv / "bin" / "python", "-m", "pip", "install", "--quiet", "-e", ROOT],
+               tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    code = "import renderer.paths as p; print(p.TEMPLATES); print(p.SCHEMA)"
+    where = run([venv / "bin" / "python", "-c", code], tmp_path, env).stdout.split()
+    assert where == [str(ROOT / "templates"), str(ROOT / "specs" / "schema.json")]
+    render_every_spec(venv / "bin" / "servespec", env, tmp_path)

@@ -1,11 +1,11 @@
-"""Regenerate servespec/catalog/sglang_flags.yaml from the REAL SGLang parsers, or verify it has not drifted.
+"""Regenerate renderer/catalog/sglang_flags.yaml from the REAL SGLang parsers, or verify it has not drifted.
 
     .venv/bin/python tools/gen_sglang_flags.py --verify         # CI / tests: exit 1 on drift
     .venv/bin/python tools/gen_sglang_flags.py --write          # rewrite the table in place
     .venv/bin/python tools/gen_sglang_flags.py --write --add-version 0.5.24
 
 Each version's parser comes from the env that tools/sglang-env.sh builds for it (--build runs that
-script for envs that are missing). The parser is asked through `servespec/sglang_parse.py --describe`
+script for envs that are missing). The parser is asked through `renderer/engine/parse.py --describe`
 in that env, so this script itself needs only PyYAML.
 
 What is hand-written and what is derived:
@@ -15,7 +15,7 @@ What is hand-written and what is derived:
     option's names that the parser has, or null), `choices` (the parser's choices for every
     rendered option that has them, or the values SGLang checks after parsing where the parser
     takes any string), `deprecated` (every option string whose action class is Deprecated*) and
-    `all_flags` (every option string the parser accepts; servespec/sglang_args.py checks
+    `all_flags` (every option string the parser accepts; renderer/resolve/sglang_args.py checks
     engine.extra_args against it).
 A derived entry that is new, or whose value changed, gets a fresh "verified with the real parser
 on <today>" note; the old value is kept in the note so a reviewer sees what moved.
@@ -38,8 +38,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLE = ROOT / "servespec" / "catalog" / "sglang_flags.yaml"
-PARSE = ROOT / "servespec" / "sglang_parse.py"
+TABLE = ROOT / "renderer" / "catalog" / "sglang_flags.yaml"
+PARSE = ROOT / "renderer" / "engine" / "parse.py"
 ENV_SCRIPT = ROOT / "tools" / "sglang-env.sh"
 
 HEADER = """\
@@ -163,7 +163,7 @@ def generate(table: dict, described: dict[str, dict], today: str) -> dict:
             deprecated[name] = item
 
         out = {"source": old.get("source") or (
-                   f"sglang=={version} wheel from PyPI, parser read by servespec/sglang_parse.py "
+                   f"sglang=={version} wheel from PyPI, parser read by renderer/engine/parse.py "
                    f"--describe in the env tools/sglang-env.sh {version} builds; verified with the "
                    f"real parser on {today}"),
                "flags": flags, "sources": sources, "choices": choices}

@@ -69,7 +69,7 @@ def describe(tag: str, fn, info) -> dict:
         "regions": list(getattr(info, "regions", None) or []),
         "image": image_layers(cells["image"]) if cells.get("image") is not None else [],
     }
-    # Where each start-up cache goes (servespec/caches.py): the test checks it is a mounted volume.
+    # Where each start-up cache goes (renderer/resolve/caches.py): the test checks it is a mounted volume.
     out["env"] = image_env(out["image"])
     concurrency = getattr(info, "concurrency_info", None)
     if concurrency is not None:

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Build a venv holding the REAL argument parser of one SGLang release, on a CPU-only machine, so
-# that rendered launch arguments can be checked against it (servespec/sglang_parse.py,
+# that rendered launch arguments can be checked against it (renderer/engine/parse.py,
 # tests/test_sglang_parser.py, tools/gen_sglang_flags.py).
 #
 #   bash tools/sglang-env.sh 0.5.23            # builds .cache/sglang-0.5.23/ once, then a no-op
 #   bash tools/sglang-env.sh 0.5.23 0.5.10     # several versions, one after the other
-#   .cache/sglang-0.5.23/bin/python servespec/sglang_parse.py rendered/<app>/sglang.args
+#   .cache/sglang-0.5.23/bin/python renderer/engine/parse.py rendered/<app>/sglang.args
 #
 # What goes in is tools/sglang-requirements/<VERSION>.txt, installed with --no-deps: sglang itself
 # (its metadata pins a CUDA torch and dozens of GPU packages the parser never touches), the CPU

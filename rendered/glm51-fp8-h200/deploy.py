@@ -237,7 +237,7 @@ def commit_caches() -> None:
             log(f"cache volume not committed: {error}")
 
 
-# --- benchmark: `servespec bench` (servespec/bench.py) -------------------------------------------
+# --- benchmark: `servespec bench` (renderer/operate/bench.py) -------------------------------------------
 # SGLang's own serving benchmark runs in this CPU function, next to the endpoint, so the load and
 # the latencies do not cross the user's network. The endpoint's credentials: SGLang's API key
 # from its own Secret; Modal's proxy-auth token copied from the local environment only for a
@@ -257,7 +257,7 @@ bench_credentials = modal.Secret.from_dict(
     timeout=3600,
 )
 def bench_endpoint(request: str) -> None:
-    """Run each benchmark cell of `request` (JSON from servespec/bench.py) against the endpoint;
+    """Run each benchmark cell of `request` (JSON from renderer/operate/bench.py) against the endpoint;
     the tokenizer comes from the weights volume. Prints one result line per cell."""
     import json
     import tempfile
@@ -267,7 +267,7 @@ def bench_endpoint(request: str) -> None:
         run_bench_request({**json.loads(request), "tokenizer": MODEL_DIR, "out_dir": out_dir})
 
 
-# --- the benchmark driver: servespec/bench_driver.py, included verbatim ---------------------------
+# --- the benchmark driver: renderer/runtime/bench_driver.py, included verbatim ---------------------------
 """Run SGLang's serving benchmark once per cell, in one process, for `servespec bench`.
 
 Runs where the pinned SGLang is importable, never inside servespec itself; standard library
@@ -371,10 +371,10 @@ def run_bench_request(request: dict) -> None:
         print(BENCH_RESULT_MARKER + json.dumps(outcome), flush=True)
 
 
-# --- supervision: servespec/redact.py + supervise.py, included verbatim, so that this -------
+# --- supervision: renderer/runtime/redact.py + supervise.py, included verbatim, so that this -------
 # --- file needs nothing but `modal` to deploy --------------------------------------------------
 # ---------------------------------------------------------------------------
-# Redaction (servespec/redact.py, included verbatim in deploy.py before the supervision code).
+# Redaction (renderer/runtime/redact.py, included verbatim in deploy.py before the supervision code).
 #
 # The one place that knows which names look secret and how a secret value is hidden: the
 # deploy runner (environment variables), the smoke test (the API key), the supervision code in
@@ -454,7 +454,7 @@ def redact_argv(argv: Sequence[str], secrets: Iterable[str | None]) -> list[str]
 
 
 # ---------------------------------------------------------------------------
-# Server supervision (servespec/supervise.py, included verbatim).
+# Server supervision (renderer/runtime/supervise.py, included verbatim).
 #
 # Runs the SGLang server as a child process inside the Modal container and:
 #   * forwards its output to our stdout (the Modal dashboard shows it), with
@@ -469,7 +469,7 @@ def redact_argv(argv: Sequence[str], secrets: Iterable[str | None]) -> list[str]
 #
 # Standard library only: this text is pasted into the generated deploy.py, so
 # it must not import anything the container image might lack (redact.py is
-# pasted above it, its import dropped: servespec/render.py supervision_source).
+# pasted above it, its import dropped: renderer/render/artifacts.py supervision_source).
 # ---------------------------------------------------------------------------
 import contextlib
 import os

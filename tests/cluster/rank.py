@@ -4,7 +4,7 @@
     python rank.py follower WORKDIR CONTROL_PORT NOTICE_PORT
 
 It starts a stand-in "SGLang rank" (this file with `server-leader` / `server-follower`) under the
-REAL servespec/supervise.py, as deploy.py's Serve.start does, then behaves as Modal does after
+REAL renderer/runtime/supervise.py, as deploy.py's Serve.start does, then behaves as Modal does after
 @modal.enter: on SIGTERM it runs the @modal.exit body (server.stop) and exits 0.
 
 The stand-in ranks mimic what sglang 0.5.23 does (srt/entrypoints/engine.py): the leader serves
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for health_handler
 from health_handler import Health
 
-from servespec import supervise as sv
+from renderer.runtime import supervise as sv
 
 DRAIN_SECONDS = 0.5
 GRACE_SECONDS = 2.0  # short, so the test that waits one full grace stays quick

@@ -1,0 +1,67 @@
+"""Model facts as a spec names them: model.facts and speculative.draft.facts, each a YAML file
+relative to the spec file that sets the field (renderer/facts/generate.py writes them).
+
+A facts file that does not load is reported as findings (SS126) at the facts file's own line and
+at the spec's field; the rest of the pipeline then runs without facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from renderer.errors import Finding, LoadError, Severity
+from renderer.spec.load import Document, load_file
+
+DRAFT_FACTS = ("speculative", "draft", "facts")
+
+
+@dataclass
+class Facts:
+    """The model's and the draft's facts, None where the spec names none or the file failed."""
+
+    model: dict | None = None
+    model_doc: Document | None = None
+    draft: dict | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+
+def load_facts(doc: Document, spec: dict) -> Facts:
+    loaded = Facts()
+    ref = spec["model"].get("facts")
+    if ref:
+        try:
+            loaded.model_doc = facts_file(doc.file_dir(("model", "facts")) / ref)
+            loaded.model = loaded.model_doc.data
+        except LoadError as exc:
+            # The facts file's own position is the useful one; also point at the field naming it.
+            # Findings sort by file, so the facts file's own lines may print after this one: say
+            # what went wrong here too rather than "see above".
+            loaded.findings.extend(exc.findings)
+            why = exc.findings[0].message if exc.findings else str(exc)
+            loaded.findings.append(Finding(doc.position(("model", "facts")), "model.facts",
+                                           f"cannot use model facts '{ref}': {why}", "SS126",
+                                           Severity.ERROR))
+    draft_ref = ((spec.get("speculative") or {}).get("draft") or {}).get("facts")
+    if draft_ref:
+        try:  # the speculative rules (SS160) say when a draft's facts are unusable
+            loaded.draft = facts_file(doc.file_dir(DRAFT_FACTS) / draft_ref).data
+        except LoadError:
+            loaded.draft = None
+    return loaded
+
+
+def facts_file(path: Path) -> Document:
+    """A model-facts file, parsed once per process and file version: many specs name the same
+    one (checking 500 specs parsed it 500 times). Read-only by convention, like the spec."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return load_file(path)  # reports the missing file with its position
+    return _facts_file(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _facts_file(path: str, mtime_ns: int, size: int) -> Document:
+    return load_file(Path(path))

@@ -1,0 +1,63 @@
+"""Command steps: each command runs unless its skip check proves it already happened."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+
+from renderer.render.steps import URL_PLACEHOLDER
+from renderer.run.context import Context, unknown_url
+from renderer.run.problems import EXIT_FAILED
+from renderer.run.process import Outcome, run_command
+from renderer.run.records import StepResult
+from renderer.run.skip import check_done
+
+
+def substitute(argv: list[str], url: str | None) -> list[str]:
+    return [a.replace(URL_PLACEHOLDER, url or URL_PLACEHOLDER) for a in argv]
+
+
+def run_commands(ctx: Context, step: dict, deadline: float) -> StepResult:
+    start = time.time()
+    ran = 0
+    for command in step["commands"]:
+        if command.get("skip_if"):
+            done, answer = check_done(command["skip_if"], deadline)
+            question = f"  {command['skip_if']['description']}? {answer}"
+            if done:
+                ctx.display.print(f"{question}: skipped `{shlex.join(command['argv'])}`")
+                continue
+            ctx.display.print(f"{question}: running it")
+        needs_url = any(URL_PLACEHOLDER in a for a in command["argv"])
+        url = ctx.endpoint_url() if needs_url else None
+        if needs_url and not url:
+            return StepResult(step["name"], "failed", EXIT_FAILED, start, time.time(),
+                              unknown_url(ctx), command=shlex.join(command["argv"]))
+        argv = substitute(command["argv"], url)
+        ran += 1
+        ctx.display.print(f"  $ {shlex.join(argv)}")
+        with ctx.display.running(step["name"]):
+            outcome = run_command(argv, deadline, lambda line: ctx.display.print(f"  │ {line}"))
+        if step["name"] == "deploy":
+            learn_url(ctx, outcome.output)
+        if outcome.status != "ok":
+            return StepResult(step["name"], outcome.status, outcome.exit_code, start, time.time(),
+                              f"{shlex.join(argv)} {describe(outcome)}", outcome.tail,
+                              shlex.join(argv))
+    status = "skipped" if ran == 0 else "ok"
+    reason = "every command was already done" if ran == 0 else ""
+    return StepResult(step["name"], status, 0, start, time.time(), reason,
+                      url=ctx.url if step["name"] == "deploy" else None)
+
+
+def describe(outcome: Outcome) -> str:
+    if outcome.status == "timeout":
+        return "ran out of time and was stopped"
+    return f"exited with code {outcome.exit_code}"
+
+
+def learn_url(ctx: Context, output: str) -> None:
+    found = re.search(ctx.steps_doc["endpoint"]["deploy_output_pattern"], output)
+    if found:
+        ctx.url = found.group(0)
