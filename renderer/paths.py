@@ -21,6 +21,13 @@ SCHEMA = DATA / "specs" / "schema.json" if DATA is _CHECKOUT else DATA / "schema
 CATALOG = PACKAGE / "catalog"
 SCAFFOLD = PACKAGE / "scaffold" / "files"
 RUNTIME = PACKAGE / "runtime"
+# The runtime as one file per render tree (renderer/render/runtime_file.py): rendered/_runtime/,
+# attached to every image at RUNTIME_REMOTE, where /root is on the container's sys.path (modal
+# 1.6.4 mounts the app's own file at /root/<file> and imports it by module name:
+# _utils/function_utils.py FunctionInfo, _runtime/user_code_imports.py import_single_function_service).
+RUNTIME_FOLDER = "_runtime"
+RUNTIME_MODULE = "servespec_runtime"
+RUNTIME_REMOTE = f"/root/{RUNTIME_MODULE}.py"
 ENGINE = PACKAGE / "engine"
 
 # The user's repository, relative to where servespec runs.
@@ -31,3 +38,9 @@ RUNS_DIR = Path("runs")
 
 def rendered_dir(spec_name: str) -> str:
     return f"{RENDERED_DIR}/{spec_name}"
+
+
+def runtime_file(rendered_root: str | Path = RENDERED_DIR) -> Path:
+    """The runtime file of a render tree: <root>/_runtime/servespec_runtime.py. A spec cannot be
+    named _runtime: its folder would be this one."""
+    return Path(rendered_root) / RUNTIME_FOLDER / f"{RUNTIME_MODULE}.py"

@@ -38,6 +38,7 @@ def main() -> int:
 
         checked = read_spec(args["spec"])
         render.write_files(Path("rendered") / checked.name, render.render_files(checked))
+        render.write_files(Path("rendered") / "_runtime", render.runtime_files())
     return run_main.deploy_main(args["spec"], dry_run=args.get("dry_run", False),
                                 from_step=args.get("from_step"),
                                 only_step=args.get("only_step"), fmt=args.get("fmt", "text"))

@@ -44,6 +44,7 @@ def repo(tmp_path: Path) -> Path:
     """A repository-shaped folder: the spec, its model facts and its rendered files."""
     shutil.copytree(ROOT / "specs", tmp_path / "specs")
     shutil.copytree(ROOT / "rendered" / APP, tmp_path / "rendered" / APP)
+    shutil.copytree(ROOT / "rendered" / "_runtime", tmp_path / "rendered" / "_runtime")
     (tmp_path / "home").mkdir()
     return tmp_path
 
@@ -204,6 +205,16 @@ def test_status_says_when_rendered_changed_or_app_was_redeployed(standin, repo):
     standin.answer("app info", app_info())
     standin.answer("container list", [])
     assert "a rollback or a deploy outside servespec" in standin.run(["status", SPEC]).stdout
+
+
+def test_the_recorded_digest_covers_the_runtime_file(standin, repo):
+    """A deploy ships the runtime file too: editing it alone makes status say rendered/ changed."""
+    record_deploy(repo, current_digest(repo))
+    runtime = repo / "rendered" / "_runtime" / "servespec_runtime.py"
+    runtime.write_text(runtime.read_text() + "# changed\n")
+    standin.answer("app info", app_info())
+    standin.answer("container list", [])
+    assert "NOT the version rendered/ holds now: rendered/ changed" in standin.run(["status", SPEC]).stdout
 
 
 def test_status_of_a_missing_app_is_one_sentence(standin):

@@ -12,16 +12,16 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import ROOT, default_text, run_cli
 
-from renderer import catalog
+from renderer import catalog, paths
 from renderer.pipeline import read_spec, spec_paths
-from renderer.render.artifacts import ARTIFACTS, render_files, supervision_source
+from renderer.render.artifacts import ARTIFACTS, render_files
+from renderer.render.runtime_file import runtime_source
 from renderer.resolve import sglang_args
 
 SPECS = spec_paths([], ROOT / "specs")  # specs/*.yaml and specs/examples/*.yaml
@@ -42,7 +42,8 @@ def checked(path: Path):
 # --- golden files ---------------------------------------------------------------------------------
 
 def test_every_spec_has_a_golden_render_and_every_render_a_spec():
-    rendered_names = sorted(p.name for p in (ROOT / "rendered").iterdir() if p.is_dir())
+    rendered_names = sorted(p.name for p in (ROOT / "rendered").iterdir()
+                            if p.is_dir() and p.name != paths.RUNTIME_FOLDER)
     assert rendered_names == sorted(SPEC_IDS), "run `make render` and commit rendered/"
 
 
@@ -69,19 +70,16 @@ def test_output_is_byte_stable_lf_and_headed(spec):
 # --- the real modal client ------------------------------------------------------------------------
 
 def inspect_app(deploy_py: Path) -> dict:
-    """What the real modal client makes of deploy_py. Several tests read the same committed
-    file: it is imported once per content (a real modal import costs about a second)."""
-    return copy.deepcopy(_inspect(deploy_py.read_bytes()))
+    """What the real modal client makes of deploy_py, imported where it lies (its runtime file is
+    found relative to it). Several tests read the same committed file: it is imported once per
+    path and content (a real modal import costs about a second)."""
+    return copy.deepcopy(_inspect(str(deploy_py.resolve()), deploy_py.read_bytes()))
 
 
 @functools.cache
-def _inspect(source: bytes) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        deploy_py = Path(tmp) / "deploy.py"
-        deploy_py.write_bytes(source)
-        proc = subprocess.run([sys.executable, str(ROOT / "tools" / "modal_inspect.py"),
-                               str(deploy_py)], capture_output=True, text=True, timeout=120,
-                              cwd=ROOT, check=False)
+def _inspect(path: str, source: bytes) -> dict:
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "modal_inspect.py"), path],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 
@@ -312,12 +310,46 @@ def test_rendered_python_passes_ruff_and_py_compile():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_supervision_code_is_included_verbatim():
-    source = supervision_source()
-    assert "class Redactor" in source and "def supervise(" in source
-    assert "from .redact" not in source
-    for spec in SPECS:
-        assert source in rendered(spec.stem, "deploy.py").read_text()
+def test_the_runtime_file_is_golden():
+    """One runtime file per render tree, rendered from renderer/runtime and committed."""
+    committed = paths.runtime_file(ROOT / "rendered").read_text()
+    assert committed == runtime_source(), "rendered/_runtime is stale: run `make render`"
+    for name in ("class Redactor", "def supervise(", "def run_bench_request(", "def commit_volumes("):
+        assert name in committed
+    for spec in SPECS:  # deploy.py holds the deployment only, no pasted runtime
+        assert "class Redactor" not in rendered(spec.stem, "deploy.py").read_text()
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
+def test_every_image_attaches_the_runtime_file_it_imports(spec):
+    """The real modal client sees the committed runtime file attached to every function's image
+    at /root, and every name the app's functions import from it is defined there."""
+    deploy = rendered(spec.stem, "deploy.py")
+    fns = inspect_app(deploy)["functions"]
+    local = paths.runtime_file(ROOT / "rendered").resolve()
+    mount = f"MOUNT {local} -> {paths.RUNTIME_REMOTE}"
+    for tag, fn in fns.items():
+        assert fn["image"][-1] == mount, (tag, fn["image"][-3:])
+    runtime_names = set(ast_names(ast.parse(runtime_source())))
+    wanted = {alias.name for node in ast.walk(ast.parse(deploy.read_text()))
+              if isinstance(node, ast.ImportFrom) and node.module == paths.RUNTIME_MODULE
+              for alias in node.names}
+    assert wanted and wanted <= runtime_names, wanted - runtime_names
+
+
+def ast_names(tree: ast.Module) -> list[str]:
+    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+
+
+def test_an_app_imports_with_no_runtime_file_anywhere(tmp_path):
+    """Importing deploy.py (what `modal deploy` does first) needs no runtime on sys.path and no
+    runtime file on disk: the file is read only when Modal uploads it."""
+    lone = tmp_path / "lone" / "deploy.py"
+    lone.parent.mkdir()
+    lone.write_bytes(rendered("glm51-fp8-b200", "deploy.py").read_bytes())
+    assert not (tmp_path / paths.RUNTIME_FOLDER).exists()
+    fns = inspect_app(lone)["functions"]
+    assert fns["Serve"]["image"][-1].endswith(f"-> {paths.RUNTIME_REMOTE}")
 
 
 def test_no_secret_value_can_enter_a_rendered_file(tmp_path):
@@ -367,6 +399,14 @@ def test_check_fails_when_the_spec_changes_without_a_render(workspace):
     spec.write_text(spec.read_text().replace("max_replicas: 3", "max_replicas: 2"))
     proc = run_cli("render", "--verify", cwd=workspace)
     assert proc.returncode == 1 and "max_containers=2" in proc.stdout
+
+
+def test_check_fails_when_the_runtime_file_is_edited(workspace):
+    runtime = paths.runtime_file(workspace / "rendered")
+    runtime.write_text(runtime.read_text().replace("REDACTED = ", "REDACTED_ = ", 1))
+    proc = run_cli("render", "--verify", cwd=workspace)
+    assert proc.returncode == 1 and "+REDACTED = " in proc.stdout
+    assert "rendered/_runtime: STALE" in proc.stderr
 
 
 def test_check_flags_an_orphaned_render(workspace):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import json
 import shlex
+import shutil
 from pathlib import Path
 
 from conftest import ROOT
@@ -94,7 +95,7 @@ def test_hostile_strings_stay_literal(tmp_path, field, text):
     assert structure(tree) == BASELINE_SHAPE
     consts = constants(tree)
     spec = result.spec
-    assert consts["MODEL_REVISION"] == spec["model"]["revision"]
+    assert list(consts["DOWNLOADS"][0])[1] == spec["model"]["revision"]
     assert consts["IGNORE_PATTERNS"] == spec["download"]["ignore_patterns"]
     args = consts["SGLANG_ARGS"]
     assert args[args.index("--served-model-name") + 1] == spec["model"]["served_name"]
@@ -150,7 +151,7 @@ def test_a_template_fault_is_one_sentence_and_keeps_earlier_artifacts(tmp_path, 
     assert CliRunner().invoke(main, ["render", "--out", str(out), str(spec)]).exit_code == 0
     before = {p.name: p.read_text() for p in (out / spec.stem).iterdir()}
     broken = tmp_path / "templates"
-    broken.mkdir()
+    shutil.copytree(render.TEMPLATES, broken)
     text = (render.TEMPLATES / "deploy.py.j2").read_text()
     (broken / "deploy.py.j2").write_text(text.replace("{{ dep.app | py }}", "{{ dep.no_such | py }}", 1))
     monkeypatch.setattr(render, "TEMPLATES", broken)

@@ -589,6 +589,22 @@ def test_stale_steps_are_refused_with_make_render(ws):
     assert ws.calls() == []
 
 
+def test_a_runtime_file_other_than_the_installed_one_is_refused(ws):
+    """The runtime file ships with every app: one left by another servespec, or edited, stops
+    the deploy in preflight, before anything changes, naming the file and the remedy."""
+    assert ws.deploy(dry_run=True).returncode == 0  # renders steps.json and the runtime file
+    runtime = ws.root / "rendered" / "_runtime" / "servespec_runtime.py"
+    runtime.write_text(runtime.read_text() + "# edited\n")
+    proc = ws.deploy(render=False)
+    assert proc.returncode == 1, proc.stderr
+    assert ("preflight failed: rendered/_runtime/servespec_runtime.py differs from the runtime "
+            "servespec ") in proc.stderr and "run `make render`" in proc.stderr
+    assert main_commands(ws) == [] and ws.calls() == []
+    runtime.unlink()
+    proc = ws.deploy(render=False)
+    assert proc.returncode == 1 and "servespec_runtime.py is missing" in proc.stderr
+
+
 def test_missing_steps_is_one_sentence(ws):
     proc = ws.deploy(render=False)
     assert proc.returncode == 1

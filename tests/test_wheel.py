@@ -86,6 +86,9 @@ def test_init_validate_render_estimate_from_an_empty_folder(installed, tmp_path)
         # The same spec renders to the same bytes as this repository's committed artifacts.
         assert (demo / "rendered" / name / artifact).read_bytes() == (
             ROOT / "rendered" / name / artifact).read_bytes(), artifact
+    # So does the runtime file every app attaches, from the runtime package inside the wheel.
+    runtime = Path("_runtime") / "servespec_runtime.py"
+    assert (demo / "rendered" / runtime).read_bytes() == (ROOT / "rendered" / runtime).read_bytes()
     estimate = run([servespec, "estimate"], demo, env)
     assert "weights" in estimate.stdout and "KV" in estimate.stdout
 

@@ -24,8 +24,14 @@ def _cells(fn) -> dict:
 
 
 def image_layers(image) -> list[str]:
-    """Dockerfile commands of an image and its bases, base first."""
+    """Dockerfile commands of an image and its bases, base first. A file attached at container
+    start (Image.add_local_file, copy=False: a mount layer, modal/_image.py
+    _add_mount_layer_or_copy) shows as `MOUNT local -> remote`."""
     cells = _cells(image._load)
+    if "mount" in cells and "base_image" in cells:
+        entries = cells["mount"]._entries or ()
+        return image_layers(cells["base_image"]) + [
+            f"MOUNT {entry.local_file} -> {entry.remote_path}" for entry in entries]
     commands = []
     for base in cells.get("base_images", {}).values():
         commands += image_layers(base)

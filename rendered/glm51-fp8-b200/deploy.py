@@ -8,49 +8,17 @@ Functions, in the order `servespec deploy` runs them:
   Serve (class)     8x B200: SGLang's OpenAI-compatible server on port 8000.
 
 Surface: @app.server class (no request cap; 429 above max_concurrency); Modal proxy auth (Modal-Key/Modal-Secret) required.
+Runtime: ../_runtime/servespec_runtime.py (supervision, volumes, benchmark driver).
 """
+
+import os
+from pathlib import Path
 
 import modal
 
 # --- what this deployment is ------------------------------------------------------------------
 APP_NAME = "glm51-fp8-b200"
-MODEL_REPO = "zai-org/GLM-5.1-FP8"
-MODEL_REVISION = "main"
-MODEL_DIR = "/model-cache/zai-org/GLM-5.1-FP8/main"
-DOWNLOAD_MARKER = "/model-cache/zai-org/GLM-5.1-FP8/main/.servespec-download-complete"
-IGNORE_PATTERNS = ["original/*", "*.pth", "*.pt"]
-# Every snapshot the download step makes (repository, revision, directory, marker): serving runs
-# with HF_HUB_OFFLINE=1, so whatever SGLang loads must be here.
-DOWNLOADS = [
-    (
-        "zai-org/GLM-5.1-FP8",
-        "main",
-        "/model-cache/zai-org/GLM-5.1-FP8/main",
-        "/model-cache/zai-org/GLM-5.1-FP8/main/.servespec-download-complete",
-    ),
-]
-
 GPU = "B200:8"
-PORT = 8000
-HEALTH_URL = "http://127.0.0.1:8000/health"
-# Give up on a server that is not healthy a minute before Modal's start-up deadline, so the
-# failure is ours, with the server's last log lines, rather than a bare Modal timeout.
-HEALTH_TIMEOUT = 3540
-# Seconds SGLang gets to finish in-flight requests after SIGTERM before it is killed.
-SHUTDOWN_GRACE = 20
-
-WEIGHTS_MOUNT = "/model-cache"
-CACHE_MOUNT = "/dg-cache"
-# Every cache SGLang rebuilds at start lives under CACHE_DIR, in the cache volume: the path names
-# the GPU architecture and the image (tag until pinned by digest), so another image never reads it.
-CACHE_DIR = "/dg-cache/sm100/sglang_v0.5.23-cu129-amd64"
-DEEPGEMM_CACHE_DIR = "/dg-cache/sm100/sglang_v0.5.23-cu129-amd64/deep_gemm"
-DEEPGEMM_MARKER = "/dg-cache/sm100/sglang_v0.5.23-cu129-amd64/deep_gemm/.servespec/sglang-0.5.23_sm100_zai-org_GLM-5.1-FP8@main_tp8-pp1-dp1-ep1-nodes1.done"
-# sglang.compile_deep_gemm's own deadline (its --timeout, default 3600), kept 300 s under
-# the function's timeout so SGLang stops with its own message before Modal kills the container.
-COMPILE_ARGS = ["--timeout", "6900"]
-
-API_KEY_ENV = "SGLANG_API_KEY"  # read from the Secret at start-up, never written to a file
 
 # SGLang 0.5.23 launch arguments: the same list as sglang.args beside this file.
 SGLANG_COMMAND = ["sglang", "serve"]
@@ -77,21 +45,32 @@ SGLANG_ARGS = [
     "--log-level", "info",
 ]
 
+PORT = 8000
+HEALTH_URL = "http://127.0.0.1:8000/health"
+# Give up on a server that is not healthy a minute before Modal's start-up deadline, so the
+# failure is ours, with the server's last log lines, rather than a bare Modal timeout.
+HEALTH_TIMEOUT = 3540
+# Seconds SGLang gets to finish in-flight requests after SIGTERM before it is killed.
+SHUTDOWN_GRACE = 20
+API_KEY_ENV = "SGLANG_API_KEY"  # read from the Secret at start-up, never written to a file
+
 # --- Modal resources --------------------------------------------------------------------------
 app = modal.App(APP_NAME)
 
+WEIGHTS_MOUNT = "/model-cache"
 weights_volume = modal.Volume.from_name("glm51-fp8-weights", create_if_missing=True)
-cache_volume = modal.Volume.from_name("glm51-deepgemm-sm100", create_if_missing=True)
+CACHE_MOUNT = "/dg-cache"
+CACHE_VOLUME = "glm51-deepgemm-sm100"
+# Every cache SGLang rebuilds at start lives under /dg-cache/sm100/sglang_v0.5.23-cu129-amd64 in the cache volume: the
+# path names the GPU architecture and the image (tag until pinned by digest), so another image never reads it.
+cache_volume = modal.Volume.from_name(CACHE_VOLUME, create_if_missing=True)
 # What the GPU functions mount, and which of it holds caches that serving commits back.
 GPU_VOLUMES = {WEIGHTS_MOUNT: weights_volume, CACHE_MOUNT: cache_volume}
-CACHE_VOLUMES = [cache_volume]
+CACHE_VOLUMES = {CACHE_VOLUME: cache_volume}
 
-# CPU-only image for the download: copying files needs no multi-gigabyte CUDA image.
-download_image = (
-    modal.Image.debian_slim(python_version="3.12")
-    .pip_install("huggingface-hub[hf_xet]==2.4.0")
-    .env({"HF_XET_HIGH_PERFORMANCE": "1"})
-)
+# The runtime every function imports (supervision, volumes, the benchmark driver): one file for
+# every app rendered beside this one, attached at container start where /root is on sys.path.
+RUNTIME_FILE = Path(__file__).resolve().parent.parent / "_runtime" / "servespec_runtime.py"
 
 # SGLang's image bundles CUDA, SGLang and DeepGEMM; huggingface-hub inside it is left alone.
 sglang_image = (
@@ -108,13 +87,31 @@ sglang_image = (
             "TRITON_CACHE_DIR": "/dg-cache/sm100/sglang_v0.5.23-cu129-amd64/triton",
         }
     )
+    .add_local_file(RUNTIME_FILE, "/root/servespec_runtime.py")
 )
-
-hf_secret = modal.Secret.from_name("huggingface-secret")
 api_key_secret = modal.Secret.from_name("glm51-api-key")
 
 
-# --- step 1: weights ---------------------------------------------------------------------------
+# --- download: CPU only ---------------------------------------------------------------------------
+# Every snapshot the download step makes (repository, revision, directory, marker): serving runs
+# with HF_HUB_OFFLINE=1, so whatever SGLang loads must be here.
+DOWNLOADS = [
+    ("zai-org/GLM-5.1-FP8", "main",
+     "/model-cache/zai-org/GLM-5.1-FP8/main",
+     "/model-cache/zai-org/GLM-5.1-FP8/main/.servespec-download-complete"),
+]
+IGNORE_PATTERNS = ["original/*", "*.pth", "*.pt"]
+
+# Copying files needs no multi-gigabyte CUDA image.
+download_image = (
+    modal.Image.debian_slim(python_version="3.12")
+    .pip_install("huggingface-hub[hf_xet]==2.4.0")
+    .env({"HF_XET_HIGH_PERFORMANCE": "1"})
+    .add_local_file(RUNTIME_FILE, "/root/servespec_runtime.py")
+)
+hf_secret = modal.Secret.from_name("huggingface-secret")
+
+
 @app.function(
     image=download_image,
     volumes={WEIGHTS_MOUNT: weights_volume},
@@ -123,29 +120,20 @@ api_key_secret = modal.Secret.from_name("glm51-api-key")
 )
 def download_weights() -> None:
     """Snapshot each of DOWNLOADS into the weights volume, once per repository and revision."""
-    import os
-
     from huggingface_hub import snapshot_download
+    from servespec_runtime import download_snapshots
 
     weights_volume.reload()
-    for repo, revision, directory, done in DOWNLOADS:
-        if os.path.exists(done):
-            print(f"skipped: {repo}@{revision} is already in {directory}")
-            continue
-        snapshot_download(
-            repo_id=repo,
-            revision=revision,
-            local_dir=directory,
-            ignore_patterns=IGNORE_PATTERNS or None,
-        )
-        # The marker goes last: a download cut short leaves no marker and is resumed next time.
-        with open(done, "w") as marker:
-            marker.write(f"{repo}@{revision}\n")
-        weights_volume.commit()
-        print(f"downloaded {repo}@{revision} into {directory}")
+    download_snapshots(DOWNLOADS, IGNORE_PATTERNS, snapshot_download, weights_volume.commit)
 
 
-# --- step 2: DeepGEMM kernels --------------------------------------------------------------------
+# --- compile: DeepGEMM kernels on the serving GPUs --------------------------------------------------
+DEEPGEMM_MARKER = "/dg-cache/sm100/sglang_v0.5.23-cu129-amd64/deep_gemm/.servespec/sglang-0.5.23_sm100_zai-org_GLM-5.1-FP8@main_tp8-pp1-dp1-ep1-nodes1.done"
+# sglang.compile_deep_gemm's own deadline (its --timeout, default 3600), kept 300 s under
+# the function's timeout so SGLang stops with its own message before Modal kills the container.
+COMPILE_ARGS = ["--timeout", "6900"]
+
+
 @app.function(
     image=sglang_image,
     gpu=GPU,
@@ -154,28 +142,16 @@ def download_weights() -> None:
 )
 def compile_deepgemm() -> None:
     """Run sglang.compile_deep_gemm with the serving arguments, so cold starts skip the JIT."""
-    import os
-    import subprocess
     import sys
 
-    reload_volumes()
-    if os.path.exists(DEEPGEMM_MARKER):
-        print(f"skipped: DeepGEMM kernels for this key are in {DEEPGEMM_CACHE_DIR}")
-        return
-    missing = [f"{repo}@{revision}" for repo, revision, _, done in DOWNLOADS
-               if not os.path.exists(done)]
-    if missing:
-        raise RuntimeError(f"not in the weights volume: {', '.join(missing)}: "
-                           "run download_weights first")
-    os.makedirs(os.path.dirname(DEEPGEMM_MARKER), exist_ok=True)
+    from servespec_runtime import precompile_deepgemm, reload_volumes
+
+    reload_volumes(GPU_VOLUMES.values())
     argv = [sys.executable, "-m", "sglang.compile_deep_gemm", *SGLANG_ARGS, *COMPILE_ARGS]
-    subprocess.run(argv, check=True)
-    with open(DEEPGEMM_MARKER, "w") as marker:
-        marker.write("compiled\n")
-    cache_volume.commit()
+    precompile_deepgemm(argv, DEEPGEMM_MARKER, DOWNLOADS, cache_volume.commit)
 
 
-# --- step 3: serving -----------------------------------------------------------------------------
+# --- serving --------------------------------------------------------------------------------------
 @app.server(
     image=sglang_image,
     gpu=GPU,
@@ -203,7 +179,9 @@ class Serve:
     @modal.enter()
     def start(self) -> None:
         """Start SGLang and return once it is healthy; Modal routes HTTPS straight to PORT."""
-        reload_volumes()
+        from servespec_runtime import commit_volumes, reload_volumes, supervise
+
+        reload_volumes(GPU_VOLUMES.values())
         self.server = supervise(
             [*SGLANG_COMMAND, *SGLANG_ARGS],
             HEALTH_URL,
@@ -211,39 +189,22 @@ class Serve:
             health_timeout=HEALTH_TIMEOUT,
             grace_seconds=SHUTDOWN_GRACE,
         )
-        commit_caches()
+        commit_volumes(CACHE_VOLUMES, "after start")
 
     @modal.exit()
     def stop(self) -> None:
         """Modal replaces our SIGTERM handler after @modal.enter, so shut SGLang down here."""
+        from servespec_runtime import commit_volumes
+
         self.server.stop(SHUTDOWN_GRACE)
-        commit_caches()
+        commit_volumes(CACHE_VOLUMES, "at exit")
 
 
-def reload_volumes() -> None:
-    """Volumes are mounted as committed at start; reloading picks up a download or compile that
-    committed while this container was being scheduled."""
-    for volume in GPU_VOLUMES.values():
-        volume.reload()
-
-
-def commit_caches() -> None:
-    """Persist what SGLang compiled or tuned at start (CACHE_DIR) for the next cold start. Best
-    effort: a failed commit costs the next start time, never this replica."""
-    for volume in CACHE_VOLUMES:
-        try:
-            volume.commit()
-        except Exception as error:  # noqa: BLE001 - serving matters more than the cache
-            log(f"cache volume not committed: {error}")
-
-
-# --- benchmark: `servespec bench` (renderer/operate/bench.py) -------------------------------------------
+# --- bench: `servespec bench` (renderer/operate/bench.py) ------------------------------------------
 # SGLang's own serving benchmark runs in this CPU function, next to the endpoint, so the load and
 # the latencies do not cross the user's network. The endpoint's credentials: SGLang's API key
 # from its own Secret; Modal's proxy-auth token copied from the local environment only for a
-# `servespec bench` run (SERVESPEC_BENCH=1), so a `modal deploy` never stores a token in the app.
-import os
-
+# `servespec bench` run (SERVESPEC_BENCH=1), so no other run stores a token in the app.
 BENCH_PROXY_ENV = ["MODAL_PROXY_TOKEN_ID", "MODAL_PROXY_TOKEN_SECRET"]
 bench_credentials = modal.Secret.from_dict(
     {name: os.environ.get(name) for name in BENCH_PROXY_ENV} if os.environ.get("SERVESPEC_BENCH") else {}
@@ -262,678 +223,8 @@ def bench_endpoint(request: str) -> None:
     import json
     import tempfile
 
+    from servespec_runtime import run_bench_request
+
     weights_volume.reload()
     with tempfile.TemporaryDirectory() as out_dir:
-        run_bench_request({**json.loads(request), "tokenizer": MODEL_DIR, "out_dir": out_dir})
-
-
-# --- the benchmark driver: renderer/runtime/bench_driver.py, included verbatim ---------------------------
-"""Run SGLang's serving benchmark once per cell, in one process, for `servespec bench`.
-
-Runs where the pinned SGLang is importable, never inside servespec itself; standard library
-only, apart from SGLang's own module:
-  * locally (--local-url), by the Python of tools/sglang-bench-env.sh's environment:
-        python -c "import runpy, sys; runpy.run_path(DRIVER)['run_request_file'](sys.argv[1])" REQUEST.json
-  * on Modal, in the bench_endpoint function: the render stage includes this file verbatim in
-    deploy.py (as it includes supervise.py), so both places run the same code. It therefore has
-    no `if __name__ == "__main__"` block and no names that could clash with deploy.py's.
-
-Each cell goes through the module's own command-line entry point, `cli_main()` of
-sglang.benchmark.serving (what `python -m sglang.benchmark.serving` calls), with sys.argv set
-to that cell's arguments. One process for every cell saves the ~9 s the module takes to import
-on each run; nothing else differs from `python -m`.
-
-REQUEST = {"base_url", "tokenizer", "runs": [{"key", "argv"}], "header_env": {header: VAR},
-           "api_key_env": VAR | null, "out_dir"}
-Header values and the API key are read here from the environment, by name, so they never
-appear on a command line. Each cell ends with one stdout line:
-    SERVESPEC_BENCH_RESULT {"key": ..., "result": {SGLang's result line} | null, "error": ...}
-"""
-
-import json
-import os
-import sys
-import traceback
-
-BENCH_RESULT_MARKER = "SERVESPEC_BENCH_RESULT "
-
-
-def bench_credentials_argv(request: dict) -> list[str]:
-    """`--header K=V ...` for SGLang (one flag, nargs="+": a repeated flag keeps only the last,
-    sglang 0.5.23 benchmark/serving.py); OPENAI_API_KEY becomes its Authorization header."""
-    key_env = request.get("api_key_env")
-    if key_env and os.environ.get(key_env):
-        os.environ["OPENAI_API_KEY"] = os.environ[key_env]
-    pairs = [f"{header}={os.environ[var]}" for header, var in request["header_env"].items()
-             if os.environ.get(var)]
-    return ["--header", *pairs] if pairs else []
-
-
-def run_bench_cell(serving, request: dict, run: dict, index: int, headers: list[str]) -> dict:
-    out = os.path.join(request["out_dir"], f"cell-{index}.jsonl")
-    sys.argv = ["sglang.benchmark.serving", *run["argv"], "--base-url", request["base_url"],
-                "--tokenizer", request["tokenizer"], "--output-file", out, *headers]
-    error = None
-    try:
-        serving.cli_main()
-    except SystemExit as stop:  # the module exits for a server that is not ready
-        error = f"sglang.benchmark.serving exited with {stop.code}" if stop.code else None
-    except Exception as exc:  # noqa: BLE001 -- any failure of one cell is reported, the rest run
-        # (e.g. every request failed: the module takes percentiles of nothing and raises)
-        traceback.print_exc()
-        error = f"{type(exc).__name__}: {exc}"
-    result = None
-    if os.path.exists(out):
-        with open(out, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-        result = json.loads(lines[-1]) if lines else None
-    if result is None and error is None:
-        error = "SGLang's benchmark wrote no result (no request succeeded)"
-    if result is not None and result.get("accept_length") is None and headers:
-        result["accept_length"] = server_accept_length(request["base_url"], headers[1:])
-    return {"key": run["key"], "result": result, "error": error}
-
-
-def server_accept_length(base_url: str, pairs: list[str]):
-    """SGLang reads the speculative accept length from /server_info without the --header
-    headers (get_auth_headers only, sglang 0.5.23 benchmark/serving.py), so behind Modal's proxy
-    that request gets 401 and the figure is lost. Asked again here with every header, read the
-    way SGLang reads it: internal_states[0].avg_spec_accept_length (decode worker first)."""
-    import urllib.request
-
-    headers = dict(pair.split("=", 1) for pair in pairs)
-    if os.environ.get("OPENAI_API_KEY"):
-        headers["Authorization"] = f"Bearer {os.environ['OPENAI_API_KEY']}"
-    try:
-        with urllib.request.urlopen(urllib.request.Request(base_url + "/server_info",
-                                                           headers=headers), timeout=30) as resp:
-            info = json.loads(resp.read())
-    except (OSError, ValueError):
-        return None
-    if isinstance(info, dict) and "decode" in info:
-        info = info["decode"][0]
-    states = info.get("internal_states") if isinstance(info, dict) else None
-    return states[0].get("avg_spec_accept_length") if states else None
-
-
-def run_request_file(path: str) -> None:
-    with open(path, encoding="utf-8") as fh:
-        run_bench_request(json.load(fh))
-
-
-def run_bench_request(request: dict) -> None:
-    headers = bench_credentials_argv(request)
-    from sglang.benchmark import serving
-
-    for index, run in enumerate(request["runs"]):
-        outcome = run_bench_cell(serving, request, run, index, headers)
-        sys.stdout.flush()
-        print(BENCH_RESULT_MARKER + json.dumps(outcome), flush=True)
-
-
-# --- supervision: renderer/runtime/redact.py + supervise.py, included verbatim, so that this -------
-# --- file needs nothing but `modal` to deploy --------------------------------------------------
-# ---------------------------------------------------------------------------
-# Redaction (renderer/runtime/redact.py, included verbatim in deploy.py before the supervision code).
-#
-# The one place that knows which names look secret and how a secret value is hidden: the
-# deploy runner (environment variables), the smoke test (the API key), the supervision code in
-# the container (the API key on SGLang's command line) and rule SS123 (engine.env keys) all use it.
-#
-# Standard library only and no `from __future__` import: this text is pasted into the generated
-# deploy.py, so it must not import anything the container image might lack.
-# ---------------------------------------------------------------------------
-import re
-from collections.abc import Iterable, Mapping, Sequence
-
-REDACTED = "***"
-# Parts of a name that mark its value as a secret (matched anywhere, any case): HF_TOKEN,
-# MODAL_TOKEN_SECRET, SGLANG_API_KEY, AWS_SECRET_ACCESS_KEY, DB_PASSWORD, GOOGLE_CREDENTIALS.
-SECRET_NAME_PARTS = ("TOKEN", "SECRET", "KEY", "PASSWORD", "PASSWD", "CREDENTIAL")
-SECRET_NAME = re.compile("|".join(SECRET_NAME_PARTS), re.IGNORECASE)
-# A value picked by its name alone is hidden only from this length on: "1" or "on" under a
-# secret-looking name would turn ordinary output into asterisks without hiding anything.
-MIN_SECRET_LENGTH = 4
-# SGLang's option for its API key: the value after it on a command line is a secret.
-API_KEY_FLAG = "--api-key"
-
-
-def looks_secret(name: str) -> bool:
-    """True when a variable or key name says its value is a secret."""
-    return SECRET_NAME.search(name) is not None
-
-
-class Redactor:
-    """Replaces every occurrence of any of the given secret values with "***", in one pass."""
-
-    def __init__(self, secrets: Iterable[str | None] = ()):
-        # Longest first, so a secret that contains a shorter one is hidden whole. Empty values
-        # are skipped: they would "match" between every two characters.
-        self.values = sorted({s for s in secrets if s}, key=len, reverse=True)
-        self._pattern = (re.compile("|".join(re.escape(s) for s in self.values))
-                         if self.values else None)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str], extra_names: Iterable[str] = ()) -> "Redactor":
-        """Hide the values of secret-looking variables and of the variables named in
-        `extra_names` (such as the spec's API key variable, whatever its name)."""
-        extra = set(extra_names)
-        return cls(value for name, value in env.items()
-                   if (looks_secret(name) or name in extra) and len(value) >= MIN_SECRET_LENGTH)
-
-    def __call__(self, text: str) -> str:
-        return self._pattern.sub(REDACTED, text) if self._pattern else text
-
-    def deep(self, obj):
-        """Redact every string inside a JSON-ready structure (before serializing, so a secret
-        that contains a quote cannot survive as its escaped form)."""
-        if isinstance(obj, str):
-            return self(obj)
-        if isinstance(obj, list):
-            return [self.deep(v) for v in obj]
-        if isinstance(obj, dict):
-            return {k: self.deep(v) for k, v in obj.items()}
-        return obj
-
-
-def secrets_in_argv(argv: Sequence[str]) -> list[str]:
-    """Return the API key values on a command line (`--api-key V` or `--api-key=V`)."""
-    found = []
-    for position, arg in enumerate(argv):
-        if arg == API_KEY_FLAG and position + 1 < len(argv):
-            found.append(argv[position + 1])
-        elif arg.startswith(API_KEY_FLAG + "="):
-            found.append(arg[len(API_KEY_FLAG) + 1 :])
-    return found
-
-
-def redact_argv(argv: Sequence[str], secrets: Iterable[str | None]) -> list[str]:
-    """Return a copy of `argv` that is safe to log."""
-    redact = Redactor([*secrets, *secrets_in_argv(argv)])
-    return [redact(arg) for arg in argv]
-
-
-# ---------------------------------------------------------------------------
-# Server supervision (renderer/runtime/supervise.py, included verbatim).
-#
-# Runs the SGLang server as a child process inside the Modal container and:
-#   * forwards its output to our stdout (the Modal dashboard shows it), with
-#     secret values such as the API key replaced by "***";
-#   * waits for its /health endpoint, failing at once if it crashes meanwhile;
-#   * exits the container if it dies later, so Modal starts a replacement
-#     instead of routing traffic to a container with no server in it;
-#   * passes SIGTERM on to the server's whole process group on shutdown;
-#   * shuts a multi-node replica down in order: rank 0 tells the other ranks
-#     that shutdown began (so their server's exit is expected, not a crash),
-#     drains, and its shutdown broadcast stops the others.
-#
-# Standard library only: this text is pasted into the generated deploy.py, so
-# it must not import anything the container image might lack (redact.py is
-# pasted above it, its import dropped: renderer/render/artifacts.py supervision_source).
-# ---------------------------------------------------------------------------
-import contextlib
-import os
-import shlex
-import signal
-import socket
-import subprocess
-import threading
-import time
-import urllib.request
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from http.client import HTTPException
-
-SUPERVISOR_LOG_PREFIX = "[supervise] "
-SERVER_LOG_PREFIX = "[sglang] "
-# One /health request may take this long; a stalled probe must not hide a crash for long.
-HEALTH_PROBE_TIMEOUT_SECONDS = 5.0
-# How long to let the log thread catch up before reporting a dead server, so the
-# server's last words (usually a traceback) reach the dashboard first. Bounded,
-# because worker processes that outlive the server keep the pipe open.
-LOG_DRAIN_SECONDS = 5.0
-# Multi-node: what rank 0 sends the other ranks when shutdown begins, and how long one
-# notice may take. A non-zero rank waits the same grace period rank 0 drains in (its
-# server stops on rank 0's broadcast), then gives its own group this long from SIGTERM
-# to SIGKILL (SGLang's non-zero ranks ignore SIGTERM), which keeps the whole stop within
-# the Server's exit_grace_period (grace + 5 s in deploy.py).
-SHUTDOWN_NOTICE = b"servespec-shutdown\n"
-NOTICE_TIMEOUT_SECONDS = 2.0
-FOLLOWER_STOP_SECONDS = 3.0
-
-
-class SupervisorError(RuntimeError):
-    """The server could not be started or kept running."""
-
-
-class ServerExitedError(SupervisorError):
-    """The server process ended before it became healthy."""
-
-    def __init__(self, message: str, returncode: int):
-        super().__init__(message)
-        self.returncode = returncode
-
-
-class HealthTimeoutError(SupervisorError, TimeoutError):
-    """The server stayed up but never answered its health check in time."""
-
-
-@dataclass
-class SupervisedServer:
-    """A healthy server process and the threads that keep watching it.
-
-    `followers` (rank 0 of a multi-node replica): (host, port) of the other ranks'
-    notice listeners. `waits_for_leader` (the other ranks): SGLang's non-zero
-    ranks ignore SIGTERM and stop on rank 0's shutdown broadcast (sglang 0.5.23
-    srt/entrypoints/engine.py), so stop() lets rank 0 drain first.
-    """
-
-    process: subprocess.Popen
-    shutdown: threading.Event
-    log_thread: threading.Thread
-    crash_monitor: threading.Thread | None = None
-    followers: list = field(default_factory=list)
-    waits_for_leader: bool = False
-
-    def stop(self, grace_seconds: float = 15.0) -> None:
-        """Shut the server down on purpose (for example from @modal.exit)."""
-        self.shutdown.set()
-        if self.followers:
-            announce_shutdown(self.followers)
-        if self.waits_for_leader:
-            log(f"shutdown: waiting up to {grace_seconds:g}s for rank 0 to drain and stop this rank")
-            if _wait_at_most(self.process, grace_seconds):
-                log("server stopped by rank 0's shutdown")
-            grace_seconds = FOLLOWER_STOP_SECONDS
-        stop_process_group(self.process, grace_seconds)
-
-
-# --- Multi-node shutdown -------------------------------------------------------
-
-
-def listen_for_shutdown_notice(
-    port: int, shutdown: threading.Event, host: str = "0.0.0.0"
-) -> threading.Thread:
-    """On a daemon thread, set `shutdown` when rank 0 announces that shutdown began.
-
-    From then on the crash monitor treats the server's exit as expected. The port
-    is on the cluster's private network; the only effect of a notice is that a
-    later exit of the server is logged instead of ending the container with 1.
-    """
-    listener = socket.create_server((host, port))
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(NOTICE_TIMEOUT_SECONDS)
-                try:
-                    data = conn.recv(len(SHUTDOWN_NOTICE))
-                except OSError:
-                    continue
-            if data == SHUTDOWN_NOTICE and not shutdown.is_set():
-                shutdown.set()
-                log("rank 0 announced shutdown; this rank's server exit is now expected")
-
-    thread = threading.Thread(target=serve, name="shutdown-notice-listener", daemon=True)
-    thread.start()
-    return thread
-
-
-def announce_shutdown(followers: Iterable[tuple[str, int]]) -> list[str]:
-    """Tell every other rank that shutdown began; return the ranks not reached."""
-    missed = []
-    for host, port in followers:
-        try:
-            with socket.create_connection((host, port), timeout=NOTICE_TIMEOUT_SECONDS) as conn:
-                conn.sendall(SHUTDOWN_NOTICE)
-        except OSError as error:
-            missed.append(f"{host}:{port}")
-            log(f"could not tell rank at {host}:{port} that shutdown began: {error}")
-    return missed
-
-
-# --- Secrets -----------------------------------------------------------------
-
-
-def build_argv(base_args: Sequence[str], api_key_env: str | None) -> list[str]:
-    """Return the server command line, with the API key from `api_key_env` appended.
-
-    The key is read from the environment (where a Modal Secret puts it) at start-up,
-    so it never has to be written into deploy.py or any other file.
-    """
-    argv = list(base_args)
-    if api_key_env is None:
-        return argv
-    api_key = os.environ.get(api_key_env, "")
-    if not api_key.strip():
-        state = "empty" if api_key_env in os.environ else "not set"
-        raise SupervisorError(
-            f"API key environment variable {api_key_env!r} is {state}. "
-            "Attach the Modal Secret that defines it to this function, "
-            "or remove the API key setting from the spec."
-        )
-    return argv + [API_KEY_FLAG, api_key]
-
-
-# --- Logging -----------------------------------------------------------------
-
-
-# What writing a line to stdout can raise: a broken pipe (OSError), a closed
-# stream (ValueError), or a print interrupted by our SIGTERM handler printing on
-# the same thread (RuntimeError "reentrant call"). Losing that one line is
-# better than stopping the code that logs it.
-OUTPUT_ERRORS = (OSError, ValueError, RuntimeError)
-
-
-def log(message: str) -> None:
-    """Print a supervisor message to stdout, which Modal shows on the dashboard."""
-    with contextlib.suppress(*OUTPUT_ERRORS):
-        print(SUPERVISOR_LOG_PREFIX + message, flush=True)
-
-
-def _print_line(line: str) -> None:
-    print(line, flush=True)
-
-
-def forward_logs(
-    stream,
-    secrets: Iterable[str | None] = (),
-    prefix: str = SERVER_LOG_PREFIX,
-    write_line: Callable[[str], object] | None = None,
-) -> threading.Thread:
-    """Copy the server's output to our stdout line by line, redacted, on a daemon thread.
-
-    The server blocks as soon as its pipe buffer is full, so this loop must keep
-    reading no matter what: a failed write drops that line and carries on.
-    """
-    redact = Redactor(secrets)
-    emit = write_line or _print_line
-
-    def pump() -> None:
-        for raw_line in iter(stream.readline, b""):
-            # Bytes in, so that invalid UTF-8 from the server cannot stop the loop.
-            line = raw_line.decode("utf-8", errors="replace").rstrip("\r\n")
-            with contextlib.suppress(*OUTPUT_ERRORS):
-                emit(prefix + redact(line))
-        stream.close()
-
-    thread = threading.Thread(target=pump, name="server-log-forwarder", daemon=True)
-    thread.start()
-    return thread
-
-
-# --- Process control -----------------------------------------------------------
-
-
-def start(argv: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start the server in its own process group with stdout and stderr piped to us.
-
-    `env` replaces the whole environment of the server; by default it inherits ours.
-    """
-    child_env = dict(os.environ if env is None else env)
-    # A Python server block-buffers stdout into a pipe; without this its log lines
-    # would reach the dashboard late, or never if it crashes.
-    child_env.setdefault("PYTHONUNBUFFERED", "1")
-    return subprocess.Popen(
-        list(argv),
-        env=child_env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        # One pipe keeps stdout and stderr in order and needs only one reader thread.
-        stderr=subprocess.STDOUT,
-        # Its own group lets us signal the server together with the worker
-        # processes it spawns (SGLang starts one per GPU).
-        start_new_session=True,
-    )
-
-
-def describe_exit(returncode: int) -> str:
-    """Say how a process ended: "exit code 3" or "signal 9 (SIGKILL)"."""
-    if returncode >= 0:
-        return f"exit code {returncode}"
-    try:
-        name = signal.Signals(-returncode).name
-    except ValueError:
-        return f"signal {-returncode}"
-    return f"signal {-returncode} ({name})"
-
-
-def _signal_group(process: subprocess.Popen, signum: int) -> None:
-    # start_new_session=True made the server the leader of a group with its own pid.
-    with contextlib.suppress(ProcessLookupError):  # the whole group has gone
-        os.killpg(process.pid, signum)
-
-
-def _group_is_running(process: subprocess.Popen) -> bool:
-    """True while any process in the server's group is alive (zombies do not count).
-
-    Zombies matter because workers orphaned by the server wait for the container's
-    init process to reap them, which may take seconds or never happen.
-    """
-    try:
-        pids = [entry for entry in os.listdir("/proc") if entry.isdigit()]
-    except FileNotFoundError:  # no procfs: fall back to "does the group exist"
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    return any(_running_in_group(pid, process.pid) for pid in pids)
-
-
-def _running_in_group(pid: str, group: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat_file:
-            stat = stat_file.read()
-    except OSError:
-        return False  # exited while we were looking
-    # "pid (command) state ppid pgrp ...": the command may contain spaces or ")".
-    state, _ppid, pgrp = stat.rpartition(")")[2].split()[:3]
-    return int(pgrp) == group and state not in ("Z", "X")
-
-
-def _wait_at_most(process: subprocess.Popen, seconds: float) -> bool:
-    try:
-        process.wait(timeout=seconds)
-        return True
-    except subprocess.TimeoutExpired:
-        return False
-
-
-def stop_process_group(process: subprocess.Popen, grace_seconds: float) -> None:
-    """SIGTERM the server's process group, wait up to `grace_seconds`, then SIGKILL it."""
-    deadline = time.monotonic() + grace_seconds
-    _signal_group(process, signal.SIGTERM)
-    _wait_at_most(process, grace_seconds)
-    # The grace period covers the whole group: worker processes may still be
-    # shutting down for a moment after the server itself has exited.
-    while _group_is_running(process) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _group_is_running(process):
-        log(f"server processes still running {grace_seconds:g}s after SIGTERM; sending SIGKILL")
-        _signal_group(process, signal.SIGKILL)
-    # Bounded, because this may run in a signal handler that interrupted
-    # another wait() on the same process.
-    _wait_at_most(process, 5.0)
-
-
-# --- Health --------------------------------------------------------------------
-
-
-def _is_healthy(url: str, timeout: float) -> bool:
-    # No proxies: an HTTP_PROXY variable in the image must not capture a request
-    # meant for our own container.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=timeout) as response:
-            return response.status == 200
-    except (OSError, HTTPException):
-        # Refused while the model loads, 503 while warming up, reset, timed out
-        # (urllib's URLError and HTTPError are OSErrors).
-        return False
-
-
-def wait_healthy(proc: subprocess.Popen, url: str, timeout: float, interval: float) -> float:
-    """Poll `url` until it answers HTTP 200 and return the seconds that took.
-
-    Raises ServerExitedError as soon as the server exits, and HealthTimeoutError
-    after `timeout` seconds. The exit check is deliberately outside the probe's
-    error handling, so a crash is never mistaken for "not ready yet".
-    """
-    started = time.monotonic()
-    deadline = started + timeout
-    while True:
-        returncode = proc.poll()
-        if returncode is not None:
-            elapsed = time.monotonic() - started
-            raise ServerExitedError(
-                f"server exited with {describe_exit(returncode)} {elapsed:.1f}s after "
-                "start, before it became healthy; see its log lines above",
-                returncode,
-            )
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise HealthTimeoutError(
-                f"server did not answer {url} with HTTP 200 within {timeout:g}s; "
-                "its log lines above show whether it is stuck or only needs longer"
-            )
-        if _is_healthy(url, min(HEALTH_PROBE_TIMEOUT_SECONDS, remaining)):
-            return time.monotonic() - started
-        # Sleep by waiting on the process: this returns the moment it exits.
-        _wait_at_most(proc, max(0.0, min(interval, deadline - time.monotonic())))
-
-
-# --- Crash monitor and shutdown -----------------------------------------------
-
-
-def watch_for_crash(
-    proc: subprocess.Popen,
-    shutdown: threading.Event,
-    exit_fn: Callable[[int], object] = os._exit,
-    log_thread: threading.Thread | None = None,
-) -> threading.Thread:
-    """On a daemon thread, wait for the server to exit and then end the container.
-
-    A container whose server has died would otherwise keep receiving requests.
-    `os._exit(1)` is used because it works from a thread, where sys.exit does not.
-    An exit during our own shutdown (`shutdown` is set) is expected and ignored.
-    """
-
-    def monitor() -> None:
-        returncode = proc.wait()
-        if log_thread is not None:
-            log_thread.join(LOG_DRAIN_SECONDS)
-        if shutdown.is_set():
-            log(f"server stopped during shutdown ({describe_exit(returncode)})")
-            return
-        log(
-            f"server exited unexpectedly ({describe_exit(returncode)}); "
-            "exiting the container with status 1 so Modal replaces it"
-        )
-        exit_fn(1)  # log() has flushed; os._exit would skip the usual flush
-
-    thread = threading.Thread(target=monitor, name="server-crash-monitor", daemon=True)
-    thread.start()
-    return thread
-
-
-def install_sigterm_forwarding(
-    proc: subprocess.Popen,
-    shutdown: threading.Event,
-    grace_seconds: float,
-    stop: Callable[[float], object] | None = None,
-) -> bool:
-    """Forward SIGTERM to the server's process group; return False if not possible.
-
-    The server runs in its own session, so a SIGTERM sent to this process does
-    not reach it by itself. After the server is stopped, the previous handler
-    runs, so this process still ends the way it would have without us. `stop`
-    replaces the plain group stop (a multi-node rank's orderly stop).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        log("not on the main thread, so SIGTERM will not be forwarded to the server")
-        return False
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def on_sigterm(signum, frame) -> None:
-        if shutdown.is_set():
-            return  # a repeated SIGTERM while we are already stopping the server
-        # Set before signalling, so the crash monitor sees the exit as expected.
-        shutdown.set()
-        log(f"SIGTERM received; stopping the server (grace {grace_seconds:g}s)")
-        if stop is not None:
-            stop(grace_seconds)
-        else:
-            stop_process_group(proc, grace_seconds)
-        _run_previous_handler(previous, signum, frame)
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    return True
-
-
-def _run_previous_handler(previous, signum: int, frame) -> None:
-    if callable(previous):
-        previous(signum, frame)
-    elif previous == signal.SIG_DFL:
-        # Die of the signal itself, as this process would have without our handler.
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-    # SIG_IGN, or a handler not installed from Python: nothing more to do.
-
-
-# --- Entry point ---------------------------------------------------------------
-
-
-def supervise(
-    argv: Sequence[str],
-    health_url: str | None,
-    *,
-    api_key_env: str | None = None,
-    secrets: Iterable[str | None] = (),
-    env: dict[str, str] | None = None,
-    health_timeout: float = 30 * 60.0,
-    poll_interval: float = 2.0,
-    grace_seconds: float = 15.0,
-    exit_fn: Callable[[int], object] = os._exit,
-    forward_sigterm: bool = True,
-    followers: Iterable[tuple[str, int]] = (),
-    leader_notice_port: int | None = None,
-) -> SupervisedServer:
-    """Start the server, wait until it is healthy, and keep watching it.
-
-    Returns once `health_url` answers HTTP 200, or straight after the start when
-    `health_url` is None (a worker node that serves no HTTP). The log forwarder
-    and crash monitor keep running on daemon threads. With `api_key_env`, the key
-    is read from that variable and appended as --api-key. API keys on the command
-    line never reach the logs; pass any other values to hide in `secrets`.
-    If the server does not become healthy it is stopped and the error is raised.
-    Multi-node: rank 0 passes `followers`, the other ranks `leader_notice_port`
-    (see SupervisedServer and listen_for_shutdown_notice).
-    """
-    argv = build_argv(argv, api_key_env)
-    all_secrets = [*secrets_in_argv(argv), *secrets]
-    log("starting: " + shlex.join(redact_argv(argv, all_secrets)))
-    proc = start(argv, env)
-    log_thread = forward_logs(proc.stdout, all_secrets)
-    shutdown = threading.Event()
-    server = SupervisedServer(proc, shutdown, log_thread, followers=list(followers),
-                              waits_for_leader=leader_notice_port is not None)
-    if leader_notice_port is not None:
-        listen_for_shutdown_notice(leader_notice_port, shutdown)
-    if forward_sigterm:
-        install_sigterm_forwarding(proc, shutdown, grace_seconds, stop=server.stop)
-    if health_url is not None:
-        try:
-            seconds = wait_healthy(proc, health_url, health_timeout, poll_interval)
-        except BaseException as error:
-            stop_process_group(proc, grace_seconds)
-            log_thread.join(LOG_DRAIN_SECONDS)  # the server's last lines first, then ours
-            log(f"server failed to start: {error}")
-            raise
-        log(f"server healthy after {seconds:.1f}s at {health_url}")
-    server.crash_monitor = watch_for_crash(proc, shutdown, exit_fn=exit_fn, log_thread=log_thread)
-    return server
+        run_bench_request({**json.loads(request), "tokenizer": "/model-cache/zai-org/GLM-5.1-FP8/main", "out_dir": out_dir})

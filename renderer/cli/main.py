@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from renderer import paths
 from renderer.pipeline import SpecReport, read_spec, spec_paths
 
 FORMATS = click.Choice(["text", "json"])
@@ -146,6 +147,11 @@ def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias:
             click.echo(_summary(result, strict) + " (not rendered; earlier artifacts kept)", err=True)
             failed = True
             continue
+        if result.name == paths.RUNTIME_FOLDER:
+            click.echo(f"{path}: not rendered: {root / result.name} holds the runtime every app "
+                       "imports; rename the spec", err=True)
+            failed = True
+            continue
         # specs/x.yaml and specs/examples/x.yaml both render to rendered/x/: refuse the second.
         if seen.setdefault(result.name, Path(path).resolve()) != Path(path).resolve():
             click.echo(f"{path}: not rendered: {root / result.name} is also rendered from "
@@ -166,9 +172,25 @@ def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias:
         state = f"wrote {', '.join(changed)}" if changed else "unchanged"
         click.echo(f"{target}: {state}", err=True)
         click.echo("  " + estimate_summary(result), err=True)
+    failed = _render_runtime(stage, root, verify_only) or failed
     if verify_only and not specs and root.is_dir():
         failed = _report_orphans(root, seen) or failed
     sys.exit(1 if failed else 0)
+
+
+def _render_runtime(stage, root, verify_only: bool) -> bool:
+    """The runtime file every app of the tree imports (OUT/_runtime/); True on a failure."""
+    target = root / paths.RUNTIME_FOLDER
+    try:
+        files = stage.runtime_files()
+    except stage.RenderError as error:
+        click.echo(str(error), err=True)
+        return True
+    if verify_only:
+        return _report_stale(stage.diff_files(target, files), target, "renderer/runtime/")
+    changed = stage.write_files(target, files)
+    click.echo(f"{target}: {'wrote ' + ', '.join(changed) if changed else 'unchanged'}", err=True)
+    return False
 
 
 def _report_stale(diffs: list[str], target, path: str) -> bool:
@@ -188,7 +210,8 @@ def _report_orphans(root, seen) -> bool:
     from pathlib import Path
 
     found = False
-    for orphan in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in seen):
+    for orphan in sorted(p for p in root.iterdir()
+                         if p.is_dir() and p.name not in seen and p.name != paths.RUNTIME_FOLDER):
         if not Path("specs", orphan.name + ".yaml").exists():
             click.echo(f"{orphan}: STALE: no specs/{orphan.name}.yaml renders it; delete it", err=True)
             found = True

@@ -6,7 +6,8 @@ spec's engine.version (sglang 0.5.23 benchmark/serving.py). Where it runs:
     deploy.py defines next to the server (`modal run deploy.py::bench_endpoint`), so the load
     and the latencies do not cross the user's own network;
   * with --local-url URL, on this machine against any OpenAI-compatible URL, in a local SGLang
-    environment (tools/sglang-bench-env.sh) through renderer/runtime/bench_driver.py.
+    environment (tools/sglang-bench-env.sh), through the same runtime file the Modal function
+    imports (renderer/runtime/bench_driver.py inside it; renderer/render/runtime_file.py).
 The workloads (spec `bench.workloads`, else renderer/catalog/bench.yaml) become one benchmark
 run ("cell") per workload and concurrency; bench_report.py turns the results into
 runs/<name>/bench-<timestamp>.json, a PNG and a table, and checks the spec's targets.
@@ -29,13 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from renderer import paths
+from renderer.render.runtime_file import runtime_source
 from renderer.resolve.bench import REMOTE_FLAG_VAR, REMOTE_FUNCTION, prompt_count, settings
 
 MARKER = "SERVESPEC_BENCH_RESULT "  # renderer/runtime/bench_driver.py and deploy.py print it
 BACKENDS = {"chat": "sglang-oai-chat", "completions": "sglang-oai"}
 ENV_ROOT_VAR = "SERVESPEC_SGLANG_ENV_ROOT"
 BENCH_PYTHON_VAR = "SERVESPEC_BENCH_PYTHON"  # a Python with the pinned sglang importable
-DRIVER = paths.RUNTIME / "bench_driver.py"
 # deploy.py copies the proxy-token variables into the bench function's Secret only when set.
 # SGLang's ready check and /server_info request carry no custom headers (benchmark/serving.py,
 # wait_for_endpoint uses get_auth_headers only): behind Modal's proxy they always get 401, so
@@ -148,9 +149,11 @@ def run_local(spec: dict, req: dict, log_path: Path, timeout: float, redact) -> 
         req = {**req, "out_dir": tmp}
         req_path = Path(tmp) / "request.json"
         req_path.write_text(json.dumps(req), encoding="utf-8")
+        driver = Path(tmp) / "servespec_runtime.py"
+        driver.write_text(runtime_source(), encoding="utf-8")
         code = ("import runpy, sys; "
                 "runpy.run_path(sys.argv[1])['run_request_file'](sys.argv[2])")
-        return _collect([python, "-W", "ignore", "-c", code, str(DRIVER), str(req_path)], env,
+        return _collect([python, "-W", "ignore", "-c", code, str(driver), str(req_path)], env,
                         log_path, timeout, redact)
 
 

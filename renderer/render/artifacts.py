@@ -1,10 +1,13 @@
 """Stage 5, render: a checked spec into rendered/<name>/, byte for byte reproducible.
 
 Artifacts, each opening with a header that names its source spec and says not to edit it:
-  deploy.py           the Modal app (templates/deploy.py.j2)
+  deploy.py           the Modal app (templates/deploy.py.j2 and the parts it includes)
   sglang.args         SGLang launch arguments, one flag per line, shell-quoted
   steps.json          the ordered steps `servespec deploy` runs (renderer/render/steps.py)
   spec.resolved.yaml  the spec after `extends` and with every default filled in
+
+Beside them, once per render tree, the runtime every app imports: rendered/_runtime/
+servespec_runtime.py (renderer/render/runtime_file.py), written and verified with the specs.
 
 Everything is rendered in memory first; files are written only when every artifact of the spec
 rendered, each through a temporary file and an atomic rename, so a failing spec leaves the
@@ -29,9 +32,6 @@ from renderer.pipeline import SpecReport
 from renderer.resolve import bench
 
 TEMPLATES = paths.TEMPLATES
-# Pasted, in this order, at the end of every deploy.py (see supervision_source).
-SUPERVISION_SOURCES = tuple(paths.RUNTIME / name for name in ("redact.py", "supervise.py"))
-BENCH_DRIVER = paths.RUNTIME / "bench_driver.py"
 
 ARTIFACTS = ("deploy.py", "sglang.args", "steps.json", "spec.resolved.yaml")
 
@@ -129,19 +129,20 @@ def render_deploy(checked: SpecReport) -> str:
     context = {
         "header": header(source_name(checked)),
         "dep": checked.deployment,
-        "supervise_source": supervision_source(),
+        "runtime": RUNTIME_CONTEXT,
+        # the bench_endpoint block (renderer/resolve/bench.py)
+        "bench": bench.template_context(checked.spec),
     }
-    # the bench_endpoint block (renderer/resolve/bench.py)
-    context["bench"] = bench.template_context(checked.spec)
-    context["bench_driver_source"] = BENCH_DRIVER.read_text(encoding="utf-8").rstrip("\n")
     return _environment().get_template("deploy.py.j2").render(context)
 
 
-def supervision_source() -> str:
-    """renderer/runtime/redact.py then renderer/runtime/supervise.py, verbatim except supervise's import of
-    redact, which the paste itself satisfies: deploy.py needs nothing but `modal` to run."""
-    texts = [p.read_text(encoding="utf-8").rstrip("\n") for p in SUPERVISION_SOURCES]
-    return "\n\n\n".join(re.sub(r"\n\nfrom \.redact import [^\n]*\n", "\n", t) for t in texts)
+# Where an app finds the runtime file: beside its own folder locally, at /root in the container.
+RUNTIME_CONTEXT = {
+    "folder": paths.RUNTIME_FOLDER,
+    "file": f"{paths.RUNTIME_MODULE}.py",
+    "remote": paths.RUNTIME_REMOTE,
+    "relative": f"../{paths.RUNTIME_FOLDER}/{paths.RUNTIME_MODULE}.py",
+}
 
 
 def render_args(checked: SpecReport) -> str:
@@ -250,6 +251,26 @@ def diff_files(out_dir: Path, files: dict[str, str]) -> list[str]:
                 fromfile=f"{label} (committed)" if target.is_file() else f"{label} (missing)",
                 tofile=f"{label} (rendered from spec)")))
     return diffs
+
+
+def runtime_files() -> dict[str, str]:
+    """The runtime folder's one file, as {name: text}, for write_files and diff_files over
+    <root>/_runtime. Raises RenderError when renderer/runtime cannot be joined."""
+    from renderer.render.runtime_file import RuntimeJoinError, runtime_source
+
+    try:
+        return {paths.runtime_file().name: runtime_source()}
+    except RuntimeJoinError as error:
+        raise RenderError(f"cannot render {paths.RUNTIME_FOLDER}/{paths.runtime_file().name}: "
+                          f"{error}") from error
+
+
+def stale_runtime(rendered_root: Path = Path(paths.RENDERED_DIR)) -> bool:
+    """True when the render tree's runtime file is missing or differs from what this
+    servespec renders."""
+    target = paths.runtime_file(rendered_root)
+    expected = runtime_files()[target.name]
+    return not target.is_file() or target.read_text(encoding="utf-8") != expected
 
 
 def stale_files(spec_path: str | Path, rendered_root: Path = Path(paths.RENDERED_DIR)) -> list[str]:

@@ -144,6 +144,9 @@ def _preflight(dep: Deployment) -> dict:
     checks = [
         {"name": "steps-fresh",
          "description": "rendered files match a fresh render of the spec (else: make render)"},
+        {"name": "runtime-fresh",
+         "description": "the runtime file the apps attach (rendered/_runtime/) is the one the "
+                        "installed servespec renders"},
         # `modal --version` prints "modal client version: X" (modal/cli/entry_point.py:64-68).
         {"name": "modal-installed", "argv": ["modal", "--version"],
          "description": f"the modal CLI is installed and is version {MODAL_VERSION}"},

@@ -63,14 +63,19 @@ def read(spec_name: str) -> list[dict]:
 
 
 def rendered_digest(spec_name: str) -> str | None:
-    """sha256 (16 hex) over every file of rendered/<name>/, names and bytes: what a deploy
-    shipped. `servespec status` compares the one recorded at deploy time with today's."""
+    """sha256 (16 hex) over what a deploy ships, names and bytes: every file of rendered/<name>/
+    and the runtime file its apps attach (rendered/_runtime/). `servespec status` compares the
+    one recorded at deploy time with today's."""
     folder = Path(paths.rendered_dir(spec_name))
     if not folder.is_dir():
         return None
+    files = [(str(p.relative_to(folder)), p) for p in sorted(folder.rglob("*")) if p.is_file()]
+    runtime = paths.runtime_file()
+    if runtime.is_file():
+        files.append((runtime.relative_to(paths.RENDERED_DIR).as_posix(), runtime))
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for name, path in files:
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from renderer import paths
 from renderer.errors import SpecError
-from renderer.render.artifacts import stale_files
+from renderer.render.artifacts import RenderError, stale_files, stale_runtime
 from renderer.run.context import Context
 from renderer.run.problems import EXIT_FAILED
 from renderer.run.process import Outcome, resolve, run_command
@@ -100,8 +100,26 @@ def check_proxy_token_env(ctx: Context, check: dict, deadline: float) -> str | N
 def check_fresh(ctx: Context, check: dict, deadline: float) -> str | None:
     return stale_problem(ctx.spec_path)
 
+
+def check_runtime(ctx: Context, check: dict, deadline: float) -> str | None:
+    """The runtime file every app attaches is what the installed servespec renders: a deploy
+    ships that file, so one left by another version of servespec (or edited) is refused."""
+    from renderer import __version__
+
+    runtime = paths.runtime_file()
+    try:
+        stale = stale_runtime()
+    except RenderError as error:
+        return str(error)
+    if stale:
+        state = "differs from" if runtime.is_file() else "is missing, unlike"
+        return (f"{runtime} {state} the runtime servespec {__version__} renders; run `make "
+                "render` (the apps import this file in every container)")
+    return None
+
 PREFLIGHT_CHECKS = {
     "steps-fresh": check_fresh,
+    "runtime-fresh": check_runtime,
     "modal-installed": check_modal_installed,
     "api-key-env": check_api_key_env,
     "proxy-token-env": check_proxy_token_env,

@@ -1,13 +1,11 @@
-# ---------------------------------------------------------------------------
-# Redaction (renderer/runtime/redact.py, included verbatim in deploy.py before the supervision code).
-#
-# The one place that knows which names look secret and how a secret value is hidden: the
-# deploy runner (environment variables), the smoke test (the API key), the supervision code in
-# the container (the API key on SGLang's command line) and rule SS123 (engine.env keys) all use it.
-#
-# Standard library only and no `from __future__` import: this text is pasted into the generated
-# deploy.py, so it must not import anything the container image might lack.
-# ---------------------------------------------------------------------------
+"""Redaction: which names look secret and how a secret value is hidden.
+
+The one place that knows it: the deploy runner (environment variables), the smoke test (the API
+key), the supervision code in the container (the API key on SGLang's command line) and rule
+SS123 (engine.env keys) all use it. Standard library only and no `from __future__` import: it
+is part of the runtime file every container imports (renderer/runtime/__init__.py).
+"""
+
 import re
 from collections.abc import Iterable, Mapping, Sequence
 

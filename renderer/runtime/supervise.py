@@ -1,21 +1,20 @@
-# ---------------------------------------------------------------------------
-# Server supervision (renderer/runtime/supervise.py, included verbatim).
-#
-# Runs the SGLang server as a child process inside the Modal container and:
-#   * forwards its output to our stdout (the Modal dashboard shows it), with
-#     secret values such as the API key replaced by "***";
-#   * waits for its /health endpoint, failing at once if it crashes meanwhile;
-#   * exits the container if it dies later, so Modal starts a replacement
-#     instead of routing traffic to a container with no server in it;
-#   * passes SIGTERM on to the server's whole process group on shutdown;
-#   * shuts a multi-node replica down in order: rank 0 tells the other ranks
-#     that shutdown began (so their server's exit is expected, not a crash),
-#     drains, and its shutdown broadcast stops the others.
-#
-# Standard library only: this text is pasted into the generated deploy.py, so
-# it must not import anything the container image might lack (redact.py is
-# pasted above it, its import dropped: renderer/render/artifacts.py supervision_source).
-# ---------------------------------------------------------------------------
+"""Server supervision: SGLang as a child process inside the Modal container.
+
+It:
+  * forwards the server's output to our stdout (the Modal dashboard shows it), with secret
+    values such as the API key replaced by "***";
+  * waits for its /health endpoint, failing at once if it crashes meanwhile;
+  * exits the container if it dies later, so Modal starts a replacement instead of routing
+    traffic to a container with no server in it;
+  * passes SIGTERM on to the server's whole process group on shutdown;
+  * shuts a multi-node replica down in order: rank 0 tells the other ranks that shutdown began
+    (so their server's exit is expected, not a crash), drains, and its shutdown broadcast stops
+    the others.
+
+Standard library only: part of the runtime file every container imports
+(renderer/runtime/__init__.py).
+"""
+
 import contextlib
 import os
 import shlex
@@ -484,3 +483,4 @@ def supervise(
         log(f"server healthy after {seconds:.1f}s at {health_url}")
     server.crash_monitor = watch_for_crash(proc, shutdown, exit_fn=exit_fn, log_thread=log_thread)
     return server
+
