@@ -23,6 +23,11 @@ ENV_FIXTURES = {"sglang_env", "parsers_json", "sglang_python", "server_python", 
                 "reasoner_server", "plain_server", "bench_env", "resolve_env"}
 ENV_HELPERS = {"sglang_python", "parse_args_files", "parse_compile_argv"}  # tests/test_render.py
 DEFAULT_SPEC = ROOT / "specs" / "glm51-fp8-b200.yaml"
+# The smoke server's env (transformers, CPU torch): tests/test_smoke.py serves from it, and
+# tests/test_model_facts.py reads configs with its transformers.
+SMOKE_ENV_SCRIPT = ROOT / "tools" / "smoke-server-env.sh"
+SERVER_ENV = Path(os.environ.get("SERVESPEC_SMOKE_SERVER_ENV", ROOT / ".cache" / "smoke-server"))
+ENV_BUILD_TIMEOUT = 1500  # seconds; a cold build takes about 40 s here
 SERVESPEC = [sys.executable, "-m", "renderer.cli"]
 
 
@@ -103,3 +108,30 @@ def spec_dir(tmp_path: Path) -> Path:
 
 def default_text() -> str:
     return DEFAULT_SPEC.read_text()
+
+
+@pytest.fixture(scope="session")
+def server_python() -> Path:
+    """The smoke-server venv's Python; built (once) by tools/smoke-server-env.sh."""
+    env = {**os.environ, "SERVESPEC_SMOKE_SERVER_ENV": str(SERVER_ENV)}
+    try:
+        proc = subprocess.run(
+            ["bash", str(SMOKE_ENV_SCRIPT)],
+            check=False,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=ENV_BUILD_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"tools/smoke-server-env.sh did not finish within {ENV_BUILD_TIMEOUT}s")
+    if proc.returncode != 0:
+        pytest.fail(
+            "could not build the smoke-server env with tools/smoke-server-env.sh "
+            f"(exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    python = SERVER_ENV / "bin" / "python"
+    assert python.exists(), f"{python} is missing after tools/smoke-server-env.sh succeeded"
+    return python

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from edge_relay import EdgeRelay
-from test_smoke import model_dirs, serve, server_python  # noqa: F401  (pytest fixtures)
+from test_smoke import model_dirs, serve  # noqa: F401  (pytest fixtures)
 
 from renderer import catalog
 from renderer.operate import bench

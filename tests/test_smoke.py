@@ -41,11 +41,8 @@ import pytest
 from renderer.operate import smoke, smoke_checks
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV_SCRIPT = ROOT / "tools" / "smoke-server-env.sh"
 BUILDER = ROOT / "tests" / "smoke_server" / "build_tiny_chat_model.py"
-SERVER_ENV = Path(os.environ.get("SERVESPEC_SMOKE_SERVER_ENV", ROOT / ".cache" / "smoke-server"))
 
-ENV_BUILD_TIMEOUT = 1500  # seconds; a cold build takes about 40 s here
 MODEL_BUILD_TIMEOUT = 300
 SERVER_START_TIMEOUT = 180
 REQUEST_TIMEOUT = 60.0
@@ -101,33 +98,6 @@ def _run_main(url: str, **kwargs) -> tuple[int, str, str]:
 
 # ---------------------------------------------------------------------------------------------
 # the real server
-
-
-@pytest.fixture(scope="session")
-def server_python() -> Path:
-    """The smoke-server venv's Python; built (once) by tools/smoke-server-env.sh."""
-    env = {**os.environ, "SERVESPEC_SMOKE_SERVER_ENV": str(SERVER_ENV)}
-    try:
-        proc = subprocess.run(
-            ["bash", str(ENV_SCRIPT)],
-            check=False,
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=ENV_BUILD_TIMEOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"tools/smoke-server-env.sh did not finish within {ENV_BUILD_TIMEOUT}s")
-    if proc.returncode != 0:
-        pytest.fail(
-            "could not build the smoke-server env with tools/smoke-server-env.sh "
-            f"(exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        )
-    python = SERVER_ENV / "bin" / "python"
-    assert python.exists(), f"{python} is missing after tools/smoke-server-env.sh succeeded"
-    return python
 
 
 @pytest.fixture(scope="session")

@@ -113,3 +113,10 @@ def coldstart() -> dict:
 def sglang_resolution() -> dict:
     """What `render --resolve` records per SGLang release, and the deprecated values each accepts."""
     return _read("sglang_resolution.yaml")
+
+
+@cache
+def config_defaults() -> dict:
+    """config.json defaults per model type, from transformers' own configuration classes
+    (catalog/config_defaults.yaml, written by tools/gen_config_defaults.py)."""
+    return _read("config_defaults.yaml")

@@ -379,15 +379,29 @@ def init(directory: str) -> None:
 
 
 @main.command("model-facts")
-@click.argument("repo")
+@click.argument("source")
+@click.option("--repo", default=None, metavar="ORG/NAME",
+              help="The Hub repository the facts describe (the spec's model.repo); needed when "
+                   "SOURCE is a local folder or file outside the Hub cache.")
 @click.option("--revision", default=None, help="Commit, branch or tag (default: main).")
+@click.option("--index", default=None, type=click.Path(dir_okay=False),
+              help="model.safetensors.index.json to read the checkpoint's size from (default: "
+                   "the one beside config.json).")
+@click.option("--checkpoint-bytes", default=None, type=click.IntRange(min=1),
+              help="The checkpoint's tensor bytes, when neither an index nor the weights are at "
+                   "hand (e.g. from the model card).")
+@click.option("--note", default=None, help="Where the inputs came from, for the file's header.")
 @click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
               help="Write the facts file here (atomically) instead of to stdout.")
-def model_facts(repo: str, revision: str | None, output: str | None) -> None:
-    """Write a model-facts file from REPO's config.json and safetensors index (Hugging Face Hub)."""
+def model_facts(source: str, repo: str | None, revision: str | None, index: str | None,
+                checkpoint_bytes: int | None, note: str | None, output: str | None) -> None:
+    """Write a model-facts file from SOURCE's config.json: a local folder (config.json, with
+    model.safetensors.index.json or the *.safetensors files when there), a config.json file, or
+    a Hugging Face Hub repository (needs the `facts` extra). Local sources need no network."""
     from renderer.facts.generate import model_facts_main
 
-    sys.exit(model_facts_main(repo, revision, output))
+    sys.exit(model_facts_main(source, revision, output, repo=repo, index=index,
+                              checkpoint_bytes=checkpoint_bytes, note=note))
 
 
 # --- bench and the deployed app's lifecycle (renderer/operate/bench.py, renderer/operate/lifecycle.py) -------

@@ -19,32 +19,12 @@ only says how that total divides between parts that SGLang 0.5.23 places differe
 
 from __future__ import annotations
 
-from renderer.facts.params import (
-    checkpoint_format,
-    layer_params,
-    model_params,
-    sparse_only,
-)
+from renderer.facts.params import layer_params, sparse_only, stored_part_bytes
 
 LAYER_PARTS = ("attention", "attention_whole", "mlp", "experts", "shared_experts", "router",
                "bf16_whole")
 SPLIT_BY_ATTN_TP = ("attention", "embed")
 WHOLE = ("attention_whole", "router", "bf16_whole")
-DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4, "fp8_e4m3": 1}
-# Parts a format may quantize; everything else stays in the model's dtype.
-QUANTIZABLE = {"attention": "attention", "attention_whole": "attention", "mlp": "mlp",
-               "experts": "experts", "shared_experts": "experts"}
-
-
-def bytes_per_param(row: dict, part: str, dtype_bytes: int) -> float:
-    """Bytes one parameter of `part` takes in format `row` (scales and zero points included)."""
-    if QUANTIZABLE.get(part) not in row.get("quantized", []):
-        return dtype_bytes
-    per = row["bits"] / 8
-    block = row.get("scale_block")
-    if block:
-        per += (row.get("scale_bytes", 0) + row.get("zero_bits", 0) / 8) / block
-    return per
 
 
 def part_bytes(facts: dict, gpu_format: dict | None = None,
@@ -52,24 +32,11 @@ def part_bytes(facts: dict, gpu_format: dict | None = None,
     """Bytes of each part as the GPUs hold them. Scaled so that, held in the checkpoint's own
     format, the parts add up to the checkpoint's real size; `gpu_format` (a quantization table
     row) is the format SGLang converts to when it quantizes on the fly, `dtype` the one it holds
-    the unquantized parts in (the checkpoint's own when not given)."""
-    params = model_params(facts)
-    _, stored = checkpoint_format(facts)
-    dtype_bytes = DTYPE_BYTES.get(facts.get("torch_dtype") or "bf16", 2)
-    in_checkpoint = {p: n * _bpp(stored, p, dtype_bytes) for p, n in params.items()}
-    modelled = sum(in_checkpoint.values())
+    the unquantized parts in (ModelConfig.dtype; the checkpoint's own when not given)."""
+    modelled = sum(stored_part_bytes(facts).values())
     scale = int(facts["checkpoint_bytes"]) / modelled if facts.get("checkpoint_bytes") else 1.0
-    held = gpu_format or stored
-    runtime_bytes = DTYPE_BYTES.get(dtype, dtype_bytes) if dtype else dtype_bytes
-    return {p: n * _bpp(held, p, runtime_bytes) * scale for p, n in params.items()}
-
-
-def _bpp(row: dict, part: str, dtype_bytes: int) -> float:
-    if part == "mtp":  # an MTP layer is mostly experts: priced like them
-        return bytes_per_param(row, "experts", dtype_bytes)
-    if part in ("bf16_whole", "router", "embed", "lm_head"):
-        return dtype_bytes
-    return bytes_per_param(row, part, dtype_bytes)
+    held = stored_part_bytes({**facts, "torch_dtype": dtype} if dtype else facts, gpu_format)
+    return {p: n * scale for p, n in held.items()}
 
 
 def placement(spec: dict) -> dict[str, int]:

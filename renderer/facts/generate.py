@@ -1,219 +1,186 @@
-"""`servespec model-facts`: the model facts file of a Hugging Face repository.
+"""`servespec model-facts`: the model facts file of a checkpoint, from its config.json.
 
-Reads two small files through huggingface_hub (imported only here, only when called): config.json
-for the architecture and model.safetensors.index.json for the checkpoint size. Neither download
-touches the weights. The result is the layout of specs/models/*.yaml, which `servespec estimate` and
-the memory rules read.
+SOURCE is a local folder (config.json, and model.safetensors.index.json or the *.safetensors
+files when there), a config.json file, or a Hugging Face Hub repository (renderer/facts/source.py
+reads each; only the Hub needs the network and huggingface_hub). config.json is read the way
+transformers reads it, defaults of the model type's configuration class filled in
+(renderer/facts/config.py). A field that neither config.json nor those defaults determine is
+never written as null: the command refuses and names every such field.
 
-Works offline too: with HF_HUB_OFFLINE=1 (or offline=True) huggingface_hub answers from its cache,
-and with local_dir from a folder that `hf download --local-dir` filled.
+The result is the layout of specs/models/*.yaml, which `servespec estimate` and the memory rules
+read; its header names the command that regenerates it.
 """
 
 from __future__ import annotations
 
-import json
-import re
+import math
 import sys
-import textwrap
-from datetime import date
 from pathlib import Path
 
+from renderer import catalog
+from renderer.facts import config as facts_config
+from renderer.facts.config import Section
+from renderer.facts.params import DTYPE_BYTES, WeightsError, model_params, stored_part_bytes
+from renderer.facts.source import (  # noqa: F401  (CONFIG, INDEX: names callers use)
+    CONFIG,
+    INDEX,
+    FactsError,
+    Inputs,
+    is_local,
+    read_hub,
+    read_local,
+)
 from renderer.files import write_atomic
 
-CONFIG = "config.json"
-INDEX = "model.safetensors.index.json"
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+class Reader:
+    """Reads one config section, collecting the fields it cannot determine."""
+
+    def __init__(self, section: Section, missing: list[str], prefix: str = ""):
+        self.section, self.missing, self.prefix = section, missing, prefix
+
+    def int(self, name: str, *keys: str, optional: bool = False) -> int | None:
+        for key in keys or (name,):
+            value = self.section.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+                self.missing.append(f"{self.prefix}{name} ({self.section.where}{key} is {value!r},"
+                                    " not a whole number)")
+                return None
+            return int(value)
+        if not optional:
+            self.missing.append(f"{self.prefix}{name} ({self.section.where}{(keys or (name,))[0]})")
+        return None
 
 
-class FactsError(Exception):
-    """A one-sentence reason the facts could not be produced."""
-
-    def __init__(self, message: str, usage: bool = False):
-        super().__init__(message)
-        self.usage = usage  # the user's input is wrong (exit 2), not the world (exit 1)
-
-
-# --- fetching -------------------------------------------------------------------------------
-
-
-def fetch(repo: str, revision: str | None, *, local_dir: str | Path | None = None,
-          cache_dir: str | Path | None = None, offline: bool = False) -> tuple[dict, dict, str | None]:
-    """(config, safetensors index, resolved commit or None) via huggingface_hub."""
-    try:
-        from huggingface_hub import errors as hf_errors
-        from huggingface_hub import hf_hub_download
-    except ImportError:
-        raise FactsError("huggingface-hub is not installed: pip install 'servespec[facts]'") from None
-
-    def get(filename: str) -> Path:
-        try:
-            return Path(hf_hub_download(repo_id=repo, filename=filename, revision=revision,
-                                        local_dir=local_dir, cache_dir=cache_dir,
-                                        local_files_only=offline))
-        except hf_errors.HFValidationError as exc:
-            raise FactsError(f"'{repo}' is not a valid repository id: {_first_line(exc)}",
-                             usage=True) from None
-        except hf_errors.GatedRepoError:
-            raise FactsError(f"{repo} is gated: accept its terms on the Hub and set HF_TOKEN") from None
-        except hf_errors.RepositoryNotFoundError:
-            raise FactsError(f"no repository {repo} on the Hub (or it is private: set HF_TOKEN)") from None
-        except hf_errors.RevisionNotFoundError:
-            raise FactsError(f"{repo} has no revision '{revision}'") from None
-        except hf_errors.RemoteEntryNotFoundError:
-            raise FactsError(f"{repo} has no {filename}"
-                             + (" (single-file checkpoints are not supported)" if filename == INDEX
-                                else "")) from None
-        except hf_errors.LocalEntryNotFoundError as exc:
-            raise FactsError(f"cannot reach the Hugging Face Hub and {filename} of {repo} is not in"
-                             f" the local cache: {_first_line(exc)}") from None
-        except (hf_errors.HfHubHTTPError, OSError) as exc:
-            raise FactsError(f"cannot reach the Hugging Face Hub: {_first_line(exc)}") from None
-
-    config_path = get(CONFIG)
-    index_path = get(INDEX)
-    return _read_json(config_path), _read_json(index_path), _commit_of(config_path, revision)
+def facts_from_inputs(inputs: Inputs) -> dict:
+    """The model facts of one config.json and checkpoint size; FactsError names every field
+    that could not be determined."""
+    cfg = facts_config.read(inputs.config)
+    missing: list[str] = []
+    if not inputs.repo:
+        missing.append("repo (a local folder does not say which Hub repository it is: --repo)")
+    text = Reader(cfg.text, missing)
+    facts = {
+        "repo": inputs.repo,
+        "revision": inputs.revision,
+        "architecture": (cfg.top.get("architectures") or [None])[0],
+        "model_type": cfg.top.model_type,
+        "max_position_embeddings": text.int("max_position_embeddings"),
+        "num_hidden_layers": text.int("num_hidden_layers"),
+        "num_nextn_predict_layers": text.int("num_nextn_predict_layers", optional=True) or 0,
+        "hidden_size": text.int("hidden_size"),
+        "intermediate_size": text.int("intermediate_size", optional=True),
+        "vocab_size": text.int("vocab_size"),
+        "tie_word_embeddings": bool(cfg.top.get("tie_word_embeddings")
+                                    or cfg.text.get("tie_word_embeddings")),
+        "rope_scaling": _rope_scaling(cfg.text.get("rope_scaling") or cfg.text.get("rope_parameters")),
+        "attention": _attention(cfg.text, missing),
+        "indexer": _indexer(cfg.text, missing),
+        "moe": _moe(cfg.text, missing),
+    }
+    for key, value in (("architecture", facts["architecture"]),
+                       ("model_type", facts["model_type"])):
+        if not value:
+            missing.append(f"{key} (config.json {'architectures' if key == 'architecture' else key})")
+    dense = not facts["moe"] or facts["moe"]["first_k_dense_replace"]
+    if dense and facts["intermediate_size"] is None:
+        text.int("intermediate_size")  # a dense MLP needs its width
+    _dtypes(facts, cfg, inputs.notes)
+    if inputs.card_rope_scaling:
+        facts["card_rope_scaling"] = _rope_scaling(inputs.card_rope_scaling)
+    if cfg.vision is not None:
+        facts["vision"] = _vision(cfg.vision, missing)
+    if missing:
+        raise FactsError(_refusal(missing, cfg), usage=all(m.startswith("repo ") for m in missing))
+    _sizes(facts, inputs)
+    if cfg.text.get("draft_vocab_size") or "Eagle" in str(facts["architecture"]):
+        facts["draft"] = {"draft_vocab_size": cfg.text.get("draft_vocab_size")}
+    return facts
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+def _refusal(missing: list[str], cfg: facts_config.Config) -> str:
+    unknown = [s.model_type or "(none)" for s in (cfg.top, cfg.text) if not s.known]
+    why = (f"; model type {', '.join(dict.fromkeys(unknown))} is not one of transformers"
+           f" {facts_config.transformers_version()}'s configuration classes, so no defaults"
+           " apply" if unknown else "")
+    return (f"config.json does not determine {len(missing)} field(s) the facts need: "
+            + ", ".join(missing) + why + ". Add them to config.json (or pass the option named)")
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FactsError(f"{path.name} is not readable JSON: {_first_line(exc)}") from None
-    if not isinstance(data, dict):
-        raise FactsError(f"{path.name} is not a JSON object")
-    return data
-
-
-def _commit_of(path: Path, revision: str | None) -> str | None:
-    """The commit a file came from: the hub cache keeps files under snapshots/<commit>/."""
-    if revision and _COMMIT.match(revision):
-        return revision
-    parts = path.parts
-    if "snapshots" in parts:
-        i = len(parts) - 1 - parts[::-1].index("snapshots")
-        if i + 1 < len(parts) and _COMMIT.match(parts[i + 1]):
-            return parts[i + 1]
-    return None
-
-
-# --- config.json -> facts ----------------------------------------------------------------
+def facts_from_config(repo: str | None, revision: str | None, config: dict,
+                      index: dict | None = None) -> dict:
+    """The facts of a config.json (and, when given, its safetensors index)."""
+    inputs = Inputs(config, repo, revision)
+    if index is not None:
+        meta = index.get("metadata") or {}
+        inputs.total_size, inputs.size_from = meta.get("total_size"), f"{INDEX} metadata.total_size"
+        inputs.total_parameters = meta.get("total_parameters")
+    return facts_from_inputs(inputs)
 
 
 def facts_from_repo(repo: str, revision: str | None = None, *, local_dir: str | Path | None = None,
                     cache_dir: str | Path | None = None, offline: bool = False) -> dict:
-    """The model facts of `repo` at `revision` (default: the Hub's default branch)."""
-    config, index, commit = fetch(repo, revision, local_dir=local_dir, cache_dir=cache_dir,
-                                  offline=offline)
-    return facts_from_config(repo, commit, config, index)
+    """The model facts of Hub repository `repo` at `revision` (default: its default branch)."""
+    return facts_from_inputs(read_hub(repo, revision, local_dir=local_dir, cache_dir=cache_dir,
+                                      offline=offline))
 
 
-def facts_from_config(repo: str, revision: str | None, config: dict, index: dict) -> dict:
-    cfg = {**config, **(config.get("text_config") or {})}  # multimodal: the language model's
-    try:
-        facts = {
-            "repo": repo,
-            "revision": revision,
-            "architecture": (cfg.get("architectures") or [None])[0],
-            "model_type": cfg.get("model_type"),
-            "max_position_embeddings": cfg.get("max_position_embeddings"),
-            "num_hidden_layers": int(cfg["num_hidden_layers"]),
-            "num_nextn_predict_layers": int(cfg.get("num_nextn_predict_layers") or 0),
-            "hidden_size": int(cfg["hidden_size"]),
-            "intermediate_size": cfg.get("intermediate_size"),
-            "vocab_size": cfg.get("vocab_size"),
-            "tie_word_embeddings": bool(cfg.get("tie_word_embeddings", False)),
-            "attention": _attention(cfg),
-            "indexer": _indexer(cfg),
-            "moe": _moe(cfg),
-        }
-    except (KeyError, TypeError, ValueError) as exc:
-        raise FactsError(f"config.json lacks or mangles a field the plan needs: {exc}") from None
-    total_size = (index.get("metadata") or {}).get("total_size")
-    if not isinstance(total_size, int) or total_size <= 0:
-        raise FactsError(f"{INDEX} has no metadata.total_size")
-    facts["parameters"] = (index.get("metadata") or {}).get("total_parameters") \
-        or count_parameters(facts)
-    facts["checkpoint_bytes"] = total_size
-    facts["weights_dtype"] = _weights_dtype(cfg)
-    facts["torch_dtype"] = _dtype(cfg)
-    quant = _quantization(cfg)
-    if quant:
-        facts["quantization_config"] = quant
-    if cfg.get("draft_vocab_size") or any("Eagle" in a for a in cfg.get("architectures") or []):
-        facts["draft"] = {"draft_vocab_size": cfg.get("draft_vocab_size")}
-    return facts
+# --- the parts --------------------------------------------------------------------------------
 
 
-# config.json quantization_config keys the estimate and the quantization rules read.
-QUANT_KEYS = ("quant_method", "fmt", "weight_block_size", "bits", "group_size", "zero_point",
-              "activation_scheme", "modules_to_not_convert")
-
-
-def _quantization(cfg: dict) -> dict | None:
-    """The subset of quantization_config the estimate reads; compressed-tensors keeps its scheme
-    in config_groups, from which the weights' bits and group size are taken."""
-    quant = cfg.get("quantization_config") or {}
-    if not quant.get("quant_method"):
-        return None
-    out = {k: quant[k] for k in QUANT_KEYS if quant.get(k) is not None}
-    for group in (quant.get("config_groups") or {}).values():
-        w = (group or {}).get("weights") or {}
-        if w.get("num_bits") and "bits" not in out:
-            out["bits"] = int(w["num_bits"])
-        if w.get("group_size") and "group_size" not in out:
-            out["group_size"] = int(w["group_size"])
-    return out
-
-
-def _dtype(cfg: dict) -> str:
-    dtype = cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16"
-    return {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(dtype, str(dtype))
-
-
-def _attention(cfg: dict) -> dict:
-    heads = int(cfg["num_attention_heads"])
+def _attention(cfg: Section, missing: list[str]) -> dict:
+    r = Reader(cfg, missing, "attention.")
+    heads = r.int("num_attention_heads")
     if cfg.get("kv_lora_rank"):
         return {
             "kind": "mla_dsa" if cfg.get("index_topk") is not None else "mla",
             "num_attention_heads": heads,
-            "kv_lora_rank": int(cfg["kv_lora_rank"]),
-            "qk_rope_head_dim": int(cfg["qk_rope_head_dim"]),
-            "qk_nope_head_dim": int(cfg["qk_nope_head_dim"]),
-            "v_head_dim": int(cfg["v_head_dim"]),
-            "q_lora_rank": cfg.get("q_lora_rank"),
+            "kv_lora_rank": r.int("kv_lora_rank"),
+            "qk_rope_head_dim": r.int("qk_rope_head_dim"),
+            "qk_nope_head_dim": r.int("qk_nope_head_dim"),
+            "v_head_dim": r.int("v_head_dim"),
+            "q_lora_rank": r.int("q_lora_rank", optional=True),
         }
-    kv_heads = int(cfg.get("num_key_value_heads") or heads)
+    # transformers' convention: no num_key_value_heads is multi-head attention, no head_dim is
+    # hidden_size / num_attention_heads.
+    kv_heads = r.int("num_key_value_heads", optional=True) or heads
+    hidden = Reader(cfg, []).int("hidden_size", optional=True)
+    head_dim = r.int("head_dim", optional=True) or (hidden // heads if hidden and heads else None)
+    if head_dim is None and heads:
+        r.int("head_dim")
     out = {
         "kind": "mha" if kv_heads == heads else "gqa",
         "num_attention_heads": heads,
         "num_key_value_heads": kv_heads,
-        "head_dim": int(cfg.get("head_dim") or int(cfg["hidden_size"]) // heads),
+        "head_dim": head_dim,
         "bias": bool(cfg.get("attention_bias", False)),
     }
+    if "layer_types" in cfg.undetermined:
+        missing.append(f"attention.layer_types ({cfg.where}layer_types: which layers use the"
+                       f" {cfg.get('sliding_window')}-token sliding window)")
     types = list(cfg.get("layer_types") or [])
     if cfg.get("sliding_window") and "sliding_attention" in types:
         # Sliding-window layers (gpt-oss, Gemma): which ones, and the window.
-        out["sliding_window"] = int(cfg["sliding_window"])
+        out["sliding_window"] = r.int("sliding_window")
         out["layer_types"] = types
     return out
 
 
-def _indexer(cfg: dict) -> dict | None:
+def _indexer(cfg: Section, missing: list[str]) -> dict | None:
     if cfg.get("index_topk") is None:
         return None
+    r = Reader(cfg, missing, "indexer.")
+    layers = Reader(cfg, []).int("num_hidden_layers", optional=True) or 0
     out = {
-        "head_dim": int(cfg["index_head_dim"]),
-        "num_heads": int(cfg["index_n_heads"]),
-        "topk": int(cfg["index_topk"]),
-        "shared_layers": sum(_skips_topk(cfg, i) for i in range(int(cfg["num_hidden_layers"]))),
+        "head_dim": r.int("head_dim", "index_head_dim"),
+        "num_heads": r.int("num_heads", "index_n_heads"),
+        "topk": r.int("topk", "index_topk"),
+        "shared_layers": sum(_skips_topk(cfg.values, i) for i in range(layers)),
     }
     if cfg.get("index_kpool") not in (None, 1):
-        out["kpool"] = int(cfg["index_kpool"])
+        out["kpool"] = int(cfg.get("index_kpool"))
     return out
 
 
@@ -236,35 +203,153 @@ def _skips_topk(cfg: dict, layer: int) -> bool:
     return max(layer - 1, 0) % freq != 0
 
 
-def _moe(cfg: dict) -> dict | None:
-    experts = cfg.get("n_routed_experts") or cfg.get("num_local_experts") or cfg.get("num_experts")
+def _moe(cfg: Section, missing: list[str]) -> dict | None:
+    r = Reader(cfg, missing, "moe.")
+    experts = Reader(cfg, []).int("n_routed_experts", "n_routed_experts", "num_local_experts",
+                                  "num_experts", optional=True)
     if not experts:
         return None
+    width = r.int("moe_intermediate_size", "moe_intermediate_size", "intermediate_size")
+    shared = r.int("n_shared_experts", optional=True)
+    shared_width = r.int("shared_expert_intermediate_size", optional=True)
+    if shared is None and shared_width and width:
+        # One shared expert of width W holds the parameters of W / w routed-width experts
+        # (Qwen2-MoE), which is how the estimate prices and splits it.
+        shared = math.ceil(shared_width / width)
     return {
-        "n_routed_experts": int(experts),
-        "n_shared_experts": int(cfg.get("n_shared_experts") or 0),
-        "num_experts_per_tok": cfg.get("num_experts_per_tok") or cfg.get("experts_per_token"),
-        # gpt-oss sizes its experts with intermediate_size
-        "moe_intermediate_size": cfg.get("moe_intermediate_size") or cfg.get("intermediate_size"),
-        "first_k_dense_replace": int(cfg.get("first_k_dense_replace") or 0),
+        "n_routed_experts": experts,
+        "n_shared_experts": shared or 0,
+        "num_experts_per_tok": r.int("num_experts_per_tok", "num_experts_per_tok",
+                                     "experts_per_token"),
+        "moe_intermediate_size": width,  # gpt-oss sizes its experts with intermediate_size
+        "first_k_dense_replace": r.int("first_k_dense_replace", optional=True) or 0,
     }
 
 
-def _weights_dtype(cfg: dict) -> str:
-    quant = cfg.get("quantization_config") or {}
-    method = quant.get("quant_method")
-    if method == "fp8":
-        return "fp8_e4m3"  # DeepSeek-style block FP8 ("fmt": "e4m3")
-    if method:
-        return str(method)
-    dtype = cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16"
-    return {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(dtype, str(dtype))
+def _rope_scaling(rope) -> dict | None:
+    """A rope_scaling (or transformers 5 rope_parameters, per layer kind or not) that scales
+    positions: its type, factor and the trained length it scales from."""
+    if isinstance(rope, dict) and isinstance(rope.get("full_attention"), dict):
+        rope = rope["full_attention"]
+    if not isinstance(rope, dict) or not (rope.get("rope_type") or rope.get("type")):
+        return None
+    kind = rope.get("rope_type") or rope.get("type")
+    if kind == "default":
+        return None
+    keep = ("factor", "original_max_position_embeddings")
+    return {"rope_type": kind, **{k: rope[k] for k in keep if rope.get(k) is not None}}
+
+
+def _vision(cfg: Section, missing: list[str]) -> dict:
+    r = Reader(cfg, missing, "vision.")
+    return {
+        "model_type": cfg.model_type,
+        "num_hidden_layers": r.int("num_hidden_layers"),
+        "hidden_size": r.int("hidden_size"),
+        "intermediate_size": r.int("intermediate_size", optional=True),
+        "patch_size": r.int("patch_size", optional=True),
+        "image_size": r.int("image_size", optional=True),
+        "num_channels": r.int("num_channels", optional=True) or 3,
+    }
+
+
+# --- formats and sizes ------------------------------------------------------------------------
+
+DTYPE_NAMES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+# config.json quantization_config keys the estimate and the quantization rules read.
+QUANT_KEYS = ("quant_method", "fmt", "weight_block_size", "bits", "group_size", "zero_point",
+              "activation_scheme", "modules_to_not_convert")
+
+
+def _dtypes(facts: dict, cfg: facts_config.Config, notes: dict) -> None:
+    raw = (cfg.top.get("torch_dtype") or cfg.top.get("dtype") or cfg.text.get("torch_dtype")
+           or cfg.text.get("dtype"))
+    dtype = DTYPE_NAMES.get(str(raw), str(raw)) if raw else _served_dtype(facts)
+    if not raw:
+        notes["torch_dtype"] = ("config.json names no dtype: the one SGLang serves it in"
+                                " (catalog/sglang_defaults.yaml dtype_without_config)")
+    quant = _quantization(cfg.top.get("quantization_config") or cfg.text.get("quantization_config")
+                          or {})
+    method = (quant or {}).get("quant_method")
+    facts["weights_dtype"] = "fp8_e4m3" if method == "fp8" else str(method) if method else dtype
+    facts["torch_dtype"] = dtype
+    if quant:
+        facts["quantization_config"] = quant
+
+
+def _served_dtype(facts: dict) -> str:
+    """What SGLang serves a config.json that names no dtype in (catalog/sglang_defaults.yaml
+    dtype_without_config)."""
+    table = catalog.sglang_defaults()["dtype_without_config"]
+    if facts.get("architecture") in table["architecture"]:
+        return table["architecture"][facts["architecture"]]
+    for prefix, dtype in table["model_type_prefix"].items():
+        if str(facts.get("model_type") or "").startswith(prefix):
+            return dtype
+    return table["default"]
+
+
+def _quantization(quant: dict) -> dict | None:
+    """The subset of quantization_config the estimate reads; compressed-tensors keeps its scheme
+    in config_groups, from which the weights' bits and group size are taken."""
+    if not quant.get("quant_method"):
+        return None
+    out = {k: quant[k] for k in QUANT_KEYS if quant.get(k) is not None}
+    for group in (quant.get("config_groups") or {}).values():
+        w = (group or {}).get("weights") or {}
+        if w.get("num_bits") and "bits" not in out:
+            out["bits"] = int(w["num_bits"])
+        if w.get("group_size") and "group_size" not in out:
+            out["group_size"] = int(w["group_size"])
+    return out
+
+
+def _sizes(facts: dict, inputs: Inputs) -> None:
+    """parameters and checkpoint_bytes (the facts' key order: after the parts, before formats)."""
+    formats = {k: facts.pop(k) for k in ("weights_dtype", "torch_dtype", "quantization_config")
+               if k in facts}
+    vision = facts.pop("vision", None)
+    language = count_parameters({**facts, **formats})
+    if vision is not None:
+        vision["parameters"] = _vision_parameters(vision, {**facts, **formats}, inputs)
+        facts["vision"] = vision
+    facts["parameters"] = inputs.total_parameters or language + (vision or {}).get("parameters", 0)
+    facts["checkpoint_bytes"] = inputs.total_size or _modelled_bytes({**facts, **formats})
+    facts.update(formats)
+
+
+def _modelled_bytes(facts: dict) -> int:
+    """The checkpoint's tensor bytes from config.json's shapes in its own format."""
+    vision = (facts.get("vision") or {}).get("parameters", 0)
+    return int(sum(stored_part_bytes(facts).values())
+               + vision * DTYPE_BYTES.get(facts.get("torch_dtype") or "bf16", 2))
+
+
+def _vision_parameters(vision: dict, facts: dict, inputs: Inputs) -> int:
+    """The tower and its projector: what the checkpoint holds beyond the language model when
+    its size is known, else a ViT encoder counted from vision_config (projector left out)."""
+    if inputs.total_size:
+        rest = inputs.total_size - sum(stored_part_bytes(facts).values())
+        per = DTYPE_BYTES.get(facts.get("torch_dtype") or "bf16", 2)
+        if rest > 0:
+            return int(rest // per)
+    return vit_parameters(vision)
+
+
+def vit_parameters(vision: dict) -> int:
+    """A ViT encoder: per layer QKV and output projections and a two-matrix MLP with biases, two
+    LayerNorms; a patch embedding and one learned position per patch."""
+    h, layers = vision["hidden_size"], vision["num_hidden_layers"]
+    inter = vision.get("intermediate_size") or 4 * h
+    layer = 4 * h * h + 4 * h + 2 * h * inter + inter + h + 4 * h
+    patch = vision.get("patch_size") or 0
+    embed = vision["num_channels"] * patch * patch * h + h if patch else 0
+    positions = (vision["image_size"] // patch) ** 2 * h if patch and vision.get("image_size") else 0
+    return layers * layer + embed + positions + 2 * h
 
 
 def _count_from_parts(facts: dict) -> int | None:
     """Linear-layer and embedding parameters (norms and biases left out) for other families."""
-    from renderer.facts.params import WeightsError, model_params
-
     try:
         return sum(model_params(facts).values())
     except (WeightsError, KeyError, TypeError, ValueError):
@@ -274,7 +359,7 @@ def _count_from_parts(facts: dict) -> int | None:
 def count_parameters(facts: dict) -> int | None:
     """Parameters of an MLA mixture-of-experts model (DeepSeek-V3 / GLM-5 family), MTP layers
     included, shared embedding and head of the MTP layers not counted twice; other families are
-    counted part by part (renderer/estimate/weights.py), norms and biases left out."""
+    counted part by part (renderer/facts/params.py), norms and biases left out."""
     att, moe, idx = facts["attention"], facts.get("moe"), facts.get("indexer")
     if not str(att.get("kind")).startswith("mla") or not moe:
         return _count_from_parts(facts)
@@ -301,73 +386,38 @@ def count_parameters(facts: dict) -> int | None:
     return body + embed + mtp
 
 
-# --- facts -> YAML --------------------------------------------------------------------------
-
-_COMMENTS = {
-    "num_nextn_predict_layers": "MTP layers EAGLE drafts with; they get KV cache of their own",
-    "attention": "kind: mla / mla_dsa (one latent per token per layer), gqa / mha (K and V per"
-                 " KV head); sliding_window and layer_types when some layers only see a window",
-    "indexer": "DSA sparse-attention indexer: an FP8 K cache of its own in every layer that"
-               " computes top-k (shared_layers reuse the previous layer's)",
-    "parameters": "from the index's metadata.total_parameters, else counted from config.json",
-    "checkpoint_bytes": "metadata.total_size of model.safetensors.index.json: tensor bytes",
-    "quantization_config": "the checkpoint's own format (config.json quantization_config)",
-    "torch_dtype": "dtype of everything the checkpoint does not quantize",
-}
+# --- the command ------------------------------------------------------------------------------
 
 
-def to_yaml(facts: dict, *, source: str | None = None) -> str:
-    """The facts as a hand-readable YAML file, in the layout of specs/models/*.yaml."""
-    repo, revision = facts.get("repo"), facts.get("revision")
-    source = source or (
-        f"generated by `servespec model-facts {repo}"
-        + (f" --revision {revision}" if revision else "") + f"` on {date.today().isoformat()}"
-        + "\n# from the repository's config.json and model.safetensors.index.json"
-    )
-    lines = [f"# Model facts for {repo}, used by `servespec estimate` and the memory rules."]
-    for paragraph in f"Source: {source}.".splitlines():
-        lines += [f"# {line}" for line in textwrap.wrap(paragraph.removeprefix("# "), 96)]
-    lines.append("# Regenerate rather than edit: servespec model-facts REPO --revision COMMIT -o FILE")
-    for key, value in facts.items():
-        comment = f"  # {_COMMENTS[key]}" if key in _COMMENTS else ""
-        if isinstance(value, dict):
-            lines.append(f"{key}:{comment}")
-            lines += [f"  {k}: {_value(v)}" for k, v in value.items()]
-        else:
-            lines.append(f"{key}: {_scalar(value)}{comment}")
-    return "\n".join(lines) + "\n"
+def read_source(source: str, revision: str | None, *, repo: str | None = None,
+                index: str | None = None, checkpoint_bytes: int | None = None) -> Inputs:
+    if is_local(source):
+        return read_local(source, index=index, repo=repo, revision=revision,
+                          checkpoint_bytes=checkpoint_bytes)
+    if index:
+        raise FactsError("--index reads a local file; the Hub repository's own index is used",
+                         usage=True)
+    if repo and repo != source:
+        raise FactsError(f"--repo {repo} contradicts the repository read ({source})", usage=True)
+    return read_hub(source, revision, checkpoint_bytes=checkpoint_bytes)
 
 
-def _value(value) -> str:
-    """A scalar, or a list of scalars as a YAML flow sequence."""
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_scalar(v) for v in value) + "]"
-    return _scalar(value)
+def model_facts_main(source: str, revision: str | None, output: str | None, *,
+                     repo: str | None = None, index: str | None = None,
+                     checkpoint_bytes: int | None = None, note: str | None = None) -> int:
+    """Print the facts file of `source` (or write it atomically to `output`)."""
+    from renderer.facts.write import command_line, to_yaml
 
-
-def _scalar(value) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    text = str(value)
-    # Quote anything YAML might read as something else (numbers, booleans, keys, comments).
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_./-]*", text) and text.lower() not in (
-            "true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"):
-        return text
-    return json.dumps(text)
-
-
-def model_facts_main(repo: str, revision: str | None, output: str | None) -> int:
-    """Print the facts file of `repo` (or write it atomically to `output`)."""
-    _quiet_hub_logging()
     try:
-        text = to_yaml(facts_from_repo(repo, revision))
+        inputs = read_source(source, revision, repo=repo, index=index,
+                             checkpoint_bytes=checkpoint_bytes)
+        facts = facts_from_inputs(inputs)
     except FactsError as exc:
         print(f"servespec model-facts: {exc}", file=sys.stderr)
         return 2 if exc.usage else 1
+    regen = command_line(source, facts, repo=repo, index=index,
+                         checkpoint_bytes=checkpoint_bytes, note=note, output=output)
+    text = to_yaml(facts, command=regen, note=note, size_from=inputs.size_from, notes=inputs.notes)
     if output is None:
         sys.stdout.write(text)
         return 0
@@ -380,10 +430,4 @@ def model_facts_main(repo: str, revision: str | None, output: str | None) -> int
     return 0
 
 
-def _quiet_hub_logging() -> None:
-    """huggingface_hub logs each retry; the one-sentence error at the end says enough."""
-    try:
-        from huggingface_hub.utils import logging as hf_logging
-    except ImportError:
-        return
-    hf_logging.set_verbosity_error()
+

@@ -110,6 +110,33 @@ def sparse_only(facts: dict) -> dict:
     return {**facts, "moe": {**facts["moe"], "first_k_dense_replace": 0}}
 
 
+DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4, "fp8_e4m3": 1}
+# Parts a format may quantize; everything else stays in the model's dtype.
+QUANTIZABLE = {"attention": "attention", "attention_whole": "attention", "mlp": "mlp",
+               "experts": "experts", "shared_experts": "experts"}
+
+
+def bytes_per_param(row: dict, part: str, dtype_bytes: int) -> float:
+    """Bytes one parameter of `part` takes in format `row` (scales and zero points included)."""
+    if part == "mtp":  # an MTP layer is mostly experts: priced like them
+        part = "experts"
+    if QUANTIZABLE.get(part) not in row.get("quantized", []):
+        return dtype_bytes
+    per = row["bits"] / 8
+    block = row.get("scale_block")
+    if block:
+        per += (row.get("scale_bytes", 0) + row.get("zero_bits", 0) / 8) / block
+    return per
+
+
+def stored_part_bytes(facts: dict, row: dict | None = None) -> dict[str, float]:
+    """Bytes of each part in format `row` (default: the checkpoint's own), from the parameter
+    counts alone: not scaled to the checkpoint's real size."""
+    row = row or checkpoint_format(facts)[1]
+    dtype_bytes = DTYPE_BYTES.get(facts.get("torch_dtype") or "bf16", 2)
+    return {p: n * bytes_per_param(row, p, dtype_bytes) for p, n in model_params(facts).items()}
+
+
 def checkpoint_format(facts: dict) -> tuple[str, dict]:
     """(format name, table row) the checkpoint is stored in."""
     quant = facts.get("quantization_config") or {}
