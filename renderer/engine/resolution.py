@@ -381,21 +381,30 @@ def run(request: dict) -> dict:
     return {"sglang": version, "stubs": sorted(finder.used), "cases": answers}
 
 
+def self_test(out, err) -> int:
+    """Resolve SELF_TEST_CONFIG; say on `out` which release resolved it (1 on `err` if none)."""
+    with open(os.devnull, "w") as sink, \
+            tempfile.TemporaryDirectory(prefix="servespec-self-test-") as folder:
+        sys.stdout = sys.stderr = sink  # SGLang's log lines are not the result
+        warnings.simplefilter("ignore")
+        try:
+            answer = run(self_test_request(folder))
+        finally:
+            sys.stdout, sys.stderr = out, err
+    case = answer["cases"][0]
+    if not case["ok"] or not isinstance(case["values"]["chunked_prefill_size"], int):
+        print(f"resolution self-test failed: {json.dumps(case)[:2000]}", file=err)
+        return 1
+    print(f"resolution self-test: sglang {answer['sglang']} resolved it "
+          f"(stubs: {', '.join(answer['stubs']) or 'none'})", file=out)
+    return 0
+
+
 def main(argv: list[str]) -> int:
     out, err = sys.stdout, sys.stderr
-    sys.stdout = sys.stderr  # whatever SGLang prints must not mix with the answer
     if argv[1:] == ["--self-test"]:
-        sys.stdout = sys.stderr = open(os.devnull, "w")  # SGLang's log lines are not the result
-        warnings.simplefilter("ignore")
-        with tempfile.TemporaryDirectory(prefix="servespec-self-test-") as folder:
-            answer = run(self_test_request(folder))
-        case = answer["cases"][0]
-        if not case["ok"] or not isinstance(case["values"]["chunked_prefill_size"], int):
-            print(f"resolution self-test failed: {json.dumps(case)[:2000]}", file=err)
-            return 1
-        print(f"resolution self-test: sglang {answer['sglang']} resolved it "
-              f"(stubs: {', '.join(answer['stubs']) or 'none'})", file=out)
-        return 0
+        return self_test(out, err)
+    sys.stdout = sys.stderr  # whatever SGLang prints must not mix with the answer
     if argv[1:] in ([], ["-"]):
         request = json.load(sys.stdin)
     else:
