@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from renderer import catalog
-from renderer.paths import rendered_dir
+from renderer.paths import JOBS_APP_SUFFIX, rendered_dir
 from renderer.resolve import caches, edge, sglang_args
 from renderer.resolve.sglang_args import Option
 
@@ -178,6 +178,11 @@ class Deployment:
     deepgemm_runs: bool = False  # SGLang calls DeepGEMM here (cached or not)
     modal: ModalArgs | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def jobs_app(self) -> str:
+        """The app of the one-off steps (jobs.py): download, compile, bench."""
+        return f"{self.app}{JOBS_APP_SUFFIX}"
 
     @property
     def weights(self) -> Volume:
