@@ -23,6 +23,7 @@ from renderer.pipeline import read_spec, spec_paths
 from renderer.render.artifacts import ARTIFACTS, render_files
 from renderer.render.runtime_file import runtime_source
 from renderer.resolve import sglang_args
+from renderer.runtime import supervise
 
 SPECS = spec_paths([], ROOT / "specs")  # specs/*.yaml and specs/examples/*.yaml
 SPEC_IDS = [p.stem for p in SPECS]
@@ -195,7 +196,9 @@ def test_modal_app_matches_the_spec(spec):
         assert serve["rdma"] is (True if nodes > 1 else None)
         assert serve["max_concurrency"] == sc["max_inputs"]
         assert serve["routing_region"] == (s["serving"].get("region") or "us-east")
-        assert serve["exit_grace_period"] > 0  # in-flight requests drain
+        # in-flight requests drain, then SGLang exits, the kill wait and the commits fit
+        assert serve["exit_grace_period"] >= (s["serving"]["drain_seconds"] + dep.sglang_exit_seconds
+                                              + supervise.KILL_WAIT_SECONDS + 60)
     else:
         assert nodes == 1
         assert serve["web_server_port"] == s["serving"]["port"]
@@ -204,6 +207,39 @@ def test_modal_app_matches_the_spec(spec):
         assert serve["timeout"] == s["serving"]["timeout"]
         assert serve["concurrency"] == {"max_inputs": sc["max_inputs"],
                                         "target_inputs": sc.get("target_inputs") or 0}
+
+
+def test_a_spec_can_drain_for_ten_minutes(tmp_path):
+    """drain_seconds 600 renders into a Server the real modal client accepts, with the grace
+    the drain, SGLang's exit, the kill wait and the commits need; 3600 is refused (SS240)
+    rather than cut to Modal's limit."""
+    result = read_spec(ROOT / "tests" / "fixtures" / "rules" / "SS240-pass.yaml")
+    assert not result.failed(), [f.format() for f in result.findings]
+    deploy = tmp_path / "deploy.py"
+    deploy.write_text(render_files(result)["deploy.py"])
+    serve = inspect_app(deploy)["functions"]["Serve"]
+    assert serve["exit_grace_period"] == 600 + 20 + 5 + 60
+    assert "SHUTDOWN_GRACE = 620" in deploy.read_text()
+    too_long = read_spec(ROOT / "tests" / "fixtures" / "rules" / "SS240-trip.yaml")
+    assert too_long.failed() and any(f.rule == "SS240" for f in too_long.findings)
+
+
+def test_the_grace_margins_are_the_runtime_s_own():
+    """deploy.py's exit_grace_period counts the supervisor's kill wait as the runtime has it."""
+    from renderer.resolve import deployment
+
+    assert deployment.KILL_WAIT_SECONDS == supervise.KILL_WAIT_SECONDS
+    assert deployment.MODAL_SERVER_EXIT_GRACE_LIMIT == 3600
+
+
+def test_modal_refuses_an_exit_grace_period_over_its_limit(tmp_path):
+    """The limit the resolve stage caps at is the pinned client's: 3601 fails the import."""
+    text = rendered("glm51-fp8-b200", "deploy.py").read_text()
+    bad = tmp_path / "deploy.py"
+    bad.write_text(re.sub(r"exit_grace_period=\d+,", "exit_grace_period=3601,", text))
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "modal_inspect.py"), str(bad)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode != 0 and "3600 seconds" in proc.stderr
 
 
 def cache_variables(fns: dict) -> dict[str, dict[str, str]]:

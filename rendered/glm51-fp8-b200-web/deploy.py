@@ -51,8 +51,9 @@ HEALTH_URL = "http://127.0.0.1:8000/health"
 # Give up on a server that is not healthy a minute before Modal's start-up deadline, so the
 # failure is ours, with the server's last log lines, rather than a bare Modal timeout.
 HEALTH_TIMEOUT = 3540
-# Seconds SGLang gets to finish in-flight requests after SIGTERM before it is killed.
-SHUTDOWN_GRACE = 20
+# Seconds from SIGTERM to SIGKILL for SGLang: 300 s for in-flight requests to finish
+# (serving.drain_seconds), then up to 20 s for SGLang's own exit.
+SHUTDOWN_GRACE = 320
 API_KEY_ENV = "SGLANG_API_KEY"  # read from the Secret at start-up, never written to a file
 
 # --- Modal resources --------------------------------------------------------------------------

@@ -46,8 +46,9 @@ HEALTH_URL = "http://127.0.0.1:8000/health"
 # Give up on a server that is not healthy a minute before Modal's start-up deadline, so the
 # failure is ours, with the server's last log lines, rather than a bare Modal timeout.
 HEALTH_TIMEOUT = 1740
-# Seconds SGLang gets to finish in-flight requests after SIGTERM before it is killed.
-SHUTDOWN_GRACE = 20
+# Seconds from SIGTERM to SIGKILL for SGLang: 300 s for in-flight requests to finish
+# (serving.drain_seconds), then up to 20 s for SGLang's own exit.
+SHUTDOWN_GRACE = 320
 API_KEY_ENV = "SGLANG_API_KEY"  # read from the Secret at start-up, never written to a file
 
 # --- Modal resources --------------------------------------------------------------------------
@@ -108,9 +109,9 @@ api_key_secret = modal.Secret.from_name("gpt-oss-api-key")
     # Modal's proxy rejects a request without a Proxy Auth Token (Modal-Key / Modal-Secret
     # headers) before it can start a container; SGLang's API key does not cover /health.
     unauthenticated=False,
-    # Modal waits this long for in-flight requests before stopping a container (SHUTDOWN_GRACE
-    # for SGLang's own drain, plus a margin for the supervisor to stop it).
-    exit_grace_period=25,
+    # Modal waits this long after SIGTERM before killing a container: SHUTDOWN_GRACE, the
+    # supervisor's kill wait and the volume commits of @modal.exit and the runtime.
+    exit_grace_period=385,
     routing_region="us-east",
 )
 class Serve:
