@@ -688,9 +688,49 @@ def test_planted_secrets_never_appear_in_output_or_records(ws):
     everything = "\n".join(outputs)
     assert PLANTED_KEY not in everything and PLANTED_TOKEN not in everything
     assert PROXY_SECRET not in everything and PROXY_ID not in everything
-    assert "SGLANG_API_KEY=***" in everything and "key *** bad" in everything
+    # The modal CLI's own token reaches `modal run` (and is redacted there); the API key does
+    # not reach it at all (test_a_step_gets_only_the_secrets_it_reads).
+    assert "MODAL_TOKEN_SECRET=***" in everything and "key *** bad" in everything
     # The stand-in really got the values (so the test would catch a leak).
     assert any("compile_deepgemm" in c for c in ws.commands())
+
+
+def test_a_step_gets_only_the_secrets_it_reads(ws):
+    """The child environment: `modal` commands get the modal CLI's own token and no other
+    secret-looking variable; `servespec smoke` gets the API key and proxy-token variables it
+    names; SERVESPEC_BENCH (which makes the jobs app copy the proxy token into a Secret)
+    reaches nothing."""
+    ws.env.update({"SERVESPEC_BENCH": "1", "HF_TOKEN": "hf_planted_0a1b", "OPENAI_API_KEY": "sk-x1",
+                   "AWS_SECRET_ACCESS_KEY": "planted", "PLAIN_SETTING": "kept"})
+    proc = ws.deploy()
+    assert proc.returncode == 0, proc.stderr
+    calls = ws.calls()
+    modal_calls = [c for c in calls if c["prog"] == "modal"]
+    smoke = [c for c in calls if c["prog"] == "servespec"]
+    assert modal_calls and smoke
+    dropped = {"SERVESPEC_BENCH", "HF_TOKEN", "OPENAI_API_KEY", "AWS_SECRET_ACCESS_KEY"}
+    for call in calls:
+        names = set(call["env_names"])
+        assert not names & dropped, (call["argv"], names & dropped)
+        assert "PLAIN_SETTING" in names
+    for call in modal_calls:
+        names = set(call["env_names"])
+        assert {"MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"} <= names
+        assert not names & {"SGLANG_API_KEY", "MODAL_PROXY_TOKEN_ID", "MODAL_PROXY_TOKEN_SECRET"}
+    assert {"SGLANG_API_KEY", "MODAL_PROXY_TOKEN_ID",
+            "MODAL_PROXY_TOKEN_SECRET"} <= set(smoke[0]["env_names"])
+
+
+def test_the_modal_cli_s_own_credentials_are_the_ones_kept():
+    """MODAL_CLIENT_SECRETS is every secret-looking variable modal 1.6.4's config reads
+    (modal/config.py: MODAL_<KEY> for each setting)."""
+    from modal.config import _SETTINGS
+
+    from renderer.run.process import MODAL_CLIENT_SECRETS
+    from renderer.runtime.redact import looks_secret
+
+    read = {f"MODAL_{key.upper()}" for key in _SETTINGS}
+    assert {name for name in read if looks_secret(name)} == MODAL_CLIENT_SECRETS
 
 
 def test_missing_proxy_token_stops_in_preflight_naming_the_variable(ws):

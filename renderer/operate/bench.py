@@ -13,9 +13,10 @@ run ("cell") per workload and concurrency; bench_report.py turns the results int
 runs/<name>/bench-<timestamp>.json, a PNG and a table, and checks the spec's targets.
 
 Credentials: the endpoint's API key reaches SGLang as OPENAI_API_KEY (its
-`Authorization: Bearer`); Modal's proxy-auth token as `--header Modal-Key=... Modal-Secret=...`.
-Both are read from the environment by NAME inside the process that runs the benchmark; values
-are never on a command line, in the request or in a record.
+`Authorization: Bearer`); Modal's proxy-auth token as Modal-Key/Modal-Secret headers added to
+SGLang's own auth headers (renderer/runtime/bench_driver.py). Both are read from the environment
+by NAME inside the process that runs the benchmark, whose output is redacted over their values;
+values are never on a command line, in the request, in a log or in a record.
 """
 
 from __future__ import annotations
@@ -151,10 +152,13 @@ def run_local(spec: dict, req: dict, log_path: Path, timeout: float, redact) -> 
         req_path.write_text(json.dumps(req), encoding="utf-8")
         driver = Path(tmp) / "servespec_runtime.py"
         driver.write_text(runtime_source(), encoding="utf-8")
-        code = ("import runpy, sys; "
-                "runpy.run_path(sys.argv[1])['run_request_file'](sys.argv[2])")
-        return _collect([python, "-W", "ignore", "-c", code, str(driver), str(req_path)], env,
-                        log_path, timeout, redact)
+        return _collect(driver_command(python, driver, req_path), env, log_path, timeout, redact)
+
+
+def driver_command(python: str, driver: Path, req_path: Path) -> list[str]:
+    """The local benchmark process: the runtime file's bench driver on one request file."""
+    code = "import runpy, sys; runpy.run_path(sys.argv[1])['run_request_file'](sys.argv[2])"
+    return [python, "-W", "ignore", "-c", code, str(driver), str(req_path)]
 
 
 def run_modal(spec_name: str, req: dict, log_path: Path, timeout: float, redact) -> list[dict]:
@@ -162,7 +166,11 @@ def run_modal(spec_name: str, req: dict, log_path: Path, timeout: float, redact)
     options (modal/cli/run.py, modal 1.6.4); the function prints one MARKER line per cell."""
     jobs_py = paths.jobs_file(spec_name)
     argv = ["modal", "run", f"{jobs_py}::{REMOTE_FUNCTION}", "--request", json.dumps(req)]
-    env = {**os.environ, REMOTE_FLAG_VAR: "1"}
+    # jobs.py copies the proxy-token variables into the function's Secret while REMOTE_FLAG_VAR
+    # is set; no other secret-looking variable goes to `modal run`.
+    from renderer.run.process import child_env
+
+    env = {**child_env(needs=req["header_env"].values()), REMOTE_FLAG_VAR: "1"}
     return _collect(argv, env, log_path, timeout, redact)
 
 
