@@ -52,13 +52,18 @@ MODAL_CLIENT_SECRETS = frozenset({
 NEVER_PASSED = frozenset({REMOTE_FLAG_VAR})
 
 
+# modal prints with rich, which wraps at COLUMNS (80 on a pipe: modal/_output/rich.py
+# _make_console): a URL in `modal deploy`'s tree would break across lines.
+WIDE_COLUMNS = "1000"
+
+
 def child_env(needs=()) -> dict[str, str]:
     """This environment, less NEVER_PASSED and every secret-looking variable that neither the
-    modal CLI nor the step (`needs`: names) reads."""
+    modal CLI nor the step (`needs`: names) reads; output unbuffered and never wrapped."""
     keep = MODAL_CLIENT_SECRETS | set(needs)
     env = {name: value for name, value in os.environ.items()
            if name not in NEVER_PASSED and (name in keep or not looks_secret(name))}
-    return {**env, "PYTHONUNBUFFERED": "1"}
+    return {**env, "PYTHONUNBUFFERED": "1", "COLUMNS": WIDE_COLUMNS}
 
 
 @contextlib.contextmanager
