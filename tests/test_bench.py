@@ -162,6 +162,12 @@ def test_real_benchmark_writes_results_picture_table_and_names_the_missed_target
         assert not missing, missing
         assert run["result"]["p95_ttft_ms"] > 0 and run["result"]["output_throughput"] > 0
     assert runs["random@2"]["result"]["random_range_ratio"] == 1.0
+    # $ per million output tokens: the estimate's hourly replica price over the measured rate.
+    assert doc["usd_per_hour_replica"] > 0
+    for run in runs.values():
+        rate = run["result"]["output_throughput"] * 3600 / 1e6
+        assert run["usd_per_million_output_tokens"] == pytest.approx(
+            doc["usd_per_hour_replica"] / rate, rel=1e-3)
     assert runs["shared-prefix@2"]["result"]["dataset_name"] == "generated-shared-prefix"
     met = {t["metric"]: t["met"] for t in doc["targets"]}
     assert met == {"p95_ttft_ms": True, "median_e2e_latency_ms": False}
@@ -171,6 +177,7 @@ def test_real_benchmark_writes_results_picture_table_and_names_the_missed_target
     for key in runs:
         assert key in table
     assert "target MISSED median_e2e_latency_ms" in table and "target met" in table
+    assert "$/M out" in table.splitlines()[0]
     assert len(table.splitlines()) <= 24  # one screen
 
     records = (workdir / "runs" / "tiny-bench.jsonl").read_text()
@@ -351,3 +358,14 @@ def test_accept_length_is_asked_again_with_the_proxy_headers(monkeypatch):
             assert bench_driver.server_accept_length(edge.url, {"Modal-Key": "wk-1"}) is None  # 401
     finally:
         upstream.shutdown()
+
+
+def test_cost_per_million_output_tokens_is_the_hourly_price_over_the_hourly_output():
+    from renderer.operate import bench_report
+
+    rows = [{"result": {"output_throughput": 1000.0}}, {"result": None},
+            {"result": {"output_throughput": 0}}]
+    bench_report.add_cost(rows, 36.0)  # $36/h at 3.6M tokens/h: $10 per million
+    assert [r["usd_per_million_output_tokens"] for r in rows] == [10.0, None, None]
+    bench_report.add_cost(rows, None)  # no estimate (no model facts): no figure
+    assert rows[0]["usd_per_million_output_tokens"] is None

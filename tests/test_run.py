@@ -425,6 +425,23 @@ def test_dry_run_json_is_machine_readable(ws):
     assert smoke[:3] == ["servespec", "smoke", ws.env["SERVESPEC_ENDPOINT_URL"]]
 
 
+def test_eval_after_deploy_adds_a_step_after_smoke_that_dry_run_shows_redacted(ws):
+    spec = ws.root / SPEC
+    spec.write_text(spec.read_text().replace("\neval:\n", "\neval:\n  after_deploy: true\n"))
+    proc = ws.deploy(dry_run=True, fmt="json")
+    assert proc.returncode == 0, proc.stderr
+    steps = json.loads(proc.stdout)["steps"]
+    assert [s["name"] for s in steps] == [*ORDER, "eval"]
+    argv = steps[-1]["commands"][0]["argv"]
+    assert argv == ["servespec", "eval", SPEC, "--url", ws.env["SERVESPEC_ENDPOINT_URL"]]
+    text = ws.deploy(dry_run=True).stdout
+    assert f"$ servespec eval {SPEC} --url" in text
+    for planted in (PLANTED_KEY, PLANTED_TOKEN, PROXY_SECRET):
+        assert planted not in proc.stdout + text
+    doc = json.loads((ws.root / "rendered" / APP / "steps.json").read_text())
+    assert "servespec rollback" in doc["steps"][-1]["on_failure"]
+
+
 def test_dry_run_honours_from_and_only(ws):
     proc = ws.deploy(dry_run=True, fmt="json", from_step="deploy")
     assert [s["name"] for s in json.loads(proc.stdout)["steps"]] == [

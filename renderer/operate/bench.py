@@ -152,7 +152,7 @@ def run_local(spec: dict, req: dict, log_path: Path, timeout: float, redact) -> 
         req_path.write_text(json.dumps(req), encoding="utf-8")
         driver = Path(tmp) / "servespec_runtime.py"
         driver.write_text(runtime_source(), encoding="utf-8")
-        return _collect(driver_command(python, driver, req_path), env, log_path, timeout, redact)
+        return collect(driver_command(python, driver, req_path), env, log_path, timeout, redact)
 
 
 def driver_command(python: str, driver: Path, req_path: Path) -> list[str]:
@@ -171,12 +171,14 @@ def run_modal(spec_name: str, req: dict, log_path: Path, timeout: float, redact)
     from renderer.run.process import child_env
 
     env = {**child_env(needs=req["header_env"].values()), REMOTE_FLAG_VAR: "1"}
-    return _collect(argv, env, log_path, timeout, redact)
+    return collect(argv, env, log_path, timeout, redact)
 
 
-def _collect(argv: list[str], env: dict, log_path: Path, timeout: float, redact) -> list[dict]:
-    """Run argv, keep its whole output in log_path, return the MARKER lines' payloads. SGLang
-    prints its arguments, proxy-token headers included: the log is redacted line by line."""
+def collect(argv: list[str], env: dict, log_path: Path, timeout: float, redact,
+            marker: str = MARKER, what: str = "benchmark", key: str = "key") -> list[dict]:
+    """Run argv, keep its whole output in log_path, return the marker lines' payloads. SGLang
+    prints its arguments, proxy-token headers included: the log is redacted line by line.
+    (`servespec eval` collects its module's results the same way, with its own marker.)"""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     outcomes = []
     with open(log_path, "w", encoding="utf-8") as log:
@@ -188,16 +190,16 @@ def _collect(argv: list[str], env: dict, log_path: Path, timeout: float, redact)
         deadline = time.monotonic() + timeout
         for line in proc.stdout:
             log.write(redact(line))
-            if line.startswith(MARKER):
-                outcomes.append(json.loads(line[len(MARKER):]))
-                print(f"  ran {outcomes[-1]['key']}", file=sys.stderr, flush=True)
+            if line.startswith(marker):
+                outcomes.append(json.loads(line[len(marker):]))
+                print(f"  ran {outcomes[-1][key]}", file=sys.stderr, flush=True)
             if time.monotonic() > deadline:
                 proc.kill()
-                raise BenchProblem(f"the benchmark did not finish within {timeout:.0f} s "
+                raise BenchProblem(f"the {what} did not finish within {timeout:.0f} s "
                                    f"(output in {log_path})")
         code = proc.wait()
     if code != 0 and not outcomes:
-        raise BenchProblem(f"the benchmark exited with {code} before any run finished: "
+        raise BenchProblem(f"the {what} exited with {code} before any run finished: "
                            f"{_tail(log_path)} (whole output in {log_path})")
     return outcomes
 
@@ -220,7 +222,8 @@ def bench_main(spec_path: str, *, local_url: str | None = None, tokenizer: str |
 
     start = history.now_iso()
     try:
-        spec, name = _checked_spec(spec_path)
+        report = _checked_result(spec_path)
+        spec, name = report.spec, report.name
         proxy = _proxy(spec) if proxy_auth else None
         redact = history.redactor([*(proxy.names if proxy else []), _api_key_env(spec) or ""])
         stamp = datetime_stamp()
@@ -246,12 +249,14 @@ def bench_main(spec_path: str, *, local_url: str | None = None, tokenizer: str |
         print(f"servespec bench: {problem}", file=sys.stderr)
         return problem.code
     rows = bench_report.run_rows(cells(spec), outcomes)
+    price = report.estimate.usd_per_hour_replica if report.estimate else None
+    bench_report.add_cost(rows, price)
     workloads = settings(spec)["workloads"]
     checked = bench_report.check_targets(settings(spec).get("targets") or [], rows,
                                          workloads[0]["name"])
     doc = {"spec": spec_path, "app": spec["app"], "sglang_version": spec["engine"]["version"],
            "where": where, "started": start, "finished": history.now_iso(),
-           "runs": rows, "targets": checked, "log": str(log_path)}
+           "usd_per_hour_replica": price, "runs": rows, "targets": checked, "log": str(log_path)}
     json_path, png_path = folder / f"bench-{stamp}.json", folder / f"bench-{stamp}.png"
     bench_report.write_json(json_path, redact.deep(doc))
     bench_report.plot(png_path, rows, checked,
@@ -286,6 +291,11 @@ def datetime_stamp() -> str:
 
 
 def _checked_spec(spec_path: str) -> tuple[dict, str]:
+    result = _checked_result(spec_path)
+    return result.spec, result.name
+
+
+def _checked_result(spec_path: str):
     from renderer.pipeline import read_spec
 
     if not Path(spec_path).is_file():
@@ -295,7 +305,7 @@ def _checked_spec(spec_path: str) -> tuple[dict, str]:
         errors = [f for f in result.findings if f.severity.value == "error"] or result.findings
         first = errors[0].format().splitlines()[0] if errors else "it does not validate"
         raise BenchProblem(f"{spec_path} is not a valid spec ({first}); run `servespec validate`", 2)
-    return result.spec, result.name
+    return result
 
 
 def _api_key_env(spec: dict) -> str | None:

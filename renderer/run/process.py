@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from renderer.resolve.bench import REMOTE_FLAG_VAR
+from renderer.resolve.evals import REMOTE_FLAG_VAR as EVAL_FLAG_VAR
 from renderer.run.problems import EXIT_INTERRUPTED, TIMEOUT_EXIT_CODE, Interrupted
 from renderer.runtime.redact import looks_secret
 
@@ -47,9 +48,10 @@ def resolve(program: str) -> str | None:
 MODAL_CLIENT_SECRETS = frozenset({
     "MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", "MODAL_OAUTH_REFRESH_TOKEN",
     "MODAL_OAUTH_CLIENT_SECRET", "MODAL_OAUTH_JWT_KEY"})
-# Only `servespec bench` sets this, for its own `modal run`: exported by hand, it would make any
-# `modal run` of the jobs app copy the proxy token into a Secret (renderer/resolve/bench.py).
-NEVER_PASSED = frozenset({REMOTE_FLAG_VAR})
+# Only `servespec bench` and `servespec eval` set these, for their own `modal run`: exported by
+# hand, one would make any `modal run` of the jobs app copy the proxy token into a Secret
+# (renderer/resolve/bench.py, renderer/resolve/evals.py).
+NEVER_PASSED = frozenset({REMOTE_FLAG_VAR, EVAL_FLAG_VAR})
 
 
 # modal prints with rich, which wraps at COLUMNS (80 on a pipe: modal/_output/rich.py
