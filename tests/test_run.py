@@ -786,7 +786,8 @@ def test_a_step_gets_only_the_secrets_it_reads(ws):
     secret-looking variable; `servespec smoke` gets the API key and proxy-token variables it
     names; SERVESPEC_BENCH (which makes the jobs app copy the proxy token into a Secret)
     reaches nothing."""
-    ws.env.update({"SERVESPEC_BENCH": "1", "HF_TOKEN": "hf_planted_0a1b", "OPENAI_API_KEY": "sk-x1",
+    ws.env.update({"SERVESPEC_BENCH": "1", "SERVESPEC_EVAL": "1", "HF_TOKEN": "hf_planted_0a1b",
+                   "OPENAI_API_KEY": "sk-x1",
                    "AWS_SECRET_ACCESS_KEY": "planted", "PLAIN_SETTING": "kept"})
     proc = ws.deploy()
     assert proc.returncode == 0, proc.stderr
@@ -794,7 +795,8 @@ def test_a_step_gets_only_the_secrets_it_reads(ws):
     modal_calls = [c for c in calls if c["prog"] == "modal"]
     smoke = [c for c in calls if c["prog"] == "servespec"]
     assert modal_calls and smoke
-    dropped = {"SERVESPEC_BENCH", "HF_TOKEN", "OPENAI_API_KEY", "AWS_SECRET_ACCESS_KEY"}
+    dropped = {"SERVESPEC_BENCH", "SERVESPEC_EVAL", "HF_TOKEN", "OPENAI_API_KEY",
+               "AWS_SECRET_ACCESS_KEY"}
     for call in calls:
         names = set(call["env_names"])
         assert not names & dropped, (call["argv"], names & dropped)
