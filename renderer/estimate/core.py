@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from renderer import catalog
 from renderer.estimate import coldstart, kv, sglang_memory, weights
 from renderer.facts.params import FactError
+from renderer.resolve import regions
 from renderer.resolve.sglang_resolved import Resolved
 
 GIB = 1 << 30
@@ -362,7 +363,8 @@ def estimate(spec: dict, facts: dict, name: str = "", draft: dict | None = None,
         max_running_requests_per_rank=engine.max_running_requests_per_rank,
         headroom_bytes=hbm - static, sglang_reserve_bytes=int(defaults.reserve_mib * (1 << 20)),
         sglang_default_mem_fraction=defaults.mem_fraction_static,
-        **_cost_and_cold_start(spec, facts, gpu["usd_per_second"], deployment, draft),
+        **_cost_and_cold_start(spec, facts, gpu["usd_per_second"] * regions.multiplier(spec),
+                               deployment, draft),
         notes=_notes(spec, defaults, resolved), dtype=engine.dtype,
         resolved_from=resolved.source if resolved else None,
         resolved_by=f"SGLang {resolved.version}" if resolved else None,
@@ -449,10 +451,9 @@ def _cost_and_cold_start(spec: dict, facts: dict, usd_per_gpu_second: float, dep
 def _notes(spec: dict, defaults: sglang_memory.MemoryDefaults,
            resolved: Resolved | None = None) -> list[str]:
     notes = []
-    if spec["serving"].get("region"):
-        lo, hi = catalog.planning()["cost"]["region_multiplier_range"]
-        notes.append(f"serving.region is set: Modal adds a {lo}x-{hi}x region multiplier, "
-                     "not included in these prices")
+    if regions.compute_regions(spec):
+        notes.append(f"hardware.region {', '.join(regions.compute_regions(spec))}: prices include "
+                     f"Modal's {regions.multiplier(spec):g}x region multiplier")
     unset = [f"{field} {value}" for field, value, is_default in (
         ("mem_fraction_static", defaults.mem_fraction_static,
          spec["engine"].get("mem_fraction_static") is None),
