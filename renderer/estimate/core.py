@@ -363,8 +363,7 @@ def estimate(spec: dict, facts: dict, name: str = "", draft: dict | None = None,
         max_running_requests_per_rank=engine.max_running_requests_per_rank,
         headroom_bytes=hbm - static, sglang_reserve_bytes=int(defaults.reserve_mib * (1 << 20)),
         sglang_default_mem_fraction=defaults.mem_fraction_static,
-        **_cost_and_cold_start(spec, facts, gpu["usd_per_second"] * regions.multiplier(spec),
-                               deployment, draft),
+        **_cost_and_cold_start(spec, facts, gpu["usd_per_second"], deployment, draft),
         notes=_notes(spec, defaults, resolved), dtype=engine.dtype,
         resolved_from=resolved.source if resolved else None,
         resolved_by=f"SGLang {resolved.version}" if resolved else None,
@@ -422,10 +421,10 @@ def engine_values(spec: dict, facts: dict, arch: str, defaults: sglang_memory.Me
 def _cost_and_cold_start(spec: dict, facts: dict, usd_per_gpu_second: float, deployment,
                          draft: dict | None = None) -> dict:
     """Modal bills every GPU of every node by the second; a scale-up pays at least the cold start
-    plus one scaledown window before the replica may stop."""
+    plus one scaledown window before the replica may stop; a pinned region multiplies it all."""
     hw, sc = spec["hardware"], spec["scaling"]
     start = catalog.planning()["cold_start"]
-    replica_s = usd_per_gpu_second * hw["gpus_per_node"] * hw["nodes"]
+    replica_s = usd_per_gpu_second * regions.multiplier(spec) * hw["gpus_per_node"] * hw["nodes"]
     rate = start["volume_read_gb_per_s"]
     read = int(_need(facts, "checkpoint_bytes")) + int((draft or {}).get("checkpoint_bytes") or 0)
     read_s = read / (rate * GB)
