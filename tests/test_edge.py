@@ -39,7 +39,7 @@ def test_the_spec_names_the_variables_and_public_means_none():
 def test_opting_out_validates_with_the_warning_and_fails_strict():
     plain = run_cli("validate", str(OPT_OUT))
     assert plain.returncode == 0, plain.stderr
-    assert "serving.auth.public: warning: the endpoint is public at Modal's edge" in plain.stderr
+    assert "warning: serving.auth.public: the endpoint is public at Modal's edge" in plain.stderr
     assert "$50.00/h per replica" in plain.stderr  # 8x B200 at the catalog's price
     strict = run_cli("validate", "--strict", str(OPT_OUT))
     assert strict.returncode == 1 and "[SS140]" in strict.stderr

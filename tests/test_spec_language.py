@@ -242,7 +242,7 @@ def test_missing_facts_file_says_why_at_the_spec_line(spec_dir):
     proc = run_cli("validate", str(path), cwd=spec_dir)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     line = line_of(path, "facts: models/nope.yaml")
-    assert (f"specs/variant.yaml:{line}:10: model.facts: cannot use model facts "
+    assert (f"specs/variant.yaml:{line}:10: error: model.facts: cannot use model facts "
             "'models/nope.yaml': no such file [SS126]") in proc.stderr, proc.stderr
     assert "see above" not in proc.stderr
 
@@ -262,7 +262,7 @@ def test_broken_facts_field_is_named_not_a_traceback(spec_dir, old, new, reason)
     proc = run_cli("validate", str(spec), cwd=spec_dir)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     line = line_of(spec, "facts: models/glm-5.1-fp8.yaml")
-    assert f"glm51-fp8-b200.yaml:{line}:10: model.facts: warning: {reason}" in proc.stderr
+    assert f"glm51-fp8-b200.yaml:{line}:10: warning: model.facts: {reason}" in proc.stderr
     assert run_cli("validate", "--strict", str(spec), cwd=spec_dir).returncode == 1
     est = run_cli("estimate", str(spec), cwd=spec_dir)
     assert est.returncode == 1 and "Traceback" not in est.stderr + est.stdout

@@ -13,7 +13,7 @@ import sys
 import click
 
 from renderer import paths
-from renderer.cli import endpoint
+from renderer.cli import endpoint, report
 from renderer.cli.evals import eval_command
 from renderer.pipeline import SpecReport, read_spec, spec_paths
 
@@ -33,71 +33,38 @@ def _paths_or_fail(specs: tuple[str, ...]):
     return paths
 
 
-def _summary(result: SpecReport, strict: bool) -> str:
-    errors = sum(1 for f in result.findings if f.severity.value == "error")
-    warnings = len(result.findings) - errors
-    if result.failed(strict):
-        state = "FAILED"
-    else:
-        state = "ok"
-    counts = []
-    if errors:
-        counts.append(f"{errors} error{'s' if errors != 1 else ''}")
-    if warnings:
-        counts.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
-    tail = f" ({', '.join(counts)})" if counts else ""
-    return f"{result.path}: {state}{tail}"
-
-
-def print_findings(results: list[SpecReport], strict: bool, fmt: str, extra: dict | None = None) -> None:
+def print_findings(results: list[SpecReport], strict: bool, fmt: str, extra: dict | None = None,
+                   quiet: bool = False) -> None:
     if fmt == "json":
-        payload = {
-            "strict": strict,
-            "specs": [
-                {
-                    "file": str(r.path),
-                    "ok": not r.failed(strict),
-                    "findings": [f.to_json() for f in r.findings],
-                    **((extra or {}).get(str(r.path), {})),
-                }
-                for r in results
-            ],
-        }
-        click.echo(json.dumps(payload, indent=2, sort_keys=True))
+        click.echo(report.json_payload(results, strict, extra))
         return
-    shown: set[str] = set()
+    run = report.Run(quiet=quiet)
     for r in results:
-        echo_findings(r, shown)
-        click.echo(_summary(r, strict), err=True)
+        run.echo(r)
+        if not quiet:
+            click.echo(report.spec_status(r, strict), err=True)
+    click.echo(run.summary("validate"), err=True)
 
 
 def estimate_summary(result: SpecReport) -> str:
-    """The one-line memory and cost summary `make render` prints under each spec."""
+    """The memory and cost summary `make render` prints on each spec's line."""
     from renderer.cli.estimate import estimate_of
     from renderer.estimate.text import summary_line
 
     estimate, why = estimate_of(result)
-    return summary_line(result.name, estimate) if estimate is not None else f"estimate: {why}"
-
-
-def echo_findings(result: SpecReport, shown: set[str]) -> None:
-    """Print a spec's findings; one a base spec passes on to several specs is printed once."""
-    for finding in result.findings:
-        text = finding.format()
-        if text in shown:
-            continue
-        shown.add(text)
-        click.echo(text, err=True)
+    return summary_line(result.name, estimate).split(": ", 1)[1] if estimate is not None \
+        else f"estimate: {why}"
 
 
 @main.command()
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--strict", is_flag=True, help="Treat warnings (unpinned image or revision) as errors.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
-def validate(specs: tuple[str, ...], strict: bool, fmt: str) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="Print errors and the summary line only.")
+def validate(specs: tuple[str, ...], strict: bool, fmt: str, quiet: bool) -> None:
     """Check SPECS (default: every specs/*.yaml) against the schema and the rule catalog."""
     results = [read_spec(p) for p in _paths_or_fail(specs)]
-    print_findings(results, strict, fmt)
+    print_findings(results, strict, fmt, quiet=quiet)
     sys.exit(1 if any(r.failed(strict) for r in results) else 0)
 
 
@@ -130,9 +97,13 @@ def rules(fmt: str) -> None:
 @click.option("--resolve", "resolve_engine", is_flag=True,
               help="Also resolve each argv with the pinned SGLang's own code (its env from "
                    "`make envs`) into OUT/<spec-name>/sglang.resolved.json.")
+@click.option("--quiet", "-q", is_flag=True, help="Print errors and the summary line only.")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
+              help="json: every spec's findings and what was rendered, on stdout.")
 def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias: bool,
-           strict: bool, resolve_engine: bool) -> None:
-    """Render SPECS (default: every specs/*.yaml) into OUT/<spec-name>/."""
+           strict: bool, resolve_engine: bool, quiet: bool, fmt: str) -> None:
+    """Render SPECS (default: every specs/*.yaml) into OUT/<spec-name>/: one line per spec and a
+    summary; errors in full, warnings counted (`servespec validate` lists them)."""
     from pathlib import Path
 
     if check_alias:
@@ -144,54 +115,61 @@ def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias:
     root = Path(out_dir)
     failed = False
     seen: dict[str, Path] = {}  # rendered/<name> -> the spec that wrote it in this run
-    shown: set[str] = set()
+    run = report.Run(quiet=quiet or fmt == "json")
+    results: list[SpecReport] = []
     rendered: list[SpecReport] = []
     for path in _paths_or_fail(specs):
         result = read_spec(path)
-        echo_findings(result, shown)
+        results.append(result)
+        run.echo(result, warnings=False) if fmt == "text" else run.count(result)
         if result.failed(strict):
-            click.echo(_summary(result, strict) + " (not rendered; earlier artifacts kept)", err=True)
+            run.line(report.spec_status(result, strict) + " (not rendered; earlier artifacts kept)")
             failed = True
             continue
         if result.name == paths.RUNTIME_FOLDER:
-            click.echo(f"{path}: not rendered: {root / result.name} holds the runtime every app "
-                       "imports; rename the spec", err=True)
+            run.line(f"{path}: not rendered: {root / result.name} holds the runtime every app "
+                     "imports; rename the spec", always=True)
             failed = True
             continue
         # specs/x.yaml and specs/examples/x.yaml both render to rendered/x/: refuse the second.
         if seen.setdefault(result.name, Path(path).resolve()) != Path(path).resolve():
-            click.echo(f"{path}: not rendered: {root / result.name} is also rendered from "
-                       f"{seen[result.name]}; rename one of the two files", err=True)
+            run.line(f"{path}: not rendered: {root / result.name} is also rendered from "
+                     f"{seen[result.name]}; rename one of the two files", always=True)
             failed = True
             continue
-        ok = _write_or_verify(stage, result, root, verify_only, note_resolution=not resolve_engine)
+        ok = _write_or_verify(stage, result, root, verify_only, run,
+                              note_resolution=not resolve_engine)
         failed = not ok or failed
         if ok and not verify_only:
             rendered.append(result)
-    failed = _render_runtime(stage, root, verify_only) or failed
+    failed = _render_runtime(stage, root, verify_only, run) or failed
     if resolve_engine and not verify_only:
         failed = _resolve(rendered, root) or failed
     if verify_only and not specs and root.is_dir():
         failed = _report_orphans(root, seen) or failed
+    if fmt == "json":
+        click.echo(report.json_payload(results, strict, run.states))
+    else:
+        click.echo(run.summary("render", run.render_tail(verify_only), listed=True), err=True)
     sys.exit(1 if failed else 0)
 
 
-def _write_or_verify(stage, result: SpecReport, root, verify_only: bool,
+def _write_or_verify(stage, result: SpecReport, root, verify_only: bool, run: report.Run,
                      note_resolution: bool) -> bool:
     """Render one checked spec into OUT/<name>/ (or diff it there); False on a failure."""
     try:
         files = stage.render_files(result)
     except stage.RenderError as error:
-        click.echo(f"{error} (not rendered; earlier artifacts kept)", err=True)
+        run.line(f"{error} (not rendered; earlier artifacts kept)", always=True)
         return False
     target = root / result.name
     if verify_only:
         stale = _report_stale(stage.diff_files(target, files), target, str(result.path))
         return not (_report_stale_resolution(result, root) or stale)
     changed = stage.write_files(target, files)
+    run.rendered(result, changed)
     state = f"wrote {', '.join(changed)}" if changed else "unchanged"
-    click.echo(f"{target}: {state}", err=True)
-    click.echo("  " + estimate_summary(result), err=True)
+    run.line(f"{target}: {state}{report.warning_count(result)} | {estimate_summary(result)}")
     if note_resolution:  # a note, not a failure: `make resolved` needs the SGLang env
         _report_stale_resolution(result, root)
     return True
@@ -230,8 +208,9 @@ def _resolve(reports: list[SpecReport], root) -> bool:
     return failed
 
 
-def _render_runtime(stage, root, verify_only: bool) -> bool:
-    """The runtime file every app of the tree imports (OUT/_runtime/); True on a failure."""
+def _render_runtime(stage, root, verify_only: bool, run: report.Run) -> bool:
+    """The runtime file every app of the tree imports (OUT/_runtime/); True on a failure. Said
+    only when it changed: it is no spec's line."""
     target = root / paths.RUNTIME_FOLDER
     try:
         files = stage.runtime_files()
@@ -241,7 +220,8 @@ def _render_runtime(stage, root, verify_only: bool) -> bool:
     if verify_only:
         return _report_stale(stage.diff_files(target, files), target, "renderer/runtime/")
     changed = stage.write_files(target, files)
-    click.echo(f"{target}: {'wrote ' + ', '.join(changed) if changed else 'unchanged'}", err=True)
+    if changed:
+        run.line(f"{target}: wrote {', '.join(changed)}")
     return False
 
 

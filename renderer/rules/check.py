@@ -18,15 +18,19 @@ MODULES = (general, model, memory, edge, bench, evals, engine, modal_runtime)
 
 
 def run_rules(ctx: RuleContext) -> list[Finding]:
-    """Every rule's findings, sorted by position."""
+    """Every rule's findings, sorted by position; a warning the spec acknowledges carries the
+    spec's reason (SS221 refuses acknowledging an error or a rule that does not exist)."""
     meta = catalog.rules()
+    accepted = ctx.spec.get("acknowledge") or {}
     findings = []
     for rule_id, fn in RULES.items():
         info = meta[rule_id]
         severity = Severity(info["severity"])
+        reason = accepted.get(rule_id, "") if severity is Severity.WARNING else ""
         for path, message in fn(ctx):
             where, name = ((path.position, path.field) if isinstance(path, Anchor)
                            else (ctx.doc.position(path), dotted(path)))
-            findings.append(Finding(where, name, message, rule_id, severity, hint=info["reason"]))
+            findings.append(Finding(where, name, message, rule_id, severity, hint=info["reason"],
+                                    acknowledged=reason))
     findings.sort(key=Finding.sort_key)
     return findings

@@ -389,6 +389,18 @@ def values_accepted_by_version(ctx: RuleContext) -> Iterator[Hit]:
         yield path, f"'{value}' is not accepted by SGLang {version}: {_short(choices)}"
 
 
+@rule("SS221")
+def acknowledge_only_warnings(ctx: RuleContext) -> Iterator[Hit]:
+    rules = catalog.rules()
+    for rule_id in sorted(ctx.spec.get("acknowledge") or {}):
+        path = ("acknowledge", rule_id)
+        if rule_id not in rules:
+            yield path, f"{rule_id} is not a rule (`servespec rules` lists them)"
+        elif rules[rule_id]["severity"] != "warning":
+            yield path, (f"{rule_id} is an error: only warnings can be acknowledged; fix what"
+                         f" {rule_id} reports instead")
+
+
 @rule("SS122")
 def extra_args_do_not_repeat_fields(ctx: RuleContext) -> Iterator[Hit]:
     for name, path, field_path in sglang_args.extra_args_conflicts(ctx.spec,

@@ -100,8 +100,24 @@ def _yaml_hint(doc: Document, path: tuple, value, expected_types) -> str:
 
 
 def _suggest(word: str, choices) -> str:
-    match = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
-    return f"did you mean '{match[0]}'?" if match else ""
+    """The choice the user most likely meant: one that is the same name in another case or
+    spacing, or the longest one the word starts with (H100-80GB, "NVIDIA H100" -> H100), before
+    the closest spelling (difflib)."""
+    names = [str(c) for c in choices]
+    plain = {_normal(c): c for c in names}
+    word_n = _normal(str(word)).removeprefix("NVIDIA")
+    match = plain.get(word_n)
+    if match is None:
+        heads = [c for n, c in plain.items() if n and word_n.startswith(n)]
+        match = max(heads, key=len) if heads else None
+    if match is None:
+        close = difflib.get_close_matches(str(word), names, n=1, cutoff=0.6)
+        match = close[0] if close else None
+    return f"did you mean '{match}'?" if match else ""
+
+
+def _normal(name: str) -> str:
+    return "".join(ch for ch in name.upper() if ch.isalnum())
 
 
 def _translate(doc: Document, error) -> list[Finding]:
