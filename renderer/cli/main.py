@@ -122,19 +122,9 @@ def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias:
         result = read_spec(path)
         results.append(result)
         run.echo(result, warnings=False) if fmt == "text" else run.count(result)
-        if result.failed(strict):
-            run.line(report.spec_status(result, strict) + " (not rendered; earlier artifacts kept)")
-            failed = True
-            continue
-        if result.name == paths.RUNTIME_FOLDER:
-            run.line(f"{path}: not rendered: {root / result.name} holds the runtime every app "
-                     "imports; rename the spec", always=True)
-            failed = True
-            continue
-        # specs/x.yaml and specs/examples/x.yaml both render to rendered/x/: refuse the second.
-        if seen.setdefault(result.name, Path(path).resolve()) != Path(path).resolve():
-            run.line(f"{path}: not rendered: {root / result.name} is also rendered from "
-                     f"{seen[result.name]}; rename one of the two files", always=True)
+        refusal = _not_rendered(result, path, root, seen, strict)
+        if refusal:
+            run.line(refusal, always=True)
             failed = True
             continue
         ok = _write_or_verify(stage, result, root, verify_only, run,
@@ -152,6 +142,22 @@ def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias:
     else:
         click.echo(run.summary("render", run.render_tail(verify_only), listed=True), err=True)
     sys.exit(1 if failed else 0)
+
+
+def _not_rendered(result: SpecReport, path, root, seen: dict, strict: bool) -> str:
+    """Why a spec is not rendered, or "" when it may be."""
+    from pathlib import Path
+
+    if result.failed(strict):
+        return report.spec_status(result, strict) + " (not rendered; earlier artifacts kept)"
+    if result.name == paths.RUNTIME_FOLDER:
+        return (f"{path}: not rendered: {root / result.name} holds the runtime every app "
+                "imports; rename the spec")
+    # specs/x.yaml and specs/examples/x.yaml both render to rendered/x/: refuse the second.
+    if seen.setdefault(result.name, Path(path).resolve()) != Path(path).resolve():
+        return (f"{path}: not rendered: {root / result.name} is also rendered from "
+                f"{seen[result.name]}; rename one of the two files")
+    return ""
 
 
 def _write_or_verify(stage, result: SpecReport, root, verify_only: bool, run: report.Run,
