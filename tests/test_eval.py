@@ -131,6 +131,11 @@ def test_real_run_eval_scores_the_test_data_and_names_the_task_below(server, eva
     assert row["metrics"]["score"] == row["score"] and row["metrics"]["latency"] > 0
     assert row["metrics"]["output_throughput"] > 0
     assert row["interval"]["low"] < 0.4 < row["interval"]["high"]
+    # The module's own per-example report: every question it asked and the answer it scored.
+    report = Path(row["report"])
+    assert report.is_file() and report.parent.parent == folder
+    assert "Question 9: how many apples are left?" in report.read_text()
+    assert "Hello! How can I help you today?" in report.read_text()
     # The module got the data file through its own option.
     assert row["argv"][-2:] == ["--gsm8k-data-path", str(data.resolve())]
     records = (tmp_path / "runs" / "tiny-eval.jsonl").read_text()
