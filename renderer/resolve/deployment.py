@@ -289,8 +289,28 @@ def deepgemm_applies(facts: dict | None, spec: dict, cap: int) -> bool:
 
 
 def speculative_mode(spec: dict) -> dict:
+    """How the spec's algorithm gets its draft (self, required, none) and whether it drafts a
+    tree, as catalog/model_support.yaml `speculative.algorithms` says; no speculation: none."""
     algorithm = spec["speculative"]["algorithm"]
     return support()["speculative"]["algorithms"].get(algorithm, {"draft": "none", "tree": False})
+
+
+def kv_auto_is_fp8(facts: dict | None, cap: int) -> bool:
+    """Does SGLang turn --kv-cache-dtype auto into fp8_e4m3 here? For the DeepSeek-family DSA
+    architectures (those with an indexer) on capability >= the floor, as catalog/model_support.yaml
+    `model_rules.dsa_kv_auto_fp8` records _dsa_kv_cache_dtype_default."""
+    row = support()["model_rules"]["dsa_kv_auto_fp8"]
+    return (bool(facts) and facts.get("architecture") in row["architectures"]
+            and bool(facts.get("indexer")) and cap >= row["min_capability"])
+
+
+def kv_cache_dtype(spec: dict, facts: dict | None, cap: int) -> str:
+    """The KV dtype SGLang runs with: the spec's, or for 'auto' FP8 where kv_auto_is_fp8 says
+    so and the model's BF16 otherwise."""
+    value = spec["precision"]["kv_cache"]
+    if value != "auto":
+        return value
+    return "fp8_e4m3" if kv_auto_is_fp8(facts, cap) else "bf16"
 
 
 def _model_dir(spec: dict, repo: str, revision: str) -> str:
@@ -338,11 +358,20 @@ def _deepgemm(spec: dict, arch: str, cache: Cache | None) -> DeepGemm | None:
                     total, total - min(COMPILE_TIMEOUT_MARGIN, total // 2))
 
 
-def _auth(spec: dict) -> Auth:
+def api_key_secret(spec: dict) -> str | None:
+    """The Modal Secret that holds SGLang's API key; None when SGLang checks no key."""
     auth = spec["serving"].get("auth") or {}
     unauthenticated = auth.get("allow_unauthenticated") and not auth.get("api_key_secret")
-    key_secret = None if unauthenticated else auth.get("api_key_secret")
-    key_env = auth.get("api_key_env") if key_secret else None
+    return None if unauthenticated else auth.get("api_key_secret")
+
+
+def api_key_env(spec: dict) -> str | None:
+    """The variable that carries the API key (inside the Secret, and on the client side)."""
+    return (spec["serving"].get("auth") or {}).get("api_key_env") if api_key_secret(spec) else None
+
+
+def _auth(spec: dict) -> Auth:
+    key_secret, key_env = api_key_secret(spec), api_key_env(spec)
     hf = spec["download"].get("hf_token_secret")
     return Auth(key_secret, key_env, hf, tuple(sorted({s for s in (hf, key_secret) if s})),
                 edge.from_spec(spec))
