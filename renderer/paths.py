@@ -41,6 +41,21 @@ def rendered_dir(spec_name: str) -> str:
     return f"{RENDERED_DIR}/{spec_name}"
 
 
+# Two Modal apps per spec: the serving app (deploy.py, `modal deploy`) and its jobs app (jobs.py,
+# `modal run` of one function at a time), so that a one-off step never creates the server.
+SERVING_FILE = "deploy.py"
+JOBS_FILE = "jobs.py"
+JOBS_APP_SUFFIX = "-jobs"
+
+
+def serving_file(spec_name: str) -> str:
+    return f"{rendered_dir(spec_name)}/{SERVING_FILE}"
+
+
+def jobs_file(spec_name: str) -> str:
+    return f"{rendered_dir(spec_name)}/{JOBS_FILE}"
+
+
 # The SGLang environments of tools/sglang-env.sh and its overlays (tools/sglang-overlay-env.sh),
 # relative to where servespec runs unless SERVESPEC_SGLANG_ENV_ROOT names another folder.
 SGLANG_ENV_ROOT_VAR = "SERVESPEC_SGLANG_ENV_ROOT"

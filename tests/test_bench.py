@@ -8,8 +8,8 @@ scratch, tests/test_smoke.py), and servespec's CLI, matplotlib and records.
 What stands in: Modal's edge. tests/edge_relay.py (tests/edge_proxy.py's stand-in) answers 401
 like Modal's proxy unless the proxy-auth headers arrive, and drops SGLang's `ignore_eos` field,
 which `transformers serve` rejects with 422 (its docstring says why). The Modal CPU function itself is not run (Modal's
-servers are unreachable); the code it runs is the same driver file, included verbatim in
-deploy.py, which test_render.py imports with the real modal client.
+servers are unreachable); the code it runs is the same runtime file, attached to the jobs app
+(rendered/<name>/jobs.py), which test_render.py imports with the real modal client.
 
 Keep runs tiny: 2 cores are shared; after the envs exist the whole file takes about a minute.
 """
@@ -224,7 +224,7 @@ def test_driver_and_runner_agree_on_the_result_marker():
 
 def test_modal_mode_runs_the_app_function_with_credentials_by_name_only(tmp_path):
     """Without Modal's servers, the stand-in `modal` of the deploy tests (tests/standin_modal.py)
-    answers `modal run` with the result lines deploy.py's bench_endpoint prints, and echoes
+    answers `modal run` with the result lines jobs.py's bench_endpoint prints, and echoes
     environment values, as a leak would. What is checked: the real modal CLI call servespec
     makes, that the proxy token travels in the environment (never in argv or the request) and
     that nothing printed or recorded contains it."""
@@ -237,7 +237,7 @@ def test_modal_mode_runs_the_app_function_with_credentials_by_name_only(tmp_path
     result = {"completed": 4, "p95_ttft_ms": 80.0, "median_tpot_ms": 3.0}
     line = bench.MARKER + json.dumps({"key": "random@2", "result": result, "error": None})
     (tmp_path / "standin.json").write_text(json.dumps({"rules": [
-        {"match": "run rendered/tiny-bench/deploy.py::bench_endpoint", "lines": [line],
+        {"match": "run rendered/tiny-bench/jobs.py::bench_endpoint", "lines": [line],
          "print_env": ["SERVESPEC_BENCH", "MODAL_PROXY_TOKEN_SECRET"]}]}))
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
            "STANDIN_LOG": str(tmp_path / "standin.log"),
@@ -248,7 +248,7 @@ def test_modal_mode_runs_the_app_function_with_credentials_by_name_only(tmp_path
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     argv = json.loads((tmp_path / "standin.log").read_text().splitlines()[0])["argv"]
-    assert argv[:3] == ["run", "rendered/tiny-bench/deploy.py::bench_endpoint", "--request"]
+    assert argv[:3] == ["run", "rendered/tiny-bench/jobs.py::bench_endpoint", "--request"]
     request = json.loads(argv[3])
     assert request["base_url"] == "https://ws--tiny-bench.modal.run"
     assert request["header_env"] == {"Modal-Key": "MODAL_PROXY_TOKEN_ID",
@@ -268,7 +268,7 @@ def test_the_real_modal_cli_knows_the_bench_function_and_its_option(tmp_path):
     CLI (no token needed for --help) and lists the option servespec passes."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_")}
     proc = subprocess.run([str(Path(sys.executable).with_name("modal")), "run",
-                           f"rendered/glm51-fp8-b200/deploy.py::{bench.REMOTE_FUNCTION}", "--help"],
+                           f"rendered/glm51-fp8-b200/jobs.py::{bench.REMOTE_FUNCTION}", "--help"],
                           cwd=ROOT, env={**env, "HOME": str(tmp_path)}, capture_output=True,
                           text=True, timeout=180, check=False)
     assert proc.returncode == 0, proc.stderr

@@ -57,7 +57,8 @@ def run_pipeline(spec_dir: Path, content: bytes | str) -> None:
         from renderer.render.artifacts import render_files
 
         files = render_files(result)
-        compile(files["deploy.py"], "deploy.py", "exec")
+        for app_file in ("deploy.py", "jobs.py"):
+            compile(files[app_file], app_file, "exec")
 
 
 @settings_

@@ -23,6 +23,7 @@ from renderer.pipeline import read_spec, spec_paths
 from renderer.render.artifacts import ARTIFACTS, render_files
 from renderer.render.runtime_file import runtime_source
 from renderer.resolve import sglang_args
+from renderer.runtime import supervise
 
 SPECS = spec_paths([], ROOT / "specs")  # specs/*.yaml and specs/examples/*.yaml
 SPEC_IDS = [p.stem for p in SPECS]
@@ -84,13 +85,73 @@ def _inspect(path: str, source: bytes) -> dict:
     return json.loads(proc.stdout)
 
 
+def both_apps(folder: Path) -> dict:
+    """The functions of a spec's serving app and jobs app together, by tag."""
+    return {**inspect_app(folder / paths.SERVING_FILE)["functions"],
+            **inspect_app(folder / paths.JOBS_FILE)["functions"]}
+
+
+def serving_entry_points(fns: dict) -> dict:
+    """The functions of an app that serve HTTP: an @app.server class or a web_server function."""
+    return {tag: fn for tag, fn in fns.items() if fn["is_server"] or fn["web_server_port"]}
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
+def test_serving_app_holds_the_server_alone_and_the_jobs_app_no_server(spec):
+    """Two apps per spec, as the real modal 1.6.4 client imports them: `modal run` creates every
+    function of the app it runs (modal/runner.py _create_all_objects), so the one-off steps live
+    in jobs.py and a download never creates (or keeps min_containers of) the GPU server."""
+    s = checked(spec).spec
+    serving = inspect_app(rendered(spec.stem, paths.SERVING_FILE))
+    jobs = inspect_app(rendered(spec.stem, paths.JOBS_FILE))
+    assert serving["app"] == s["app"] and jobs["app"] == s["app"] + paths.JOBS_APP_SUFFIX
+    (only,) = serving["functions"].values()  # exactly one function: the server
+    assert serving_entry_points(serving["functions"]) and only["gpus"]
+    assert not serving_entry_points(jobs["functions"])
+    assert {"download_weights", "bench_endpoint"} <= set(jobs["functions"])
+    # Nothing in the jobs app keeps a container up or pre-warms one.
+    for tag, fn in jobs["functions"].items():
+        assert not fn["autoscaler"].get("min_containers"), tag
+        assert not fn["autoscaler"].get("buffer_containers"), tag
+    # The same SGLang image: every GPU image layer of the jobs app is the server's.
+    gpu_jobs = [fn for fn in jobs["functions"].values() if fn["gpus"]]
+    for fn in gpu_jobs:
+        assert fn["image"] == only["image"]
+
+
+def test_modal_run_creates_every_object_of_the_app_it_runs():
+    """Why two apps: the pinned client's `modal run` and `modal deploy` create every function and
+    class of the app's local state (modal/runner.py _create_all_objects); if that changes, the
+    reason for the jobs app (and the check below) must be looked at again."""
+    import inspect
+
+    from modal import runner
+
+    source = inspect.getsource(runner._create_all_objects)
+    assert "{**local_app_state.functions, **local_app_state.classes}" in source
+    run_source = inspect.getsource(runner._run_app)
+    assert "await _create_all_objects(running_app, local_app_state" in run_source
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
+def test_a_one_off_step_creates_nothing_of_the_serving_app(spec):
+    """What `modal run jobs.py::download_weights` creates (the jobs app's local state) shares no
+    object with the serving app and holds no server class."""
+    serving = inspect_app(rendered(spec.stem, paths.SERVING_FILE))
+    jobs = inspect_app(rendered(spec.stem, paths.JOBS_FILE))
+    assert not set(jobs["creates"]) & set(serving["creates"])
+    assert set(jobs["creates"]) == set(jobs["functions"])  # no class: no @app.server
+    assert len(serving["creates"]) == 1
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
 def test_modal_app_matches_the_spec(spec):
     result = checked(spec)
     s = result.spec
     app = inspect_app(rendered(spec.stem, "deploy.py"))
+    jobs = inspect_app(rendered(spec.stem, paths.JOBS_FILE))
     assert app["app"] == s["app"] and app["modal"].startswith("1.6.")
-    fns = app["functions"]
+    fns = {**app["functions"], **jobs["functions"]}
     gpu = catalog.gpus()[s["hardware"]["gpu"]]
     gpu_request = [[gpu["modal_name"].upper(), s["hardware"]["gpus_per_node"]]]
     weights = {s["storage"]["weights"]["mount"]: s["storage"]["weights"]["volume"]}
@@ -135,7 +196,9 @@ def test_modal_app_matches_the_spec(spec):
         assert serve["rdma"] is (True if nodes > 1 else None)
         assert serve["max_concurrency"] == sc["max_inputs"]
         assert serve["routing_region"] == (s["serving"].get("region") or "us-east")
-        assert serve["exit_grace_period"] > 0  # in-flight requests drain
+        # in-flight requests drain, then SGLang exits, the kill wait and the commits fit
+        assert serve["exit_grace_period"] >= (s["serving"]["drain_seconds"] + dep.sglang_exit_seconds
+                                              + supervise.KILL_WAIT_SECONDS + 60)
     else:
         assert nodes == 1
         assert serve["web_server_port"] == s["serving"]["port"]
@@ -144,6 +207,39 @@ def test_modal_app_matches_the_spec(spec):
         assert serve["timeout"] == s["serving"]["timeout"]
         assert serve["concurrency"] == {"max_inputs": sc["max_inputs"],
                                         "target_inputs": sc.get("target_inputs") or 0}
+
+
+def test_a_spec_can_drain_for_ten_minutes(tmp_path):
+    """drain_seconds 600 renders into a Server the real modal client accepts, with the grace
+    the drain, SGLang's exit, the kill wait and the commits need; 3600 is refused (SS240)
+    rather than cut to Modal's limit."""
+    result = read_spec(ROOT / "tests" / "fixtures" / "rules" / "SS240-pass.yaml")
+    assert not result.failed(), [f.format() for f in result.findings]
+    deploy = tmp_path / "deploy.py"
+    deploy.write_text(render_files(result)["deploy.py"])
+    serve = inspect_app(deploy)["functions"]["Serve"]
+    assert serve["exit_grace_period"] == 600 + 20 + 5 + 60
+    assert "SHUTDOWN_GRACE = 620" in deploy.read_text()
+    too_long = read_spec(ROOT / "tests" / "fixtures" / "rules" / "SS240-trip.yaml")
+    assert too_long.failed() and any(f.rule == "SS240" for f in too_long.findings)
+
+
+def test_the_grace_margins_are_the_runtime_s_own():
+    """deploy.py's exit_grace_period counts the supervisor's kill wait as the runtime has it."""
+    from renderer.resolve import deployment
+
+    assert deployment.KILL_WAIT_SECONDS == supervise.KILL_WAIT_SECONDS
+    assert deployment.MODAL_SERVER_EXIT_GRACE_LIMIT == 3600
+
+
+def test_modal_refuses_an_exit_grace_period_over_its_limit(tmp_path):
+    """The limit the resolve stage caps at is the pinned client's: 3601 fails the import."""
+    text = rendered("glm51-fp8-b200", "deploy.py").read_text()
+    bad = tmp_path / "deploy.py"
+    bad.write_text(re.sub(r"exit_grace_period=\d+,", "exit_grace_period=3601,", text))
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "modal_inspect.py"), str(bad)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode != 0 and "3600 seconds" in proc.stderr
 
 
 def cache_variables(fns: dict) -> dict[str, dict[str, str]]:
@@ -165,7 +261,7 @@ def test_start_up_caches_live_in_the_mounted_cache_volume(spec):
     """Each cache variable of every GPU image points into the spec's cache volume, as mounted by
     the real modal client, under a directory naming the GPU architecture and the image tag."""
     s = checked(spec).spec
-    fns = inspect_app(rendered(spec.stem, "deploy.py"))["functions"]
+    fns = both_apps(rendered(spec.stem, "deploy.py").parent)
     arch = catalog.gpus()[s["hardware"]["gpu"]]["arch"]
     tag = s["engine"]["image"].rsplit(":", 1)[-1]
     for tag_, where in cache_variables(fns).items():
@@ -178,9 +274,10 @@ def test_no_cache_volume_no_cache_variables(tmp_path):
     """Without storage.cache (rule SS192 warns) nothing is mounted for caches and no variable
     points at a path that would vanish with the container."""
     result = read_spec(ROOT / "tests" / "fixtures" / "rules" / "SS192-trip.yaml")
-    deploy = tmp_path / "deploy.py"
-    deploy.write_text(render_files(result)["deploy.py"])
-    fns = inspect_app(deploy)["functions"]
+    files = render_files(result)
+    for name in (paths.SERVING_FILE, paths.JOBS_FILE):
+        (tmp_path / name).write_text(files[name])
+    fns = both_apps(tmp_path)
     found = cache_variables(fns)
     assert found and not any(found.values()), found
     assert all(len(fn["volumes"]) == 1 for fn in fns.values())
@@ -190,7 +287,7 @@ def test_no_cache_volume_no_cache_variables(tmp_path):
 def test_no_public_entry_point_unless_the_spec_opts_out(spec):
     """modal 1.6.4's own ServerInfo.unauthenticated / FunctionInfo.web_info.unauthenticated."""
     public = bool(checked(spec).spec["serving"]["auth"].get("public"))
-    fns = inspect_app(rendered(spec.stem, "deploy.py"))["functions"]
+    fns = both_apps(rendered(spec.stem, "deploy.py").parent)
     entry_points = {name: fn["public"] for name, fn in fns.items() if fn["public"] is not None}
     assert entry_points, "no HTTP entry point found"
     assert entry_points == dict.fromkeys(entry_points, public)
@@ -291,17 +388,20 @@ def test_args_file_and_deploy_script_carry_the_same_arguments(spec):
     args_lines = [line for line in rendered(spec.stem, "sglang.args").read_text().splitlines()
                   if line and not line.startswith("#")]
     from_file = [token for line in args_lines for token in shlex.split(line)]
-    tree = ast.parse(rendered(spec.stem, "deploy.py").read_text())
-    (embedded,) = [ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
-                   and getattr(node.targets[0], "id", "") == "SGLANG_ARGS"]
-    assert from_file == embedded
+    app_files = [paths.SERVING_FILE] + ([paths.JOBS_FILE] if checked(spec).deployment.deepgemm else [])
+    for app_file in app_files:  # the server's and the compile step's arguments
+        tree = ast.parse(rendered(spec.stem, app_file).read_text())
+        (embedded,) = [ast.literal_eval(node.value) for node in tree.body
+                       if isinstance(node, ast.Assign)
+                       and getattr(node.targets[0], "id", "") == "SGLANG_ARGS"]
+        assert from_file == embedded, app_file
     assert all(line.startswith("--") for line in args_lines)  # one flag per line
 
 
 # --- the rendered Python itself -------------------------------------------------------------------
 
 def test_rendered_python_passes_ruff_and_py_compile():
-    deploys = [rendered(p.stem, "deploy.py") for p in SPECS]
+    deploys = [rendered(p.stem, name) for p in SPECS for name in (paths.SERVING_FILE, paths.JOBS_FILE)]
     for path in deploys:
         compile(path.read_text(), str(path), "exec")
     ruff = Path(sys.executable).parent / "ruff"
@@ -316,15 +416,17 @@ def test_the_runtime_file_is_golden():
     assert committed == runtime_source(), "rendered/_runtime is stale: run `make render`"
     for name in ("class Redactor", "def supervise(", "def run_bench_request(", "def commit_volumes("):
         assert name in committed
-    for spec in SPECS:  # deploy.py holds the deployment only, no pasted runtime
-        assert "class Redactor" not in rendered(spec.stem, "deploy.py").read_text()
+    for spec in SPECS:  # deploy.py and jobs.py hold the deployment only, no pasted runtime
+        for name in (paths.SERVING_FILE, paths.JOBS_FILE):
+            assert "class Redactor" not in rendered(spec.stem, name).read_text()
 
 
+@pytest.mark.parametrize("app_file", [paths.SERVING_FILE, paths.JOBS_FILE])
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
-def test_every_image_attaches_the_runtime_file_it_imports(spec):
+def test_every_image_attaches_the_runtime_file_it_imports(spec, app_file):
     """The real modal client sees the committed runtime file attached to every function's image
     at /root, and every name the app's functions import from it is defined there."""
-    deploy = rendered(spec.stem, "deploy.py")
+    deploy = rendered(spec.stem, app_file)
     fns = inspect_app(deploy)["functions"]
     local = paths.runtime_file(ROOT / "rendered").resolve()
     mount = f"MOUNT {local} -> {paths.RUNTIME_REMOTE}"
@@ -494,7 +596,7 @@ def test_compile_argv_carries_its_own_timeout_and_parses(spec):
     checks that the others have none)."""
     result_spec = checked(spec)
     s, dg = result_spec.spec, result_spec.deployment.deepgemm
-    result = parse_compile_argv(rendered(spec.stem, "deploy.py"), s["engine"]["version"])
+    result = parse_compile_argv(rendered(spec.stem, paths.JOBS_FILE), s["engine"]["version"])
     assert result["ok"], result["error"]
     # compile_deep_gemm's default is 3600; ours follows compile.timeout, under Modal's limit.
     assert result["timeout"] == dg.sglang_compile_timeout == s["compile"]["timeout"] - 300
@@ -502,8 +604,8 @@ def test_compile_argv_carries_its_own_timeout_and_parses(spec):
 
 
 def test_compile_parser_rejects_a_bad_timeout(tmp_path):
-    bad = tmp_path / "deploy.py"
-    text = rendered("glm51-fp8-b200", "deploy.py").read_text()
+    bad = tmp_path / "jobs.py"
+    text = rendered("glm51-fp8-b200", paths.JOBS_FILE).read_text()
     bad.write_text(re.sub(r'COMPILE_ARGS = \["--timeout", "\d+"\]',
                           'COMPILE_ARGS = ["--timeout", "two hours"]', text))
     result = parse_compile_argv(bad)

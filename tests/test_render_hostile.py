@@ -84,16 +84,15 @@ def test_hostile_strings_stay_literal(tmp_path, field, text):
     global BASELINE_SHAPE
     if BASELINE_SHAPE is None:
         baseline = render_with(tmp_path, ("description",), "plain")
-        BASELINE_SHAPE = structure(ast.parse(render_files(baseline)["deploy.py"]))
+        BASELINE_SHAPE = shapes(render_files(baseline))
     value = FIELDS[field](text)
     result = render_with(tmp_path, field, value)
     if result.failed():  # the schema or a rule refused the value: that is an answer too
         assert result.findings
         return
     files = render_files(result)
-    tree = ast.parse(files["deploy.py"])
-    assert structure(tree) == BASELINE_SHAPE
-    consts = constants(tree)
+    assert shapes(files) == BASELINE_SHAPE
+    consts = {**constants(ast.parse(files["deploy.py"])), **constants(ast.parse(files["jobs.py"]))}
     spec = result.spec
     assert list(consts["DOWNLOADS"][0])[1] == spec["model"]["revision"]
     assert consts["IGNORE_PATTERNS"] == spec["download"]["ignore_patterns"]
@@ -108,7 +107,15 @@ def test_hostile_strings_stay_literal(tmp_path, field, text):
     resolved = yaml.safe_load(files["spec.resolved.yaml"])
     assert resolved == spec
     json.loads(files["steps.json"])
-    compile(files["deploy.py"], "deploy.py", "exec")
+    for app_file in APP_FILES:
+        compile(files[app_file], app_file, "exec")
+
+
+APP_FILES = ("deploy.py", "jobs.py")  # the serving app and the jobs app
+
+
+def shapes(files: dict) -> list:
+    return [structure(ast.parse(files[name])) for name in APP_FILES]
 
 
 NASTY = ['"""', "'''", "\\", '"); import os; os.system("id"); ("', "{{ app }}", "{% raw %}",
@@ -123,11 +130,9 @@ def test_free_text_fields_accept_nasty_strings_and_keep_them_literal(tmp_path):
             result = render_with(tmp_path, field, value)
             assert not result.failed(), [f.format() for f in result.findings]
             files = render_files(result)
-            tree = ast.parse(files["deploy.py"])
-            assert structure(tree) == structure(ast.parse(render_files(
-                render_with(tmp_path, ("description",), "plain"))["deploy.py"]))
+            assert shapes(files) == shapes(render_files(render_with(tmp_path, ("description",), "plain")))
             if field[0] == "download":
-                assert constants(tree)["IGNORE_PATTERNS"] == [text]
+                assert constants(ast.parse(files["jobs.py"]))["IGNORE_PATTERNS"] == [text]
             if field[0] == "engine":
                 assert f"{json.dumps(text, ensure_ascii=False)}" in files["deploy.py"] or repr(text) in files["deploy.py"]
 

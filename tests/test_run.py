@@ -185,9 +185,9 @@ def test_steps_list_the_seven_steps_with_real_modal_commands():
     assert [s["name"] for s in doc["steps"]] == ORDER
     steps = {s["name"]: s for s in doc["steps"]}
     assert steps["download"]["commands"][0]["argv"] == [
-        "modal", "run", f"rendered/{APP}/deploy.py::download_weights"]
+        "modal", "run", f"rendered/{APP}/jobs.py::download_weights"]
     assert steps["compile"]["commands"][0]["argv"] == [
-        "modal", "run", f"rendered/{APP}/deploy.py::compile_deepgemm"]
+        "modal", "run", f"rendered/{APP}/jobs.py::compile_deepgemm"]
     assert steps["deploy"]["commands"][0]["argv"] == [
         "modal", "deploy", "--name", APP, f"rendered/{APP}/deploy.py"]
     assert steps["download"]["timeout"] > 14400 and steps["compile"]["timeout"] > 7200
@@ -270,8 +270,8 @@ def test_every_modal_command_in_the_steps_is_real_modal_cli(ws, monkeypatch):
         ["volume", "ls"], {"json": True, "volume_name": WEIGHTS,
                            "path": "zai-org/GLM-5.1-FP8/main", "env": None})
     assert parsed[f"modal deploy --name {APP} rendered/{APP}/deploy.py"][1]["name"] == APP
-    assert parsed[f"modal run rendered/{APP}/deploy.py::compile_deepgemm"][0] == [
-        "run", f"rendered/{APP}/deploy.py::compile_deepgemm"]
+    assert parsed[f"modal run rendered/{APP}/jobs.py::compile_deepgemm"][0] == [
+        "run", f"rendered/{APP}/jobs.py::compile_deepgemm"]
 
 
 def test_json_keys_the_skip_checks_read_are_the_ones_modal_prints():
@@ -303,13 +303,48 @@ def test_dry_run_lists_seven_steps_in_order_with_real_commands_and_runs_nothing(
     assert positions == sorted(positions)
     for command in ("$ modal --version", "$ modal token info", "$ modal secret list --json",
                     f"$ modal volume create {WEIGHTS}", f"$ modal volume create {DEEPGEMM}",
-                    f"$ modal run rendered/{APP}/deploy.py::download_weights",
-                    f"$ modal run rendered/{APP}/deploy.py::compile_deepgemm",
+                    f"$ modal run rendered/{APP}/jobs.py::download_weights",
+                    f"$ modal run rendered/{APP}/jobs.py::compile_deepgemm",
                     f"$ modal deploy --name {APP} rendered/{APP}/deploy.py",
                     "$ servespec smoke"):
         assert command in out, command
     assert ws.calls() == []  # nothing ran, not even preflight's probes
     assert not (ws.root / "runs" / f"{APP}.jsonl").exists()
+
+
+def test_dry_run_shows_every_one_off_step_on_the_jobs_app(ws):
+    """Only the deploy step touches the serving app: download, compile (and bench) run
+    functions of rendered/<name>/jobs.py, app <app>-jobs, and the dry run says so."""
+    payload = json.loads(ws.deploy(dry_run=True, fmt="json").stdout)
+    apps = {s["name"]: s.get("app") for s in payload["steps"]}
+    assert apps == {"preflight": None, "volumes": None, "download": f"{APP}-jobs",
+                    "compile": f"{APP}-jobs", "deploy": APP, "wait": None, "smoke": None}
+    for step in payload["steps"]:
+        for command in step.get("commands", []):
+            argv = command["argv"]
+            if argv[:2] == ["modal", "run"]:
+                assert argv[2].startswith(f"rendered/{APP}/jobs.py::"), argv
+            if argv[:2] == ["modal", "deploy"]:
+                assert step["name"] == "deploy" and argv[-1] == f"rendered/{APP}/deploy.py"
+    text = ws.deploy(dry_run=True).stdout
+    assert f"3. download (commands, timeout 16200 s, app {APP}-jobs)" in text
+    assert f"app {APP}):" in text
+
+
+def test_every_shipped_spec_runs_its_one_off_steps_on_the_jobs_app():
+    root = HERE.parent
+    for steps_json in sorted((root / "rendered").glob("*/steps.json")):
+        doc = json.loads(steps_json.read_text())
+        folder = steps_json.parent.relative_to(root).as_posix()
+        assert doc["jobs_app"] == doc["app"] + "-jobs"
+        for step in doc["steps"]:
+            for command in step.get("commands", []):
+                argv = command["argv"]
+                if argv[:2] == ["modal", "run"]:
+                    assert argv[2].startswith(f"{folder}/jobs.py::"), argv
+                    assert step["app"] == doc["jobs_app"]
+                elif argv[:2] == ["modal", "deploy"]:
+                    assert argv[-1] == f"{folder}/deploy.py" and step["app"] == doc["app"]
 
 
 def test_dry_run_json_is_machine_readable(ws):
@@ -339,8 +374,8 @@ def test_full_run_executes_steps_in_order_and_records_each(ws):
     assert main_commands(ws) == [
         f"modal volume create {WEIGHTS}",
         f"modal volume create {DEEPGEMM}",
-        f"modal run rendered/{APP}/deploy.py::download_weights",
-        f"modal run rendered/{APP}/deploy.py::compile_deepgemm",
+        f"modal run rendered/{APP}/jobs.py::download_weights",
+        f"modal run rendered/{APP}/jobs.py::compile_deepgemm",
         f"modal deploy --name {APP} rendered/{APP}/deploy.py",
         (f"servespec smoke {ws.env['SERVESPEC_ENDPOINT_URL']} --api-key-env SGLANG_API_KEY "
          "--proxy-token-id-env MODAL_PROXY_TOKEN_ID --proxy-token-secret-env "
@@ -385,7 +420,7 @@ def test_a_marker_for_another_revision_does_not_skip_the_download(ws):
     ws.config["files"] = {WEIGHTS: ["zai-org/GLM-5.1-FP8/0123abc/.servespec-download-complete"]}
     proc = ws.deploy(only_step="download")
     assert proc.returncode == 0, proc.stderr
-    assert f"modal run rendered/{APP}/deploy.py::download_weights" in main_commands(ws)
+    assert f"modal run rendered/{APP}/jobs.py::download_weights" in main_commands(ws)
 
 
 # --- failure, resume -------------------------------------------------------------------------
@@ -414,7 +449,7 @@ def test_failure_stops_reports_and_resume_skips_what_finished(ws):
     second = ws.deploy()
     assert second.returncode == 0, second.stderr
     assert "resuming run" in second.stdout
-    assert main_commands(ws)[:2] == [f"modal run rendered/{APP}/deploy.py::compile_deepgemm",
+    assert main_commands(ws)[:2] == [f"modal run rendered/{APP}/jobs.py::compile_deepgemm",
                                      f"modal deploy --name {APP} rendered/{APP}/deploy.py"]
     # Not even their checks: only compile's own marker check touched a volume.
     assert not any("volume create" in c or "volume list" in c or WEIGHTS in c

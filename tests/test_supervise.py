@@ -307,12 +307,14 @@ class ExitRecorder:
 
 @pytest.mark.parametrize("exit_code", [0, 7])
 def test_crash_monitor_exits_with_1_when_a_healthy_server_dies(reaper, exit_code):
+    """Status 0 is how SGLang ends after a drain, so with no shutdown following it within the
+    wait it is a crash all the same."""
     proc, url = start_fake_server(reaper, exit_after=1.0, exit_code=exit_code)
     sv.wait_healthy(proc, url, timeout=5, interval=0.05)
     assert proc.poll() is None
     fake_exit = ExitRecorder()
 
-    monitor = sv.watch_for_crash(proc, threading.Event(), exit_fn=fake_exit)
+    monitor = sv.watch_for_crash(proc, threading.Event(), exit_fn=fake_exit, shutdown_wait=0.5)
 
     assert fake_exit.called.wait(timeout=5)
     monitor.join(timeout=5)
@@ -351,6 +353,129 @@ def test_sigterm_reaches_the_server_process_group_and_the_monitor_stays_quiet(re
     assert chained == [signal.SIGTERM], "the previous SIGTERM handler must still run"
     # Done once the group has gone, not at the end of the grace period.
     assert handler_seconds < 1.5
+
+
+# Drains as SGLang does after SIGTERM: stops taking requests, lets each in-flight /stream finish,
+# then exits 0. Every event goes, with its time, to the file in argv[1] (JSON lines).
+DRAIN_SERVER = r"""
+import http.server, json, os, signal, sys, threading, time
+
+events_path, port = sys.argv[1], int(sys.argv[2])
+lock, in_flight, draining = threading.Lock(), [0], threading.Event()
+
+def event(name):
+    with lock, open(events_path, "a") as f:
+        f.write(json.dumps({"event": name, "at": time.time()}) + "\n")
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/health":
+            self.send_response(503 if draining.is_set() else 200)
+            self.end_headers()
+            return
+        if draining.is_set():
+            self.send_response(503)
+            self.end_headers()
+            return
+        with lock:
+            in_flight[0] += 1
+        try:
+            self.send_response(200)
+            self.end_headers()
+            for i in range(15):  # a streamed answer of 1.5 s
+                self.wfile.write(f"token {i}\n".encode())
+                self.wfile.flush()
+                time.sleep(0.1)
+            self.wfile.write(b"[DONE]\n")
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    def log_message(self, *args):
+        pass
+
+def drain_then_exit():
+    draining.wait()
+    while True:
+        with lock:
+            if in_flight[0] == 0:
+                break
+        time.sleep(0.02)
+    event("server-exit")
+    os._exit(0)
+
+signal.signal(signal.SIGTERM, lambda *a: (event("sigterm"), draining.set()))
+threading.Thread(target=drain_then_exit, daemon=True).start()
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"""
+
+
+def read_events(path: Path) -> list[str]:
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [json.loads(line)["event"] for line in lines]
+
+
+@pytest.mark.parametrize("first", ["runtime", "stop"])
+def test_shutdown_drains_the_stream_then_commits_and_the_monitor_stays_quiet(reaper, tmp_path,
+                                                                             first):
+    """The order Modal's shutdown runs in, with a real SIGTERM to a real process group: a
+    streamed answer in flight finishes, SGLang exits 0, stop() returns, the commit runs, and
+    the crash monitor never ends the container (which would skip @modal.exit and the commit).
+    "runtime": the container's SIGTERM reaches SGLang's group first, and the server has exited
+    before @modal.exit calls stop(). "stop": @modal.exit's stop() sends the SIGTERM."""
+    events, port = tmp_path / "events.jsonl", free_port()
+    fake_exit = ExitRecorder()
+    server = sv.supervise([sys.executable, "-c", DRAIN_SERVER, str(events), str(port)],
+                          f"http://127.0.0.1:{port}/health", health_timeout=10,
+                          poll_interval=0.05, exit_fn=fake_exit, forward_sigterm=False)
+    reaper.process(server.process)
+    body: list[bytes] = []
+    first_token = threading.Event()
+
+    def stream() -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(b"GET /stream HTTP/1.0\r\n\r\n")
+            while chunk := conn.recv(4096):
+                body.append(chunk)
+                first_token.set()
+        with open(events, "a") as f:
+            f.write(json.dumps({"event": "stream-complete", "at": time.time()}) + "\n")
+
+    client = threading.Thread(target=stream)
+    client.start()
+    assert first_token.wait(5)
+    if first == "runtime":
+        os.killpg(server.process.pid, signal.SIGTERM)
+        server.process.wait(timeout=10)  # drained and gone before @modal.exit runs
+        time.sleep(0.5)
+    server.stop(10)  # @modal.exit: Serve.stop
+    read_events(events)  # stop() returned: the commit comes next
+    with open(events, "a") as f:
+        f.write(json.dumps({"event": "commit", "at": time.time()}) + "\n")
+    client.join(10)
+    server.crash_monitor.join(15)
+
+    order = read_events(events)
+    assert order.index("sigterm") < order.index("server-exit") < order.index("commit"), order
+    assert "stream-complete" in order and order.index("stream-complete") < order.index("commit")
+    assert b"".join(body).rstrip().endswith(b"[DONE]")
+    assert server.process.returncode == 0
+    assert not server.crash_monitor.is_alive() and fake_exit.calls == []
+
+
+def test_a_sigterm_no_shutdown_follows_is_still_a_crash(reaper, tmp_path):
+    """The wait for the runtime's shutdown is bounded: a server killed by SIGTERM that no
+    shutdown of the container follows ends the container with 1."""
+    events, port = tmp_path / "events.jsonl", free_port()
+    fake_exit = ExitRecorder()
+    server = sv.supervise([sys.executable, "-c", DRAIN_SERVER, str(events), str(port)],
+                          f"http://127.0.0.1:{port}/health", health_timeout=10,
+                          poll_interval=0.05, exit_fn=fake_exit, forward_sigterm=False,
+                          shutdown_wait=0.5)
+    reaper.process(server.process)
+    os.killpg(server.process.pid, signal.SIGTERM)
+    assert fake_exit.called.wait(10)
+    assert fake_exit.calls == [1] and read_events(events) == ["sigterm", "server-exit"]
 
 
 def test_stop_sends_sigkill_after_the_grace_period_when_sigterm_is_ignored(reaper):
@@ -392,7 +517,8 @@ def test_supervise_without_a_health_url_returns_at_once_and_keeps_watching(reape
 
     try:
         started = time.monotonic()
-        server = sv.supervise(argv, None, exit_fn=fake_exit, forward_sigterm=False)
+        server = sv.supervise(argv, None, exit_fn=fake_exit, forward_sigterm=False,
+                               shutdown_wait=0.5)
         returned_after = time.monotonic() - started
         reaper.process(server.process)
         assert fake_exit.called.wait(timeout=5)

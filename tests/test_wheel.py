@@ -82,7 +82,7 @@ def test_init_validate_render_estimate_from_an_empty_folder(installed, tmp_path)
         proc = run([servespec, *argv], demo, env)
         assert proc.returncode == 0, (argv, proc.stderr)
     name = Path(EXAMPLE).stem
-    for artifact in ("deploy.py", "sglang.args", "steps.json", "spec.resolved.yaml"):
+    for artifact in ("deploy.py", "jobs.py", "sglang.args", "steps.json", "spec.resolved.yaml"):
         # The same spec renders to the same bytes as this repository's committed artifacts.
         assert (demo / "rendered" / name / artifact).read_bytes() == (
             ROOT / "rendered" / name / artifact).read_bytes(), artifact

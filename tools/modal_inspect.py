@@ -114,12 +114,16 @@ def main(path: str) -> int:
     app = apps[0]
     infos = {name: obj.info() for name, obj in vars(module).items()
              if isinstance(obj, (modal.Function, modal.Server))}
+    local = synchronizer._translate_in(app)._local_state
     functions = {}
-    for tag, fn in synchronizer._translate_in(app)._local_state.functions.items():
+    for tag, fn in local.functions.items():
         info = infos.get(tag) or next(i for n, i in infos.items() if n.lower() == tag.lower())
         functions.update(describe(tag, fn, info))
-    print(json.dumps({"app": app.name, "modal": modal.__version__, "functions": functions},
-                     indent=2, sort_keys=True))
+    # What `modal run FILE::f` and `modal deploy FILE` create and publish: every function and
+    # class of the app's local state (modal/runner.py _create_all_objects, modal 1.6.4).
+    creates = sorted([*local.functions, *local.classes])
+    print(json.dumps({"app": app.name, "modal": modal.__version__, "functions": functions,
+                      "creates": creates}, indent=2, sort_keys=True))
     return 0
 
 

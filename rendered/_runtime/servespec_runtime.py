@@ -107,12 +107,11 @@ def redact_argv(argv: Sequence[str], secrets: Iterable[str | None]) -> list[str]
 #   * forwards the server's output to our stdout (the Modal dashboard shows it), with secret
 #     values such as the API key replaced by "***";
 #   * waits for its /health endpoint, failing at once if it crashes meanwhile;
-#   * exits the container if it dies later, so Modal starts a replacement instead of routing
-#     traffic to a container with no server in it;
+#   * exits the container if it dies later (not when the container is shutting down), so Modal
+#     starts a replacement instead of routing traffic to a container with no server in it;
 #   * passes SIGTERM on to the server's whole process group on shutdown;
-#   * shuts a multi-node replica down in order: rank 0 tells the other ranks that shutdown began
-#     (so their server's exit is expected, not a crash), drains, and its shutdown broadcast stops
-#     the others.
+#   * shuts a multi-node replica down in order: rank 0 tells the other ranks that shutdown
+#     began (their exit is then expected), drains, and its shutdown broadcast stops the others.
 #
 # Standard library only: part of the runtime file every container imports
 # (renderer/runtime/__init__.py).
@@ -129,10 +128,16 @@ LOG_DRAIN_SECONDS = 5.0
 # notice may take. A non-zero rank waits the same grace period rank 0 drains in (its
 # server stops on rank 0's broadcast), then gives its own group this long from SIGTERM
 # to SIGKILL (SGLang's non-zero ranks ignore SIGTERM), which keeps the whole stop within
-# the Server's exit_grace_period (grace + 5 s in deploy.py).
+# the Server's exit_grace_period (the grace, the kill wait and the commits in deploy.py).
 SHUTDOWN_NOTICE = b"servespec-shutdown\n"
 NOTICE_TIMEOUT_SECONDS = 2.0
 FOLLOWER_STOP_SECONDS = 3.0
+KILL_WAIT_SECONDS = 5.0  # stop_process_group's wait after SIGKILL (counted in exit_grace_period)
+# How SGLang ends when the container's SIGTERM reached its group before our stop() did: 0 after
+# a drain, or SIGTERM (itself, or 128 + 15 through a shell). The crash monitor then waits this
+# long for the runtime's shutdown (@modal.exit calling stop()) before calling it a crash.
+SHUTDOWN_EXITS = (0, -signal.SIGTERM, 128 + signal.SIGTERM)
+SHUTDOWN_WAIT_SECONDS = 10.0
 
 
 class SupervisorError(RuntimeError):
@@ -171,6 +176,8 @@ class SupervisedServer:
     def stop(self, grace_seconds: float = 15.0) -> None:
         """Shut the server down on purpose (for example from @modal.exit)."""
         self.shutdown.set()
+        if self.process.poll() is not None:
+            log(f"shutdown: the server had already stopped ({describe_exit(self.process.returncode)})")
         if self.followers:
             announce_shutdown(self.followers)
         if self.waits_for_leader:
@@ -391,7 +398,7 @@ def stop_process_group(process: subprocess.Popen, grace_seconds: float) -> None:
         _signal_group(process, signal.SIGKILL)
     # Bounded, because this may run in a signal handler that interrupted
     # another wait() on the same process.
-    _wait_at_most(process, 5.0)
+    _wait_at_most(process, KILL_WAIT_SECONDS)
 
 
 # --- Health --------------------------------------------------------------------
@@ -448,18 +455,24 @@ def watch_for_crash(
     shutdown: threading.Event,
     exit_fn: Callable[[int], object] = os._exit,
     log_thread: threading.Thread | None = None,
+    shutdown_wait: float = SHUTDOWN_WAIT_SECONDS,
 ) -> threading.Thread:
     """On a daemon thread, wait for the server to exit and then end the container.
 
     A container whose server has died would otherwise keep receiving requests.
-    `os._exit(1)` is used because it works from a thread, where sys.exit does not.
-    An exit during our own shutdown (`shutdown` is set) is expected and ignored.
+    `os._exit(1)` works from a thread, where sys.exit does not; it skips @modal.exit
+    and the commits, so only a crash gets it. An exit during our shutdown (`shutdown`
+    set, or set within `shutdown_wait` of a SHUTDOWN_EXITS exit) is expected.
     """
 
     def monitor() -> None:
         returncode = proc.wait()
         if log_thread is not None:
             log_thread.join(LOG_DRAIN_SECONDS)
+        if not shutdown.is_set() and returncode in SHUTDOWN_EXITS:
+            log(f"server ended ({describe_exit(returncode)}) before this container's shutdown "
+                f"began; waiting up to {shutdown_wait:g}s for it")
+            shutdown.wait(shutdown_wait)
         if shutdown.is_set():
             log(f"server stopped during shutdown ({describe_exit(returncode)})")
             return
@@ -535,6 +548,7 @@ def supervise(
     forward_sigterm: bool = True,
     followers: Iterable[tuple[str, int]] = (),
     leader_notice_port: int | None = None,
+    shutdown_wait: float = SHUTDOWN_WAIT_SECONDS,
 ) -> SupervisedServer:
     """Start the server, wait until it is healthy, and keep watching it.
 
@@ -551,8 +565,7 @@ def supervise(
     all_secrets = [*secrets_in_argv(argv), *secrets]
     log("starting: " + shlex.join(redact_argv(argv, all_secrets)))
     proc = start(argv, env)
-    log_thread = forward_logs(proc.stdout, all_secrets)
-    shutdown = threading.Event()
+    log_thread, shutdown = forward_logs(proc.stdout, all_secrets), threading.Event()
     server = SupervisedServer(proc, shutdown, log_thread, followers=list(followers),
                               waits_for_leader=leader_notice_port is not None)
     if leader_notice_port is not None:
@@ -568,7 +581,8 @@ def supervise(
             log(f"server failed to start: {error}")
             raise
         log(f"server healthy after {seconds:.1f}s at {health_url}")
-    server.crash_monitor = watch_for_crash(proc, shutdown, exit_fn=exit_fn, log_thread=log_thread)
+    server.crash_monitor = watch_for_crash(proc, shutdown, exit_fn=exit_fn, log_thread=log_thread,
+                                           shutdown_wait=shutdown_wait)
     return server
 
 

@@ -2,16 +2,17 @@
 # `make render`; CI fails when this file and the spec disagree.
 """Modal app "deepseek-v32-h200": deepseek-ai/DeepSeek-V3.2 served by SGLang 0.5.23 on 8x H200.
 
-Functions, in the order `servespec deploy` runs them:
-  download_weights  CPU only: snapshot the pinned revision into the weights volume (no-op if done).
-  compile_deepgemm  8x H200: precompile DeepGEMM kernels into the sm90 cache volume (no-op if done).
+The serving app holds the server and nothing that runs once: `modal deploy` of this file is
+the whole deployment. jobs.py beside it is app "deepseek-v32-h200-jobs", with the same images and
+volumes, for the one-off steps (download, compile, bench), so a `modal run` of a step never
+creates this app's containers.
+
   Serve (class)     8x H200: SGLang's OpenAI-compatible server on port 8000.
 
 Surface: @app.server class (no request cap; 429 above max_concurrency); Modal proxy auth (Modal-Key/Modal-Secret) required.
-Runtime: ../_runtime/servespec_runtime.py (supervision, volumes, benchmark driver).
+Runtime: ../_runtime/servespec_runtime.py (supervision, volumes).
 """
 
-import os
 from pathlib import Path
 
 import modal
@@ -50,8 +51,9 @@ HEALTH_URL = "http://127.0.0.1:8000/health"
 # Give up on a server that is not healthy a minute before Modal's start-up deadline, so the
 # failure is ours, with the server's last log lines, rather than a bare Modal timeout.
 HEALTH_TIMEOUT = 3540
-# Seconds SGLang gets to finish in-flight requests after SIGTERM before it is killed.
-SHUTDOWN_GRACE = 20
+# Seconds from SIGTERM to SIGKILL for SGLang: 300 s for in-flight requests to finish
+# (serving.drain_seconds), then up to 20 s for SGLang's own exit.
+SHUTDOWN_GRACE = 320
 API_KEY_ENV = "SGLANG_API_KEY"  # read from the Secret at start-up, never written to a file
 
 # --- Modal resources --------------------------------------------------------------------------
@@ -92,65 +94,6 @@ sglang_image = (
 api_key_secret = modal.Secret.from_name("deepseek-v32-api-key")
 
 
-# --- download: CPU only ---------------------------------------------------------------------------
-# Every snapshot the download step makes (repository, revision, directory, marker): serving runs
-# with HF_HUB_OFFLINE=1, so whatever SGLang loads must be here.
-DOWNLOADS = [
-    ("deepseek-ai/DeepSeek-V3.2", "main",
-     "/model-cache/deepseek-ai/DeepSeek-V3.2/main",
-     "/model-cache/deepseek-ai/DeepSeek-V3.2/main/.servespec-download-complete"),
-]
-IGNORE_PATTERNS = ["*.pth", "*.pt"]
-
-# Copying files needs no multi-gigabyte CUDA image.
-download_image = (
-    modal.Image.debian_slim(python_version="3.12")
-    .pip_install("huggingface-hub[hf_xet]==2.4.0")
-    .env({"HF_XET_HIGH_PERFORMANCE": "1"})
-    .add_local_file(RUNTIME_FILE, "/root/servespec_runtime.py")
-)
-hf_secret = modal.Secret.from_name("huggingface-secret")
-
-
-@app.function(
-    image=download_image,
-    volumes={WEIGHTS_MOUNT: weights_volume},
-    secrets=[hf_secret],
-    timeout=14400,
-)
-def download_weights() -> None:
-    """Snapshot each of DOWNLOADS into the weights volume, once per repository and revision."""
-    from huggingface_hub import snapshot_download
-    from servespec_runtime import download_snapshots
-
-    weights_volume.reload()
-    download_snapshots(DOWNLOADS, IGNORE_PATTERNS, snapshot_download, weights_volume.commit)
-
-
-# --- compile: DeepGEMM kernels on the serving GPUs --------------------------------------------------
-DEEPGEMM_MARKER = "/dg-cache/sm90/sglang_v0.5.23-cu129-amd64/deep_gemm/.servespec/sglang-0.5.23_sm90_deepseek-ai_DeepSeek-V3.2@main_tp8-pp1-dp1-ep8-adp8-nodes1.done"
-# sglang.compile_deep_gemm's own deadline (its --timeout, default 3600), kept 300 s under
-# the function's timeout so SGLang stops with its own message before Modal kills the container.
-COMPILE_ARGS = ["--timeout", "6900"]
-
-
-@app.function(
-    image=sglang_image,
-    gpu=GPU,
-    volumes=GPU_VOLUMES,
-    timeout=7200,
-)
-def compile_deepgemm() -> None:
-    """Run sglang.compile_deep_gemm with the serving arguments, so cold starts skip the JIT."""
-    import sys
-
-    from servespec_runtime import precompile_deepgemm, reload_volumes
-
-    reload_volumes(GPU_VOLUMES.values())
-    argv = [sys.executable, "-m", "sglang.compile_deep_gemm", *SGLANG_ARGS, *COMPILE_ARGS]
-    precompile_deepgemm(argv, DEEPGEMM_MARKER, DOWNLOADS, cache_volume.commit)
-
-
 # --- serving --------------------------------------------------------------------------------------
 @app.server(
     image=sglang_image,
@@ -170,9 +113,9 @@ def compile_deepgemm() -> None:
     # Modal's proxy rejects a request without a Proxy Auth Token (Modal-Key / Modal-Secret
     # headers) before it can start a container; SGLang's API key does not cover /health.
     unauthenticated=False,
-    # Modal waits this long for in-flight requests before stopping a container (SHUTDOWN_GRACE
-    # for SGLang's own drain, plus a margin for the supervisor to stop it).
-    exit_grace_period=25,
+    # Modal waits this long after SIGTERM before killing a container: SHUTDOWN_GRACE, the
+    # supervisor's kill wait and the volume commits of @modal.exit and the runtime.
+    exit_grace_period=385,
     routing_region="us-east",
 )
 class Serve:
@@ -198,33 +141,3 @@ class Serve:
 
         self.server.stop(SHUTDOWN_GRACE)
         commit_volumes(CACHE_VOLUMES, "at exit")
-
-
-# --- bench: `servespec bench` (renderer/operate/bench.py) ------------------------------------------
-# SGLang's own serving benchmark runs in this CPU function, next to the endpoint, so the load and
-# the latencies do not cross the user's network. The endpoint's credentials: SGLang's API key
-# from its own Secret; Modal's proxy-auth token copied from the local environment only for a
-# `servespec bench` run (SERVESPEC_BENCH=1), so no other run stores a token in the app.
-BENCH_PROXY_ENV = ["MODAL_PROXY_TOKEN_ID", "MODAL_PROXY_TOKEN_SECRET"]
-bench_credentials = modal.Secret.from_dict(
-    {name: os.environ.get(name) for name in BENCH_PROXY_ENV} if os.environ.get("SERVESPEC_BENCH") else {}
-)
-
-
-@app.function(
-    image=sglang_image,
-    volumes={WEIGHTS_MOUNT: weights_volume},
-    secrets=[api_key_secret, bench_credentials],
-    timeout=3600,
-)
-def bench_endpoint(request: str) -> None:
-    """Run each benchmark cell of `request` (JSON from renderer/operate/bench.py) against the endpoint;
-    the tokenizer comes from the weights volume. Prints one result line per cell."""
-    import json
-    import tempfile
-
-    from servespec_runtime import run_bench_request
-
-    weights_volume.reload()
-    with tempfile.TemporaryDirectory() as out_dir:
-        run_bench_request({**json.loads(request), "tokenizer": "/model-cache/deepseek-ai/DeepSeek-V3.2/main", "out_dir": out_dir})

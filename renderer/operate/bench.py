@@ -2,9 +2,9 @@
 
 No load generator of ours: every figure comes from `python -m sglang.benchmark.serving` of the
 spec's engine.version (sglang 0.5.23 benchmark/serving.py). Where it runs:
-  * by default, inside the deployed Modal app, in the CPU function `bench_endpoint` that
-    deploy.py defines next to the server (`modal run deploy.py::bench_endpoint`), so the load
-    and the latencies do not cross the user's own network;
+  * by default, on Modal, in the CPU function `bench_endpoint` of the spec's jobs app
+    (`modal run rendered/<name>/jobs.py::bench_endpoint`), so the load and the latencies do not
+    cross the user's own network, and no serving container is created for the run;
   * with --local-url URL, on this machine against any OpenAI-compatible URL, in a local SGLang
     environment (tools/sglang-bench-env.sh), through the same runtime file the Modal function
     imports (renderer/runtime/bench_driver.py inside it; renderer/render/runtime_file.py).
@@ -35,11 +35,11 @@ from renderer.resolve.bench import REMOTE_FLAG_VAR, REMOTE_FUNCTION, prompt_coun
 from renderer.resolve.deployment import api_key_env
 from renderer.runtime.bench_driver import BENCH_RESULT_MARKER
 
-MARKER = BENCH_RESULT_MARKER  # the line the bench function prints per cell
+MARKER = BENCH_RESULT_MARKER  # the line the bench function of jobs.py prints per cell
 BACKENDS = {"chat": "sglang-oai-chat", "completions": "sglang-oai"}
 ENV_ROOT_VAR = "SERVESPEC_SGLANG_ENV_ROOT"
 BENCH_PYTHON_VAR = "SERVESPEC_BENCH_PYTHON"  # a Python with the pinned sglang importable
-# deploy.py copies the proxy-token variables into the bench function's Secret only when set.
+# jobs.py copies the proxy-token variables into the bench function's Secret only when set.
 # SGLang's ready check and /server_info request carry no custom headers (benchmark/serving.py,
 # wait_for_endpoint uses get_auth_headers only): behind Modal's proxy they always get 401, so
 # the check is switched off there; the warmup request waits for a cold replica instead.
@@ -161,8 +161,8 @@ def run_local(spec: dict, req: dict, log_path: Path, timeout: float, redact) -> 
 def run_modal(spec_name: str, req: dict, log_path: Path, timeout: float, redact) -> list[dict]:
     """`modal run FILE::FUNC --ARG VALUE` calls one function of the app with its parameters as
     options (modal/cli/run.py, modal 1.6.4); the function prints one MARKER line per cell."""
-    deploy_py = f"{paths.rendered_dir(spec_name)}/deploy.py"
-    argv = ["modal", "run", f"{deploy_py}::{REMOTE_FUNCTION}", "--request", json.dumps(req)]
+    jobs_py = paths.jobs_file(spec_name)
+    argv = ["modal", "run", f"{jobs_py}::{REMOTE_FUNCTION}", "--request", json.dumps(req)]
     env = {**os.environ, REMOTE_FLAG_VAR: "1"}
     return _collect(argv, env, log_path, timeout, redact)
 

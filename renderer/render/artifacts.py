@@ -1,7 +1,9 @@
 """Stage 5, render: a checked spec into rendered/<name>/, byte for byte reproducible.
 
 Artifacts, each opening with a header that names its source spec and says not to edit it:
-  deploy.py           the Modal app (templates/deploy.py.j2 and the parts it includes)
+  deploy.py           the serving Modal app: the server alone (templates/deploy.py.j2)
+  jobs.py             the jobs Modal app <app>-jobs: download, compile, bench (templates/jobs.py.j2),
+                      with the same images and volumes
   sglang.args         SGLang launch arguments, one flag per line, shell-quoted
   steps.json          the ordered steps `servespec deploy` runs (renderer/render/steps.py)
   spec.resolved.yaml  the spec after `extends` and with every default filled in
@@ -33,7 +35,7 @@ from renderer.resolve import bench
 
 TEMPLATES = paths.TEMPLATES
 
-ARTIFACTS = ("deploy.py", "sglang.args", "steps.json", "spec.resolved.yaml")
+ARTIFACTS = (paths.SERVING_FILE, paths.JOBS_FILE, "sglang.args", "steps.json", "spec.resolved.yaml")
 
 
 def header(source: str, comment: str = "#") -> str:
@@ -124,16 +126,27 @@ def source_name(checked: SpecReport) -> str:
     return project_path(checked.path)
 
 
-def render_deploy(checked: SpecReport) -> str:
-    """deploy.py: the template lays out what the resolved Deployment says; it derives nothing."""
-    context = {
+def _app_context(checked: SpecReport, role: str) -> dict:
+    dep = checked.deployment
+    return {
         "header": header(source_name(checked)),
-        "dep": checked.deployment,
+        "dep": dep,
+        "role": role,  # "serving" (deploy.py) or "jobs" (jobs.py): the parts both include
         "runtime": RUNTIME_CONTEXT,
+        "jobs": {"app": dep.jobs_app, "file": paths.JOBS_FILE},
         # the bench_endpoint block (renderer/resolve/bench.py)
         "bench": bench.template_context(checked.spec),
     }
-    return _environment().get_template("deploy.py.j2").render(context)
+
+
+def render_deploy(checked: SpecReport) -> str:
+    """deploy.py: the template lays out what the resolved Deployment says; it derives nothing."""
+    return _environment().get_template("deploy.py.j2").render(_app_context(checked, "serving"))
+
+
+def render_jobs(checked: SpecReport) -> str:
+    """jobs.py: the one-off functions, in an app of their own."""
+    return _environment().get_template("jobs.py.j2").render(_app_context(checked, "jobs"))
 
 
 # Where an app finds the runtime file: beside its own folder locally, at /root in the container.
@@ -181,7 +194,8 @@ def render_resolved(checked: SpecReport) -> str:
 
 
 RENDERERS = {
-    "deploy.py": render_deploy,
+    paths.SERVING_FILE: render_deploy,
+    paths.JOBS_FILE: render_jobs,
     "sglang.args": render_args,
     "steps.json": render_steps,
     "spec.resolved.yaml": render_resolved,

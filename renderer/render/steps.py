@@ -6,14 +6,15 @@ renderer/run/ executes it.
 
 steps.json format (version STEPS_FORMAT):
 
-    {"format": 1, "app": ..., "spec": ..., "spec_name": ..., "modal_version": "1.6.4",
+    {"format": 1, "app": ..., "jobs_app": ..., "spec": ..., "spec_name": ..., "modal_version": "1.6.4",
      "secrets": [names only], "api_key_env": "SGLANG_API_KEY" | null,
      "proxy_auth": {"token_id_env", "token_secret_env"} | null   # variable NAMES, renderer/resolve/edge.py
      "endpoint": {how the URL is learned, see _endpoint},
      "omitted": {"compile": "why"}          # steps the spec switches off, if any
      "steps": [step, ...]}
 
-    step = {"name", "kind", "description", "timeout", "timeout_source", ...}
+    step = {"name", "kind", "description", "timeout", "timeout_source", "app"?, ...}
+      "app": the Modal app a step's commands run or deploy (the jobs app for one-off steps)
       kind "commands":           "commands": [{"argv": [...], "skip_if": check | null}, ...]
       kind "internal:preflight": "checks": [{"name", "description", "argv"?, ...}, ...]
       kind "internal:wait_healthy": "path", "poll_interval"
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import posixpath
 
+from renderer import paths
 from renderer.resolve.deployment import Deployment, Download, Volume, volume_relative
 
 STEPS_FORMAT = 1
@@ -53,9 +55,10 @@ HEALTH_POLL_INTERVAL = 10
 
 
 def build_steps(dep: Deployment, spec_path: str) -> dict:
-    """The ordered deploy steps for one resolved deployment."""
-    deploy_py = f"{dep.rendered_dir}/deploy.py"
-    steps = [_preflight(dep), _volumes(dep), _download(dep, deploy_py)]
+    """The ordered deploy steps for one resolved deployment. The one-off steps run functions of
+    the jobs app (jobs.py); only the deploy step touches the serving app (deploy.py)."""
+    deploy_py, jobs_py = paths.serving_file(dep.name), paths.jobs_file(dep.name)
+    steps = [_preflight(dep), _volumes(dep), _download(dep, jobs_py)]
     omitted = {}
     if dep.deepgemm is None and dep.deepgemm_runs:
         # SS188 rejects this with compile enabled, so here it was switched off.
@@ -65,15 +68,16 @@ def build_steps(dep: Deployment, spec_path: str) -> dict:
         omitted["compile"] = (f"DeepGEMM does not apply on {dep.gpu} ({dep.arch}) to"
                               f" {dep.weights_format or 'these'} weights")
     elif dep.deepgemm.compile:
-        steps.append(_compile(dep, deploy_py))
+        steps.append(_compile(dep, jobs_py))
     else:
         omitted["compile"] = "compile.enabled is false in the spec"
     steps += [_deploy(dep, deploy_py), _wait(dep.spec), _smoke(dep)]
     if (dep.spec.get("bench") or {}).get("after_deploy"):
-        steps.append(_bench(dep.spec, spec_path))
+        steps.append(_bench(dep, spec_path))
     doc = {
         "format": STEPS_FORMAT,
         "app": dep.app,
+        "jobs_app": dep.jobs_app,
         "spec": spec_path,
         "spec_name": dep.name,
         "modal_version": MODAL_VERSION,
@@ -200,13 +204,15 @@ def _marker_check(volume: Volume, marker: str, what: str) -> dict:
             "description": f"{what} marker {relative} exists in volume {volume.name}"}
 
 
-def _download(dep: Deployment, deploy_py: str) -> dict:
+def _download(dep: Deployment, jobs_py: str) -> dict:
     """One `modal run` per snapshot, each skipped when its marker is there. The function
     downloads every snapshot that lacks its marker, so a second run is a cheap no-op."""
     weights = dep.volumes[0]
     commands = [
-        # `modal run FILE::FUNC` runs one function of the app and waits for it (modal/cli/run.py).
-        _command(["modal", "run", f"{deploy_py}::download_weights"],
+        # `modal run FILE::FUNC` runs one function of the app and waits for it (modal/cli/run.py);
+        # it creates every function of that app (modal/runner.py _create_all_objects), which is
+        # why the one-off functions live in the jobs app, apart from the server.
+        _command(["modal", "run", f"{jobs_py}::download_weights"],
                  _marker_check(weights, d.marker, f"download of {d.repo}@{d.revision}"))
         for d in dep.downloads
     ]
@@ -215,7 +221,7 @@ def _download(dep: Deployment, deploy_py: str) -> dict:
                  dep.spec["download"]["timeout"] + IMAGE_AND_SCHEDULING_MARGIN,
                  f"download.timeout + {IMAGE_AND_SCHEDULING_MARGIN} s for image build and "
                  "scheduling",
-                 commands=commands)
+                 app=dep.jobs_app, commands=commands)
 
 
 def _snapshots(downloads: tuple[Download, ...]) -> str:
@@ -223,7 +229,7 @@ def _snapshots(downloads: tuple[Download, ...]) -> str:
                         for d in downloads)
 
 
-def _compile(dep: Deployment, deploy_py: str) -> dict:
+def _compile(dep: Deployment, jobs_py: str) -> dict:
     dg = dep.deepgemm
     check = _marker_check(dg.volume, dg.marker, f"DeepGEMM cache {dg.key}")
     return _step("compile", "commands",
@@ -232,15 +238,15 @@ def _compile(dep: Deployment, deploy_py: str) -> dict:
                  dg.compile_timeout + IMAGE_AND_SCHEDULING_MARGIN,
                  f"compile.timeout + {IMAGE_AND_SCHEDULING_MARGIN} s for image build and "
                  "scheduling",
-                 deepgemm_key=dg.key,
-                 commands=[_command(["modal", "run", f"{deploy_py}::compile_deepgemm"], check)])
+                 deepgemm_key=dg.key, app=dep.jobs_app,
+                 commands=[_command(["modal", "run", f"{jobs_py}::compile_deepgemm"], check)])
 
 
 def _deploy(dep: Deployment, deploy_py: str) -> dict:
     # `modal deploy [--name NAME] APP_REF` (modal/cli/run.py:641-724); --name repeats the App's
     # own name so the deployment cannot land under another one.
     return _step("deploy", "commands", f"Deploy app {dep.app} (rolling update if it exists).",
-                 DEPLOY_TIMEOUT, "fixed",
+                 DEPLOY_TIMEOUT, "fixed", app=dep.app,
                  commands=[_command(["modal", "deploy", "--name", dep.app, deploy_py])])
 
 
@@ -270,13 +276,13 @@ def _smoke(dep: Deployment) -> dict:
                  "endpoint.", SMOKE_TIMEOUT, "fixed", commands=[_command(argv)])
 
 
-def _bench(spec: dict, spec_path: str) -> dict:
-    # The options of `servespec bench` (renderer/cli/main.py, bench): it runs deploy.py's
+def _bench(dep: Deployment, spec_path: str) -> dict:
+    # The options of `servespec bench` (renderer/cli/main.py, bench): it runs jobs.py's
     # bench_endpoint with `modal run` and exits 1 naming each target missed.
-    timeout = spec["bench"]["timeout"]
+    timeout = dep.spec["bench"]["timeout"]
     return _step("bench", "commands",
                  "SGLang's serving benchmark from a CPU function next to the endpoint; fails "
                  "when a target in the spec is missed.",
                  timeout + BENCH_MARGIN,
                  f"bench.timeout + {BENCH_MARGIN} s for image build and scheduling",
-                 commands=[_command(["servespec", "bench", spec_path, "--url", URL_PLACEHOLDER])])
+                 app=dep.jobs_app, commands=[_command(["servespec", "bench", spec_path, "--url", URL_PLACEHOLDER])])

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from renderer import catalog
-from renderer.paths import rendered_dir
+from renderer.paths import JOBS_APP_SUFFIX, rendered_dir
 from renderer.resolve import caches, edge, sglang_args
 from renderer.resolve.sglang_args import Option
 
@@ -30,12 +30,20 @@ DIST_INIT_PORT = 5757  # any free port on rank 0; SGLang's docs use 5000-5xxx
 SHUTDOWN_NOTICE_PORT = 5758  # rank 0 -> other ranks "shutdown began" (renderer/runtime/supervise.py)
 # sglang.compile_deep_gemm gets its own --timeout this far under the Modal function's timeout.
 COMPILE_TIMEOUT_MARGIN = 300
-SHUTDOWN_GRACE = 20  # seconds SGLang gets to drain after SIGTERM
+# After SIGTERM SGLang drains until no request is left, checks that every 5 s, then gives its
+# schedulers 15 s to exit (sglang 0.5.23 srt/managers/tokenizer_manager.py sigterm_watchdog,
+# _SCHEDULER_EXIT_TIMEOUT_SECS): its own exit takes up to this long once the drain is over.
+SGLANG_EXIT_SECONDS = 20
+# The supervisor's bounded wait for the group after SIGKILL (renderer/runtime/supervise.py
+# KILL_WAIT_SECONDS), then @modal.exit's cache commit and the runtime's own volume commits
+# (modal/_runtime/user_code_imports.py, volume.py, modal 1.6.4).
+KILL_WAIT_SECONDS = 5
+COMMIT_MARGIN_SECONDS = 60
+# A Server's exit_grace_period may not exceed this (modal/_server.py validate_http_server_config).
+MODAL_SERVER_EXIT_GRACE_LIMIT = 3600
 # Give up on an unhealthy server a minute before Modal's start-up deadline, so the failure is
 # ours, with the server's last log lines, rather than a bare Modal timeout.
 HEALTH_MARGIN = 60
-# Modal's grace after SIGTERM: SGLang's drain plus time for the supervisor to stop it.
-EXIT_MARGIN = 5
 # @app.server routes through this region unless serving.region names one (modal 1.6.4 app.py).
 ROUTING_REGION = "us-east"
 # Files every download step leaves last, so an interrupted download is resumed, not trusted.
@@ -171,13 +179,27 @@ class Deployment:
     image_env: tuple[tuple[str, str], ...]
     health_url: str
     health_timeout: int
-    shutdown_grace: int = SHUTDOWN_GRACE
+    # SIGTERM to SIGKILL: serving.drain_seconds plus SGLang's own exit after the drain
+    shutdown_grace: int
     dist_init_port: int = DIST_INIT_PORT
     shutdown_notice_port: int = SHUTDOWN_NOTICE_PORT
     surface: str = "server"  # serving.surface: "server" (@app.server) or "web_server"
     deepgemm_runs: bool = False  # SGLang calls DeepGEMM here (cached or not)
     modal: ModalArgs | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def drain_seconds(self) -> int:
+        return self.spec["serving"]["drain_seconds"]
+
+    @property
+    def sglang_exit_seconds(self) -> int:
+        return SGLANG_EXIT_SECONDS
+
+    @property
+    def jobs_app(self) -> str:
+        """The app of the one-off steps (jobs.py): download, compile, bench."""
+        return f"{self.app}{JOBS_APP_SUFFIX}"
 
     @property
     def weights(self) -> Volume:
@@ -407,10 +429,26 @@ def _modal(spec: dict, deepgemm: DeepGemm | None, public: bool) -> ModalArgs:
         region=serving.get("region"), routing_region=serving.get("region") or ROUTING_REGION,
         max_inputs=scaling["max_inputs"], target_inputs=scaling.get("target_inputs"),
         scaledown_window=scaling["scaledown_window"], startup_timeout=serving["startup_timeout"],
-        request_timeout=serving["timeout"], exit_grace_period=SHUTDOWN_GRACE + EXIT_MARGIN,
+        request_timeout=serving["timeout"], exit_grace_period=exit_grace_period(serving),
         download_timeout=download["timeout"], download_python=download["python_version"],
         download_requirement=f"huggingface-hub[hf_xet]=={download['huggingface_hub_version']}",
     )
+
+
+def shutdown_grace(serving: dict) -> int:
+    """Seconds from SIGTERM to SIGKILL for SGLang: the spec's drain, then SGLang's own exit."""
+    return serving["drain_seconds"] + SGLANG_EXIT_SECONDS
+
+
+def exit_grace_needed(serving: dict) -> int:
+    """What Modal must wait after SIGTERM: the shutdown grace, the kill wait, the commits."""
+    return shutdown_grace(serving) + KILL_WAIT_SECONDS + COMMIT_MARGIN_SECONDS
+
+
+def exit_grace_period(serving: dict) -> int:
+    """The Server's exit_grace_period, capped at Modal's limit (rule SS240 reports a spec whose
+    drain would need more)."""
+    return min(exit_grace_needed(serving), MODAL_SERVER_EXIT_GRACE_LIMIT)
 
 
 def _one_line(text: str) -> str:
@@ -463,6 +501,7 @@ def resolve(spec: dict, facts: dict | None = None, name: str = "") -> Deployment
         image_env=_image_env(spec, cache, deepgemm),
         health_url=f"http://127.0.0.1:{serving['port']}{serving['health_path']}",
         health_timeout=max(serving["startup_timeout"] - HEALTH_MARGIN, 10),
+        shutdown_grace=shutdown_grace(serving),
         surface=serving["surface"], deepgemm_runs=runs,
         modal=_modal(spec, deepgemm, auth.proxy is None),
     )

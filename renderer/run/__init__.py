@@ -2,7 +2,7 @@
 
 What a run does:
   * Preflight first, always, before anything changes: steps.json is fresh against its spec, the
-    `modal` CLI is installed at the version deploy.py targets, the smoke step's API key is set
+    `modal` CLI is installed at the version deploy.py and jobs.py target, the smoke step's API key is set
     locally, Modal accepts the token, and every Secret the spec names exists. The first failed
     check stops the run with one sentence.
   * Each later step runs its commands as child processes in their own session (process group),

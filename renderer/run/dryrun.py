@@ -21,7 +21,7 @@ def dry_run_steps(ctx: Context) -> list[dict]:
     for step in ctx.steps_doc["steps"]:
         if step["name"] not in ctx.selected:
             continue
-        shown = {k: step[k] for k in ("name", "kind", "description", "timeout")}
+        shown = {k: step[k] for k in ("name", "kind", "description", "timeout", "app") if k in step}
         if step["kind"] == "commands":
             shown["commands"] = [{"argv": substitute(c["argv"], url),
                                   "skip_if": c.get("skip_if")} for c in step["commands"]]
@@ -36,8 +36,9 @@ def dry_run_steps(ctx: Context) -> list[dict]:
 
 def print_dry_run(display: Display, steps: list[dict]) -> None:
     for number, step in enumerate(steps, 1):
-        display.print(f"{number}. {step['name']} ({step['kind']}, timeout {step['timeout']} s): "
-                      f"{step['description']}")
+        on_app = f", app {step['app']}" if step.get("app") else ""
+        display.print(f"{number}. {step['name']} ({step['kind']}, timeout {step['timeout']} s"
+                      f"{on_app}): {step['description']}")
         for check in step.get("checks", []):
             how = f"$ {shlex.join(check['argv'])}" if check.get("argv") else "(local)"
             display.print(f"     check {check['name']}: {how}  # {check['description']}")
