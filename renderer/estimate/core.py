@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from renderer import catalog
 from renderer.estimate import coldstart, kv, sglang_memory, weights
 from renderer.facts.params import FactError
-from renderer.resolve.deployment import capability, kv_cache_dtype, speculative_mode
 from renderer.resolve.sglang_resolved import Resolved
+from renderer.resolve.support import capability, kv_cache_dtype, speculative_mode
 
 GIB = 1 << 30
 KIB = 1 << 10

@@ -14,7 +14,7 @@ from pathlib import Path
 from renderer import catalog
 from renderer.errors import LoadError
 from renderer.resolve import sglang_args
-from renderer.resolve.deployment import kv_auto_is_fp8, speculative_mode
+from renderer.resolve.support import kv_auto_is_fp8, speculative_mode
 from renderer.rules.registry import Hit, RuleContext, rule
 from renderer.runtime.redact import looks_secret
 from renderer.spec.load import dotted, load_file

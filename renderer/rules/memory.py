@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from renderer import catalog
 from renderer.estimate.core import GIB, fraction_for_tokens
-from renderer.resolve.deployment import speculative_mode
+from renderer.resolve.support import speculative_mode
 from renderer.rules.registry import Hit, RuleContext, rule
 
 
