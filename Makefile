@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 SPEC ?= specs/glm51-fp8-b200.yaml
 # SGLang versions whose real argument parsers check the rendered flags (see tools/sglang-env.sh).
 SGLANG_VERSIONS ?= 0.5.23 0.5.10
-# SGLang versions whose own serving benchmark runs locally (tools/sglang-bench-env.sh).
+# SGLang versions whose own serving benchmark and evaluation module run locally
+# (tools/sglang-bench-env.sh, tools/sglang-overlay-env.sh eval).
 BENCH_SGLANG_VERSIONS ?= 0.5.23
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
@@ -21,7 +22,7 @@ $(VENV)/.dev: $(VENV)/.core
 	@$(PIP) -e '.[dev]' 2> >(grep -v "^WARNING: Location" >&2)
 	@touch $@
 
-.PHONY: render resolved validate verify check estimate plan test test-no-envs lint deploy bench bench-resolution bench-endpoint envs clean
+.PHONY: render resolved validate verify check estimate plan test test-no-envs lint deploy bench bench-resolution bench-endpoint eval-endpoint envs clean
 render: $(VENV)/.core ## Render every specs/*.yaml into rendered/<name>/
 	@$(BIN)/servespec render
 
@@ -46,6 +47,7 @@ envs: $(VENV)/.dev ## The real SGLang parsers and the local OpenAI-compatible te
 	@for v in $(SGLANG_VERSIONS); do bash tools/sglang-env.sh $$v; done
 	@for v in $(SGLANG_VERSIONS); do bash tools/sglang-overlay-env.sh resolve $$v; done
 	@for v in $(BENCH_SGLANG_VERSIONS); do bash tools/sglang-bench-env.sh $$v; done
+	@for v in $(BENCH_SGLANG_VERSIONS); do bash tools/sglang-overlay-env.sh eval $$v; done
 	@bash tools/smoke-server-env.sh
 
 test: $(VENV)/.dev envs ## The whole test suite, none skipped
@@ -62,6 +64,9 @@ deploy: $(VENV)/.dev ## Deploy SPEC (default: the GLM-5.1 B200 spec) step by ste
 
 bench-endpoint: $(VENV)/.dev ## SGLang's serving benchmark against SPEC's deployed endpoint (servespec bench)
 	@$(BIN)/servespec bench $(SPEC)
+
+eval-endpoint: $(VENV)/.dev ## SGLang's own evaluation module against SPEC's deployed endpoint (servespec eval)
+	@$(BIN)/servespec eval $(SPEC)
 
 bench: $(VENV)/.dev ## Benchmarks against check-jsonschema
 	@$(BIN)/python bench/run.py

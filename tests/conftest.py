@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # other way carries @pytest.mark.envs itself. `make test-no-envs` on a clean clone (CI runs it
 # before `make envs`) fails on a test that needs an env and is not marked.
 ENV_FIXTURES = {"sglang_env", "parsers_json", "sglang_python", "server_python", "model_dirs",
-                "reasoner_server", "plain_server", "bench_env", "resolve_env"}
+                "reasoner_server", "plain_server", "bench_env", "resolve_env", "eval_env"}
 ENV_HELPERS = {"sglang_python", "parse_args_files", "parse_compile_argv"}  # tests/test_render.py
 DEFAULT_SPEC = ROOT / "specs" / "glm51-fp8-b200.yaml"
 # The smoke server's env (transformers, CPU torch): tests/test_smoke.py serves from it, and

@@ -7,7 +7,9 @@ the endpoint's credentials to SGLang's benchmark. This subclass also records the
 it saw, and drops one request field: SGLang's benchmark always sends SGLang's `ignore_eos`
 sampling parameter (sglang 0.5.23 benchmark/serving.py, async_request_openai_chat_completions),
 which a real SGLang server accepts and `transformers serve` rejects with 422 ("Unexpected fields
-in the request"). Everything else passes through EdgeProxy unchanged.
+in the request"); SGLang's eval samplers likewise always send `return_meta_info` (sglang 0.5.23
+test/simple_eval_common.py, ChatCompletionSampler with record_meta_info, which run_eval sets).
+Everything else passes through EdgeProxy unchanged.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from http.server import BaseHTTPRequestHandler
 
 from edge_proxy import EdgeProxy
 
-DROPPED_FIELDS = ("ignore_eos",)
+DROPPED_FIELDS = ("ignore_eos", "return_meta_info")
 
 
 class EdgeRelay(EdgeProxy):

@@ -9,7 +9,7 @@ or spawns a grandchild when the test's config says so. Everything else in the te
     standin_modal.py PROGRAM ARGS...      PROGRAM is "modal" or "servespec"
 
 Environment:
-    STANDIN_LOG     append one JSON line per call: {"prog", "argv", "pid"}
+    STANDIN_LOG     append one JSON line per call: {"prog", "argv", "pid", "env_names"}
     STANDIN_CONFIG  JSON file: {"workspace", "secrets": [names], "volumes": [names],
                     "files": {volume: [paths]}, "rules": [rule, ...]}
     rule = {"match": "substring of the joined args", "prog": "modal" (default any),
@@ -40,7 +40,8 @@ def record(prog: str, argv: list[str]) -> None:
     path = os.environ.get("STANDIN_LOG")
     if path:
         with open(path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"prog": prog, "argv": argv, "pid": os.getpid()}) + "\n")
+            fh.write(json.dumps({"prog": prog, "argv": argv, "pid": os.getpid(),
+                                 "env_names": sorted(os.environ)}) + "\n")
 
 
 def find_rule(config: dict, prog: str, argv: list[str]) -> dict | None:

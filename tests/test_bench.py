@@ -162,6 +162,12 @@ def test_real_benchmark_writes_results_picture_table_and_names_the_missed_target
         assert not missing, missing
         assert run["result"]["p95_ttft_ms"] > 0 and run["result"]["output_throughput"] > 0
     assert runs["random@2"]["result"]["random_range_ratio"] == 1.0
+    # $ per million output tokens: the estimate's hourly replica price over the measured rate.
+    assert doc["usd_per_hour_replica"] > 0
+    for run in runs.values():
+        rate = run["result"]["output_throughput"] * 3600 / 1e6
+        assert run["usd_per_million_output_tokens"] == pytest.approx(
+            doc["usd_per_hour_replica"] / rate, rel=1e-3)
     assert runs["shared-prefix@2"]["result"]["dataset_name"] == "generated-shared-prefix"
     met = {t["metric"]: t["met"] for t in doc["targets"]}
     assert met == {"p95_ttft_ms": True, "median_e2e_latency_ms": False}
@@ -171,6 +177,7 @@ def test_real_benchmark_writes_results_picture_table_and_names_the_missed_target
     for key in runs:
         assert key in table
     assert "target MISSED median_e2e_latency_ms" in table and "target met" in table
+    assert "$/M out" in table.splitlines()[0]
     assert len(table.splitlines()) <= 24  # one screen
 
     records = (workdir / "runs" / "tiny-bench.jsonl").read_text()
@@ -187,6 +194,52 @@ def test_real_benchmark_writes_results_picture_table_and_names_the_missed_target
     history = subprocess.run([sys.executable, "-m", "renderer.cli.main", "history", str(spec)],
                              cwd=workdir, capture_output=True, text=True, check=False)
     assert history.returncode == 0 and "bench" in history.stdout and "median_e2e" in history.stdout
+
+
+def test_planted_credentials_reach_the_edge_and_no_output_of_the_benchmark_process(
+        server, bench_env, workdir, monkeypatch):
+    """The benchmark process itself (what the Modal function's log would show), before any
+    redaction of the runner: SGLang 0.5.23 prints `benchmark_args=...` with every option it was
+    given, and a --header on its argv would put the proxy token there. With planted values the
+    edge stand-in lets the requests through only with both headers, and the raw output of the
+    process holds neither value nor the API key."""
+    spec_path = write_spec(workdir, RANDOM.format(levels="[2]"), MET)
+    monkeypatch.setenv("MODAL_PROXY_TOKEN_ID", TOKEN_ID)
+    monkeypatch.setenv("MODAL_PROXY_TOKEN_SECRET", TOKEN_SECRET)
+    monkeypatch.setenv(bench.ENV_ROOT_VAR, str(ENV_ROOT))
+    spec, _ = bench._checked_spec(str(spec_path))
+    python, env = bench.local_python(VERSION)
+    env.update({"MODAL_PROXY_TOKEN_ID": TOKEN_ID, "MODAL_PROXY_TOKEN_SECRET": TOKEN_SECRET,
+                "SGLANG_API_KEY": API_KEY, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+    driver, req_path = workdir / "servespec_runtime.py", workdir / "request.json"
+    driver.write_text(bench.runtime_source())
+    with EdgeRelay(server.url, HEADERS) as edge:
+        req = bench.request(spec, edge.url, str(workdir / "tokenizer"), str(workdir),
+                            bench._proxy(spec))
+        req_path.write_text(json.dumps(req))
+        proc = subprocess.run(bench.driver_command(python, driver, req_path), cwd=workdir,
+                              env=env, capture_output=True, text=True, timeout=600, check=False)
+        accepted, bearers = edge.accepted, edge.bearers
+    raw = proc.stdout + proc.stderr
+    assert proc.returncode == 0, raw[-3000:]
+    results = [json.loads(line[len(bench.MARKER):]) for line in proc.stdout.splitlines()
+               if line.startswith(bench.MARKER)]
+    assert [r["result"]["completed"] for r in results] == [4], raw[-3000:]
+    assert accepted >= 4 and bearers == {f"Bearer {API_KEY}"}
+    assert "benchmark_args=" in raw  # the line that used to carry --header
+    for secret in (TOKEN_ID, TOKEN_SECRET, API_KEY):
+        assert secret not in raw and secret not in req_path.read_text()
+
+
+def test_the_bench_process_hides_a_value_split_across_writes(capsys):
+    """What SGLang or a traceback prints in pieces is still redacted as a whole line."""
+    with bench_driver.output_redacted([TOKEN_SECRET]):
+        print("header=", end="")
+        print(TOKEN_SECRET[:5], end="", flush=True)
+        print(TOKEN_SECRET[5:] + " tail")
+        print("progress " + TOKEN_SECRET, end="\r")
+    out = capsys.readouterr().out
+    assert TOKEN_SECRET not in out and "header=*** tail" in out and "progress ***" in out
 
 
 def test_targets_met_exit_zero(server, bench_env, workdir):
@@ -300,8 +353,19 @@ def test_accept_length_is_asked_again_with_the_proxy_headers(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     try:
         with EdgeProxy(f"http://127.0.0.1:{upstream.server_address[1]}", "wk-1", "ws-2") as edge:
-            pairs = ["Modal-Key=wk-1", "Modal-Secret=ws-2"]
-            assert bench_driver.server_accept_length(edge.url, pairs) == 2.75
-            assert bench_driver.server_accept_length(edge.url, pairs[:1]) is None  # 401
+            headers = {"Modal-Key": "wk-1", "Modal-Secret": "ws-2"}
+            assert bench_driver.server_accept_length(edge.url, headers) == 2.75
+            assert bench_driver.server_accept_length(edge.url, {"Modal-Key": "wk-1"}) is None  # 401
     finally:
         upstream.shutdown()
+
+
+def test_cost_per_million_output_tokens_is_the_hourly_price_over_the_hourly_output():
+    from renderer.operate import bench_report
+
+    rows = [{"result": {"output_throughput": 1000.0}}, {"result": None},
+            {"result": {"output_throughput": 0}}]
+    bench_report.add_cost(rows, 36.0)  # $36/h at 3.6M tokens/h: $10 per million
+    assert [r["usd_per_million_output_tokens"] for r in rows] == [10.0, None, None]
+    bench_report.add_cost(rows, None)  # no estimate (no model facts): no figure
+    assert rows[0]["usd_per_million_output_tokens"] is None

@@ -356,6 +356,23 @@ def test_dry_run_json_is_machine_readable(ws):
     assert smoke[:3] == ["servespec", "smoke", ws.env["SERVESPEC_ENDPOINT_URL"]]
 
 
+def test_eval_after_deploy_adds_a_step_after_smoke_that_dry_run_shows_redacted(ws):
+    spec = ws.root / SPEC
+    spec.write_text(spec.read_text().replace("\neval:\n", "\neval:\n  after_deploy: true\n"))
+    proc = ws.deploy(dry_run=True, fmt="json")
+    assert proc.returncode == 0, proc.stderr
+    steps = json.loads(proc.stdout)["steps"]
+    assert [s["name"] for s in steps] == [*ORDER, "eval"]
+    argv = steps[-1]["commands"][0]["argv"]
+    assert argv == ["servespec", "eval", SPEC, "--url", ws.env["SERVESPEC_ENDPOINT_URL"]]
+    text = ws.deploy(dry_run=True).stdout
+    assert f"$ servespec eval {SPEC} --url" in text
+    for planted in (PLANTED_KEY, PLANTED_TOKEN, PROXY_SECRET):
+        assert planted not in proc.stdout + text
+    doc = json.loads((ws.root / "rendered" / APP / "steps.json").read_text())
+    assert "servespec rollback" in doc["steps"][-1]["on_failure"]
+
+
 def test_dry_run_honours_from_and_only(ws):
     proc = ws.deploy(dry_run=True, fmt="json", from_step="deploy")
     assert [s["name"] for s in json.loads(proc.stdout)["steps"]] == [
@@ -688,9 +705,49 @@ def test_planted_secrets_never_appear_in_output_or_records(ws):
     everything = "\n".join(outputs)
     assert PLANTED_KEY not in everything and PLANTED_TOKEN not in everything
     assert PROXY_SECRET not in everything and PROXY_ID not in everything
-    assert "SGLANG_API_KEY=***" in everything and "key *** bad" in everything
+    # The modal CLI's own token reaches `modal run` (and is redacted there); the API key does
+    # not reach it at all (test_a_step_gets_only_the_secrets_it_reads).
+    assert "MODAL_TOKEN_SECRET=***" in everything and "key *** bad" in everything
     # The stand-in really got the values (so the test would catch a leak).
     assert any("compile_deepgemm" in c for c in ws.commands())
+
+
+def test_a_step_gets_only_the_secrets_it_reads(ws):
+    """The child environment: `modal` commands get the modal CLI's own token and no other
+    secret-looking variable; `servespec smoke` gets the API key and proxy-token variables it
+    names; SERVESPEC_BENCH (which makes the jobs app copy the proxy token into a Secret)
+    reaches nothing."""
+    ws.env.update({"SERVESPEC_BENCH": "1", "HF_TOKEN": "hf_planted_0a1b", "OPENAI_API_KEY": "sk-x1",
+                   "AWS_SECRET_ACCESS_KEY": "planted", "PLAIN_SETTING": "kept"})
+    proc = ws.deploy()
+    assert proc.returncode == 0, proc.stderr
+    calls = ws.calls()
+    modal_calls = [c for c in calls if c["prog"] == "modal"]
+    smoke = [c for c in calls if c["prog"] == "servespec"]
+    assert modal_calls and smoke
+    dropped = {"SERVESPEC_BENCH", "HF_TOKEN", "OPENAI_API_KEY", "AWS_SECRET_ACCESS_KEY"}
+    for call in calls:
+        names = set(call["env_names"])
+        assert not names & dropped, (call["argv"], names & dropped)
+        assert "PLAIN_SETTING" in names
+    for call in modal_calls:
+        names = set(call["env_names"])
+        assert {"MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"} <= names
+        assert not names & {"SGLANG_API_KEY", "MODAL_PROXY_TOKEN_ID", "MODAL_PROXY_TOKEN_SECRET"}
+    assert {"SGLANG_API_KEY", "MODAL_PROXY_TOKEN_ID",
+            "MODAL_PROXY_TOKEN_SECRET"} <= set(smoke[0]["env_names"])
+
+
+def test_the_modal_cli_s_own_credentials_are_the_ones_kept():
+    """MODAL_CLIENT_SECRETS is every secret-looking variable modal 1.6.4's config reads
+    (modal/config.py: MODAL_<KEY> for each setting)."""
+    from modal.config import _SETTINGS
+
+    from renderer.run.process import MODAL_CLIENT_SECRETS
+    from renderer.runtime.redact import looks_secret
+
+    read = {f"MODAL_{key.upper()}" for key in _SETTINGS}
+    assert {name for name in read if looks_secret(name)} == MODAL_CLIENT_SECRETS
 
 
 def test_missing_proxy_token_stops_in_preflight_naming_the_variable(ws):

@@ -5,13 +5,14 @@
 
 Each image attaches this file at /root/servespec_runtime.py (modal.Image.add_local_file),
 where the apps' functions import it; importing an app locally never needs it.
-Modules, in order: redact.py, supervise.py, container.py, bench_driver.py.
+Modules, in order: redact.py, supervise.py, container.py, bench_driver.py, eval_driver.py.
 """
 
 import contextlib
 import json
 import os
 import re
+import runpy
 import shlex
 import signal
 import socket
@@ -707,9 +708,9 @@ def cluster_args(rank: int, leader_ip: str, port: int) -> list[str]:
 # only, apart from SGLang's own module:
 #   * locally (--local-url), by the Python of tools/sglang-bench-env.sh's environment:
 #         python -c "import runpy, sys; runpy.run_path(DRIVER)['run_request_file'](sys.argv[1])" REQUEST.json
-#   * on Modal, in the bench_endpoint function: the render stage includes this file verbatim in
-#     deploy.py (as it includes supervise.py), so both places run the same code. It therefore has
-#     no `if __name__ == "__main__"` block and no names that could clash with deploy.py's.
+#   * on Modal, in the jobs app's bench_endpoint function (rendered/<name>/jobs.py), which
+#     imports it from the runtime file, so both places run the same code. It therefore has no
+#     `if __name__ == "__main__"` block.
 #
 # Each cell goes through the module's own command-line entry point, `cli_main()` of
 # sglang.benchmark.serving (what `python -m sglang.benchmark.serving` calls), with sys.argv set
@@ -718,28 +719,86 @@ def cluster_args(rank: int, leader_ip: str, port: int) -> list[str]:
 #
 # REQUEST = {"base_url", "tokenizer", "runs": [{"key", "argv"}], "header_env": {header: VAR},
 #            "api_key_env": VAR | null, "out_dir"}
-# Header values and the API key are read here from the environment, by name, so they never
-# appear on a command line. Each cell ends with one stdout line:
+# Header values and the API key are read here from the environment, by name, and reach SGLang
+# without its command line: SGLang's only option for custom headers, `--header K=V`, lands in the
+# `benchmark_args=...` line it prints (sglang 0.5.23 benchmark/serving.py), which on Modal is the
+# function's log. Every request SGLang sends starts from its module function get_auth_headers()
+# (OPENAI_API_KEY as `Authorization: Bearer`; get_request_headers adds --header on top), so the
+# proxy headers are added there. Whatever the module or a traceback still prints goes through a
+# redactor over the secret values on the way to stdout and stderr. Each cell ends with one
+# stdout line:
 #     SERVESPEC_BENCH_RESULT {"key": ..., "result": {SGLang's result line} | null, "error": ...}
 
 BENCH_RESULT_MARKER = "SERVESPEC_BENCH_RESULT "
 
 
-def bench_credentials_argv(request: dict) -> list[str]:
-    """`--header K=V ...` for SGLang (one flag, nargs="+": a repeated flag keeps only the last,
-    sglang 0.5.23 benchmark/serving.py); OPENAI_API_KEY becomes its Authorization header."""
+def bench_headers(request: dict) -> dict:
+    """The proxy-auth headers ({header: value}), values from the environment by name; the API
+    key becomes OPENAI_API_KEY, which SGLang sends as its Authorization header."""
     key_env = request.get("api_key_env")
     if key_env and os.environ.get(key_env):
         os.environ["OPENAI_API_KEY"] = os.environ[key_env]
-    pairs = [f"{header}={os.environ[var]}" for header, var in request["header_env"].items()
-             if os.environ.get(var)]
-    return ["--header", *pairs] if pairs else []
+    return {header: os.environ[var] for header, var in request["header_env"].items()
+            if os.environ.get(var)}
 
 
-def run_bench_cell(serving, request: dict, run: dict, index: int, headers: list[str]) -> dict:
+def add_headers_to(serving, headers: dict) -> None:
+    """Send `headers` with every request of SGLang's benchmark, its ready check and /server_info
+    included, by wrapping the module's get_auth_headers (looked up at each call)."""
+    own = getattr(serving, "get_auth_headers", None)
+    if own is None:
+        raise RuntimeError("sglang.benchmark.serving has no get_auth_headers(): this SGLang "
+                           "version cannot be given the proxy headers off its command line")
+    serving.get_auth_headers = lambda: {**own(), **headers}
+
+
+class RedactedStream:
+    """A text stream that writes whole lines (or carriage-return updates) through a Redactor,
+    so a secret split across write() or flush() calls is still hidden."""
+
+    def __init__(self, stream, redact: Redactor):
+        self.stream, self.redact, self.pending = stream, redact, ""
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        cut = max(self.pending.rfind("\n"), self.pending.rfind("\r")) + 1
+        if cut:
+            self.stream.write(self.redact(self.pending[:cut]))
+            self.pending = self.pending[cut:]
+        return len(text)
+
+    def flush(self) -> None:
+        """A partial line waits for its end (a flush mid-secret must not print half of it)."""
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.pending:
+            self.stream.write(self.redact(self.pending))
+            self.pending = ""
+        self.stream.flush()
+
+    def __getattr__(self, name):  # isatty, encoding, fileno ...: the wrapped stream's
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def output_redacted(values):
+    """stdout and stderr of this process, redacted over `values`, for as long as it lasts."""
+    redact = Redactor(values)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactedStream(saved[0], redact), RedactedStream(saved[1], redact)
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.finish()
+        sys.stdout, sys.stderr = saved
+
+
+def run_bench_cell(serving, request: dict, run: dict, index: int) -> dict:
     out = os.path.join(request["out_dir"], f"cell-{index}.jsonl")
     sys.argv = ["sglang.benchmark.serving", *run["argv"], "--base-url", request["base_url"],
-                "--tokenizer", request["tokenizer"], "--output-file", out, *headers]
+                "--tokenizer", request["tokenizer"], "--output-file", out]
     error = None
     try:
         serving.cli_main()
@@ -756,19 +815,19 @@ def run_bench_cell(serving, request: dict, run: dict, index: int, headers: list[
         result = json.loads(lines[-1]) if lines else None
     if result is None and error is None:
         error = "SGLang's benchmark wrote no result (no request succeeded)"
-    if result is not None and result.get("accept_length") is None and headers:
-        result["accept_length"] = server_accept_length(request["base_url"], headers[1:])
+    if result is not None and result.get("accept_length") is None and request["header_env"]:
+        result["accept_length"] = server_accept_length(request["base_url"], bench_headers(request))
     return {"key": run["key"], "result": result, "error": error}
 
 
-def server_accept_length(base_url: str, pairs: list[str]):
-    """SGLang reads the speculative accept length from /server_info without the --header
-    headers (get_auth_headers only, sglang 0.5.23 benchmark/serving.py), so behind Modal's proxy
-    that request gets 401 and the figure is lost. Asked again here with every header, read the
-    way SGLang reads it: internal_states[0].avg_spec_accept_length (decode worker first)."""
+def server_accept_length(base_url: str, headers: dict):
+    """SGLang reads the speculative accept length from /server_info with get_auth_headers()
+    only (sglang 0.5.23 benchmark/serving.py); asked again here with every header should that
+    answer lack it, read the way SGLang reads it: internal_states[0].avg_spec_accept_length
+    (decode worker first)."""
     import urllib.request
 
-    headers = dict(pair.split("=", 1) for pair in pairs)
+    headers = dict(headers)
     if os.environ.get("OPENAI_API_KEY"):
         headers["Authorization"] = f"Bearer {os.environ['OPENAI_API_KEY']}"
     try:
@@ -789,10 +848,122 @@ def run_request_file(path: str) -> None:
 
 
 def run_bench_request(request: dict) -> None:
-    headers = bench_credentials_argv(request)
-    from sglang.benchmark import serving
+    headers = bench_headers(request)
+    secrets = [*headers.values(), os.environ.get("OPENAI_API_KEY")]
+    with output_redacted(secrets):
+        from sglang.benchmark import serving
 
-    for index, run in enumerate(request["runs"]):
-        outcome = run_bench_cell(serving, request, run, index, headers)
-        sys.stdout.flush()
-        print(BENCH_RESULT_MARKER + json.dumps(outcome), flush=True)
+        add_headers_to(serving, headers)
+        for index, run in enumerate(request["runs"]):
+            outcome = run_bench_cell(serving, request, run, index)
+            sys.stdout.flush()
+            print(BENCH_RESULT_MARKER + json.dumps(outcome), flush=True)
+
+
+# --- renderer/runtime/eval_driver.py --------------------------------------------------------------
+# Run SGLang's own evaluation module once per task, in one process, for `servespec eval`.
+#
+# Runs where the pinned SGLang is importable, never inside servespec itself; standard library
+# only, apart from SGLang's own modules:
+#   * locally (--local-url), by the Python of the SGLang env with the eval overlay
+#     (tools/sglang-overlay-env.sh eval VERSION):
+#         python -c "import runpy, sys; runpy.run_path(DRIVER)['run_eval_request_file'](sys.argv[1])" REQUEST.json
+#   * on Modal, in the jobs app's eval function, which imports this file from the runtime.
+#
+# Each task goes through the module's own command line: `python -m sglang.test.run_eval` is run
+# with runpy as __main__ with sys.argv set to that task's options, so its own parser, sampler
+# and scorer do everything. The module writes its metrics to /tmp/<task>_<model>.json
+# (test/run_eval.py, 0.5.10 and 0.5.23); that file is read back and removed.
+#
+# REQUEST = {"base_url", "module", "tasks": [{"name", "argv", "model"}], "header_env":
+#            {header: VAR}, "api_key_env": VAR | null}
+# Credentials never reach a command line: the module's OpenAI client reads OPENAI_API_KEY from the
+# environment (openai.OpenAI(api_key=None) does), set here from the spec's variable; the proxy
+# token becomes default headers of the module's own HTTP client class
+# (simple_eval_common.LargerHttpxClient, which every sampler constructs), read here by name.
+# The number of examples scored is the count of per-example results the module aggregated
+# (simple_eval_common.aggregate_results), needed for the confidence interval. Output passes a
+# redactor over the credential values. Each task ends with one stdout line:
+#     SERVESPEC_EVAL_RESULT {"task": ..., "metrics": {...} | null, "examples": N | null, "error": ...}
+
+EVAL_RESULT_MARKER = "SERVESPEC_EVAL_RESULT "
+
+
+def eval_credentials(request: dict) -> dict:
+    """Set OPENAI_API_KEY for the module; return the proxy headers, values from the environment."""
+    key_env = request.get("api_key_env")
+    if key_env and os.environ.get(key_env):
+        os.environ["OPENAI_API_KEY"] = os.environ[key_env]
+    return {header: os.environ[var] for header, var in request["header_env"].items()
+            if os.environ.get(var)}
+
+
+def instrument_eval_module(common, headers: dict, counts: list) -> None:
+    """Give the module's HTTP client the proxy headers and count what it aggregates."""
+    base = common.LargerHttpxClient
+
+    class HeaderClient(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.headers.update(headers)
+
+    aggregate = common.aggregate_results
+
+    def counted(single_eval_results, *args, **kwargs):
+        counts.append(sum(1 for r in single_eval_results if r is not None))
+        return aggregate(single_eval_results, *args, **kwargs)
+
+    if headers:
+        common.LargerHttpxClient = HeaderClient
+    common.aggregate_results = counted
+
+
+def eval_metrics_file(task: dict) -> str:
+    """Where the module writes a task's metrics (test/run_eval.py: file_stem)."""
+    return f"/tmp/{task['name']}_{task['model'].replace('/', '_')}.json"
+
+
+def run_eval_task(request: dict, task: dict, counts: list) -> dict:
+    path = eval_metrics_file(task)
+    if os.path.exists(path):
+        os.remove(path)  # a file of an earlier run must not pass for this one's
+    sys.argv = [request["module"], *task["argv"], "--base-url", request["base_url"]]
+    del counts[:]
+    error = None
+    try:
+        runpy.run_module(request["module"], run_name="__main__", alter_sys=False)
+    except SystemExit as stop:  # its parser exits 2 on a bad option
+        error = f"{request['module']} exited with {stop.code}" if stop.code else None
+    except Exception as exc:  # noqa: BLE001 -- one failed task is reported, the rest run
+        traceback.print_exc()
+        error = f"{type(exc).__name__}: {exc}"
+    metrics = None
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            metrics = json.load(fh)
+        os.remove(path)
+    if metrics is None and error is None:
+        error = f"{request['module']} wrote no metrics ({path})"
+    return {"task": task["name"], "metrics": metrics, "examples": counts[-1] if counts else None,
+            "error": error}
+
+
+def run_eval_request_file(path: str) -> None:
+    with open(path, encoding="utf-8") as fh:
+        run_eval_request(json.load(fh))
+
+
+def run_eval_request(request: dict) -> None:
+    headers = eval_credentials(request)
+    secrets = [*headers.values(), os.environ.get("OPENAI_API_KEY")]
+    # The module prints its samplers' settings and any request error it retries; whatever it
+    # prints passes the redactor over the credential values first (bench_driver.py).
+    with output_redacted(secrets):
+        from sglang.test import simple_eval_common
+
+        counts: list = []
+        instrument_eval_module(simple_eval_common, headers, counts)
+        for task in request["tasks"]:
+            outcome = run_eval_task(request, task, counts)
+            sys.stdout.flush()
+            print(EVAL_RESULT_MARKER + json.dumps(outcome), flush=True)

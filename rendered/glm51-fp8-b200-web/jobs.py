@@ -11,8 +11,9 @@ Functions, in the order `servespec deploy` runs them:
   download_weights  CPU only: snapshot the pinned revision into the weights volume (no-op if done).
   compile_deepgemm  8x B200: precompile DeepGEMM kernels into the sm100 cache volume (no-op if done).
   bench_endpoint    CPU only: SGLang's serving benchmark against the endpoint (`servespec bench`).
+  eval_endpoint     CPU only: SGLang's own evaluation module against the endpoint (`servespec eval`).
 
-Runtime: ../_runtime/servespec_runtime.py (volumes, downloads, benchmark driver).
+Runtime: ../_runtime/servespec_runtime.py (volumes, downloads, benchmark and evaluation drivers).
 """
 
 import os
@@ -174,3 +175,29 @@ def bench_endpoint(request: str) -> None:
     weights_volume.reload()
     with tempfile.TemporaryDirectory() as out_dir:
         run_bench_request({**json.loads(request), "tokenizer": "/model-cache/zai-org/GLM-5.1-FP8/main", "out_dir": out_dir})
+
+
+# --- eval: `servespec eval` (renderer/operate/evals.py) --------------------------------------------
+# SGLang's own evaluation module (`python -m sglang.test.run_eval` of the image's SGLang) runs in
+# this CPU function, in the spec's region when it names one, and downloads its datasets as
+# upstream does. Credentials as for bench: the API key from its Secret, the proxy token copied
+# from the local environment only for a `servespec eval` run (SERVESPEC_EVAL=1).
+EVAL_PROXY_ENV = ["MODAL_PROXY_TOKEN_ID", "MODAL_PROXY_TOKEN_SECRET"]
+eval_credentials = modal.Secret.from_dict(
+    {name: os.environ.get(name) for name in EVAL_PROXY_ENV} if os.environ.get("SERVESPEC_EVAL") else {}
+)
+
+
+@app.function(
+    image=sglang_image,
+    secrets=[api_key_secret, eval_credentials],
+    timeout=3600,
+)
+def eval_endpoint(request: str) -> None:
+    """Run each task of `request` (JSON from renderer/operate/evals.py) against the endpoint with
+    the image's sglang.test.run_eval. Prints one result line per task."""
+    import json
+
+    from servespec_runtime import run_eval_request
+
+    run_eval_request(json.loads(request))

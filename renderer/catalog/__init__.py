@@ -120,3 +120,9 @@ def config_defaults() -> dict:
     """config.json defaults per model type, from transformers' own configuration classes
     (catalog/config_defaults.yaml, written by tools/gen_config_defaults.py)."""
     return _read("config_defaults.yaml")
+
+
+@cache
+def evals() -> dict:
+    """`servespec eval`: defaults, each release's evaluation module and tasks, and expectations."""
+    return _read("eval.yaml")

@@ -13,6 +13,7 @@ import sys
 import click
 
 from renderer import paths
+from renderer.cli.evals import eval_command
 from renderer.pipeline import SpecReport, read_spec, spec_paths
 
 FORMATS = click.Choice(["text", "json"])
@@ -428,6 +429,9 @@ def bench(spec: str, local_url: str | None, tokenizer: str | None, url: str | No
 
     sys.exit(bench_main(spec, local_url=local_url, tokenizer=tokenizer, url=url,
                         proxy_auth=proxy_auth, fmt=fmt))
+
+
+main.add_command(eval_command)  # renderer/cli/evals.py
 
 
 @main.command()

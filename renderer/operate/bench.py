@@ -13,9 +13,10 @@ run ("cell") per workload and concurrency; bench_report.py turns the results int
 runs/<name>/bench-<timestamp>.json, a PNG and a table, and checks the spec's targets.
 
 Credentials: the endpoint's API key reaches SGLang as OPENAI_API_KEY (its
-`Authorization: Bearer`); Modal's proxy-auth token as `--header Modal-Key=... Modal-Secret=...`.
-Both are read from the environment by NAME inside the process that runs the benchmark; values
-are never on a command line, in the request or in a record.
+`Authorization: Bearer`); Modal's proxy-auth token as Modal-Key/Modal-Secret headers added to
+SGLang's own auth headers (renderer/runtime/bench_driver.py). Both are read from the environment
+by NAME inside the process that runs the benchmark, whose output is redacted over their values;
+values are never on a command line, in the request, in a log or in a record.
 """
 
 from __future__ import annotations
@@ -152,10 +153,13 @@ def run_local(spec: dict, req: dict, log_path: Path, timeout: float, redact) -> 
         req_path.write_text(json.dumps(req), encoding="utf-8")
         driver = Path(tmp) / "servespec_runtime.py"
         driver.write_text(runtime_source(), encoding="utf-8")
-        code = ("import runpy, sys; "
-                "runpy.run_path(sys.argv[1])['run_request_file'](sys.argv[2])")
-        return _collect([python, "-W", "ignore", "-c", code, str(driver), str(req_path)], env,
-                        log_path, timeout, redact)
+        return collect(driver_command(python, driver, req_path), env, log_path, timeout, redact)
+
+
+def driver_command(python: str, driver: Path, req_path: Path) -> list[str]:
+    """The local benchmark process: the runtime file's bench driver on one request file."""
+    code = "import runpy, sys; runpy.run_path(sys.argv[1])['run_request_file'](sys.argv[2])"
+    return [python, "-W", "ignore", "-c", code, str(driver), str(req_path)]
 
 
 def run_modal(spec_name: str, req: dict, log_path: Path, timeout: float, redact) -> list[dict]:
@@ -163,13 +167,19 @@ def run_modal(spec_name: str, req: dict, log_path: Path, timeout: float, redact)
     options (modal/cli/run.py, modal 1.6.4); the function prints one MARKER line per cell."""
     jobs_py = paths.jobs_file(spec_name)
     argv = ["modal", "run", f"{jobs_py}::{REMOTE_FUNCTION}", "--request", json.dumps(req)]
-    env = {**os.environ, REMOTE_FLAG_VAR: "1"}
-    return _collect(argv, env, log_path, timeout, redact)
+    # jobs.py copies the proxy-token variables into the function's Secret while REMOTE_FLAG_VAR
+    # is set; no other secret-looking variable goes to `modal run`.
+    from renderer.run.process import child_env
+
+    env = {**child_env(needs=req["header_env"].values()), REMOTE_FLAG_VAR: "1"}
+    return collect(argv, env, log_path, timeout, redact)
 
 
-def _collect(argv: list[str], env: dict, log_path: Path, timeout: float, redact) -> list[dict]:
-    """Run argv, keep its whole output in log_path, return the MARKER lines' payloads. SGLang
-    prints its arguments, proxy-token headers included: the log is redacted line by line."""
+def collect(argv: list[str], env: dict, log_path: Path, timeout: float, redact,
+            marker: str = MARKER, what: str = "benchmark", key: str = "key") -> list[dict]:
+    """Run argv, keep its whole output in log_path, return the marker lines' payloads. SGLang
+    prints its arguments, proxy-token headers included: the log is redacted line by line.
+    (`servespec eval` collects its module's results the same way, with its own marker.)"""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     outcomes = []
     with open(log_path, "w", encoding="utf-8") as log:
@@ -181,16 +191,16 @@ def _collect(argv: list[str], env: dict, log_path: Path, timeout: float, redact)
         deadline = time.monotonic() + timeout
         for line in proc.stdout:
             log.write(redact(line))
-            if line.startswith(MARKER):
-                outcomes.append(json.loads(line[len(MARKER):]))
-                print(f"  ran {outcomes[-1]['key']}", file=sys.stderr, flush=True)
+            if line.startswith(marker):
+                outcomes.append(json.loads(line[len(marker):]))
+                print(f"  ran {outcomes[-1][key]}", file=sys.stderr, flush=True)
             if time.monotonic() > deadline:
                 proc.kill()
-                raise BenchProblem(f"the benchmark did not finish within {timeout:.0f} s "
+                raise BenchProblem(f"the {what} did not finish within {timeout:.0f} s "
                                    f"(output in {log_path})")
         code = proc.wait()
     if code != 0 and not outcomes:
-        raise BenchProblem(f"the benchmark exited with {code} before any run finished: "
+        raise BenchProblem(f"the {what} exited with {code} before any run finished: "
                            f"{_tail(log_path)} (whole output in {log_path})")
     return outcomes
 
@@ -213,7 +223,8 @@ def bench_main(spec_path: str, *, local_url: str | None = None, tokenizer: str |
 
     start = history.now_iso()
     try:
-        spec, name = _checked_spec(spec_path)
+        report = _checked_result(spec_path)
+        spec, name = report.spec, report.name
         proxy = _proxy(spec) if proxy_auth else None
         redact = history.redactor([*(proxy.names if proxy else []), api_key_env(spec) or ""])
         stamp = datetime_stamp()
@@ -239,12 +250,14 @@ def bench_main(spec_path: str, *, local_url: str | None = None, tokenizer: str |
         print(f"servespec bench: {problem}", file=sys.stderr)
         return problem.code
     rows = bench_report.run_rows(cells(spec), outcomes)
+    price = report.estimate.usd_per_hour_replica if report.estimate else None
+    bench_report.add_cost(rows, price)
     workloads = settings(spec)["workloads"]
     checked = bench_report.check_targets(settings(spec).get("targets") or [], rows,
                                          workloads[0]["name"])
     doc = {"spec": spec_path, "app": spec["app"], "sglang_version": spec["engine"]["version"],
            "where": where, "started": start, "finished": history.now_iso(),
-           "runs": rows, "targets": checked, "log": str(log_path)}
+           "usd_per_hour_replica": price, "runs": rows, "targets": checked, "log": str(log_path)}
     json_path, png_path = folder / f"bench-{stamp}.json", folder / f"bench-{stamp}.png"
     bench_report.write_json(json_path, redact.deep(doc))
     bench_report.plot(png_path, rows, checked,
@@ -279,6 +292,11 @@ def datetime_stamp() -> str:
 
 
 def _checked_spec(spec_path: str) -> tuple[dict, str]:
+    result = _checked_result(spec_path)
+    return result.spec, result.name
+
+
+def _checked_result(spec_path: str):
     from renderer.pipeline import read_spec
 
     if not Path(spec_path).is_file():
@@ -288,7 +306,7 @@ def _checked_spec(spec_path: str) -> tuple[dict, str]:
         errors = [f for f in result.findings if f.severity.value == "error"] or result.findings
         first = errors[0].format().splitlines()[0] if errors else "it does not validate"
         raise BenchProblem(f"{spec_path} is not a valid spec ({first}); run `servespec validate`", 2)
-    return result.spec, result.name
+    return result
 
 
 def _proxy(spec: dict):

@@ -43,6 +43,17 @@ def finite(obj):
     return obj
 
 
+def add_cost(rows: list[dict], usd_per_hour: float | None) -> None:
+    """Each run's $ per million output tokens: the replica's hourly price (the estimate's, from
+    renderer/catalog/gpus.yaml) over the output tokens it produced in an hour at the measured
+    output_throughput. One replica: the benchmark measures the one it reaches."""
+    for row in rows:
+        tps = (row.get("result") or {}).get("output_throughput")
+        row["usd_per_million_output_tokens"] = (
+            round(usd_per_hour / (tps * 3600) * 1e6, 4)
+            if usd_per_hour and isinstance(tps, (int, float)) and tps > 0 else None)
+
+
 def run_rows(cells, outcomes: list[dict]) -> list[dict]:
     by_key = {o["key"]: o for o in outcomes}
     rows = []
@@ -97,19 +108,22 @@ def write_json(path: Path, doc: dict) -> None:
 
 def table(rows: list[dict], checked: list[dict]) -> str:
     """One screen: a line per run, then one per target."""
-    grid = [[h for h, _, _ in TABLE_COLUMNS]]
+    grid = [[h for h, _, _ in TABLE_COLUMNS] + ["$/M out"]]
     for row in rows:
         result = row["result"] or {}
         line = [row["key"]]
         for _, field, fmt in TABLE_COLUMNS[1:]:
             value = result.get(field)
             line.append(fmt.format(value) if isinstance(value, (int, float)) else "-")
+        cost = row.get("usd_per_million_output_tokens")
+        line.append(f"{cost:.2f}" if cost is not None else "-")
         grid.append(line)
     widths = [max(len(r[i]) for r in grid) for i in range(len(grid[0]))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
                        enumerate(zip(r, widths, strict=True))) for r in grid]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append("(latencies in ms; TPOT excludes the first token; accept = speculative accept length)")
+    lines.append("(latencies in ms; TPOT excludes the first token; accept = speculative accept length;"
+                 " $/M out = the replica's hourly price per million output tokens at that throughput)")
     for row in rows:
         if row["error"]:
             lines.append(f"{row['key']}: {row['error']}")

@@ -2,7 +2,7 @@
 
 Artifacts, each opening with a header that names its source spec and says not to edit it:
   deploy.py           the serving Modal app: the server alone (templates/deploy.py.j2)
-  jobs.py             the jobs Modal app <app>-jobs: download, compile, bench (templates/jobs.py.j2),
+  jobs.py             the jobs Modal app <app>-jobs: download, compile, bench, eval (templates/jobs.py.j2),
                       with the same images and volumes
   sglang.args         SGLang launch arguments, one flag per line, shell-quoted
   steps.json          the ordered steps `servespec deploy` runs (renderer/render/steps.py)
@@ -31,7 +31,7 @@ import yaml
 from renderer import paths
 from renderer.files import write_atomic
 from renderer.pipeline import SpecReport
-from renderer.resolve import bench
+from renderer.resolve import bench, evals
 
 TEMPLATES = paths.TEMPLATES
 
@@ -136,6 +136,8 @@ def _app_context(checked: SpecReport, role: str) -> dict:
         "jobs": {"app": dep.jobs_app, "file": paths.JOBS_FILE},
         # the bench_endpoint block (renderer/resolve/bench.py)
         "bench": bench.template_context(checked.spec),
+        # the eval_endpoint block (renderer/resolve/evals.py)
+        "eval": evals.template_context(checked.spec),
     }
 
 

@@ -18,6 +18,8 @@ steps.json format (version STEPS_FORMAT):
       kind "commands":           "commands": [{"argv": [...], "skip_if": check | null}, ...]
       kind "internal:preflight": "checks": [{"name", "description", "argv"?, ...}, ...]
       kind "internal:wait_healthy": "path", "poll_interval"
+      "on_failure": what the runner adds when the step fails (steps after deploy: the new
+        version is live, so it says how to roll back)
     check = {"argv": [...], "description", "json_has": {"field", "equals" | "basename"}}
       The command is skipped when the check's argv exits 0 and its stdout is a JSON list holding
       an object whose `field` equals `equals` (or whose last path component is `basename`).
@@ -33,6 +35,7 @@ from __future__ import annotations
 import posixpath
 
 from renderer import paths
+from renderer.resolve import evals
 from renderer.resolve.deployment import Deployment, Download, Volume, volume_relative
 
 STEPS_FORMAT = 1
@@ -51,6 +54,7 @@ VOLUMES_TIMEOUT = 300
 DEPLOY_TIMEOUT = 2400  # `modal deploy` builds the multi-gigabyte SGLang image on first use
 SMOKE_TIMEOUT = 900  # five checks, each request bounded by smoke's own 120 s timeout
 BENCH_MARGIN = 900  # `modal run` builds or pulls the image and schedules the CPU container
+EVAL_MARGIN = 900  # the same for the eval function of the jobs app
 HEALTH_POLL_INTERVAL = 10
 
 
@@ -74,6 +78,8 @@ def build_steps(dep: Deployment, spec_path: str) -> dict:
     steps += [_deploy(dep, deploy_py), _wait(dep.spec), _smoke(dep)]
     if (dep.spec.get("bench") or {}).get("after_deploy"):
         steps.append(_bench(dep, spec_path))
+    if (dep.spec.get("eval") or {}).get("after_deploy"):
+        steps.append(_eval(dep, spec_path))
     doc = {
         "format": STEPS_FORMAT,
         "app": dep.app,
@@ -286,3 +292,19 @@ def _bench(dep: Deployment, spec_path: str) -> dict:
                  timeout + BENCH_MARGIN,
                  f"bench.timeout + {BENCH_MARGIN} s for image build and scheduling",
                  app=dep.jobs_app, commands=[_command(["servespec", "bench", spec_path, "--url", URL_PLACEHOLDER])])
+
+
+def _eval(dep: Deployment, spec_path: str) -> dict:
+    # The options of `servespec eval` (renderer/cli/evals.py, eval_command): it runs jobs.py's
+    # eval_endpoint with `modal run` and exits 1 naming each task below its expectation.
+    timeout = evals.settings(dep.spec)["timeout"]
+    return _step("eval", "commands",
+                 "SGLang's own evaluation module (sglang.test.run_eval) from a CPU function next to "
+                 "the endpoint; fails when a task scores below its expectation.",
+                 timeout + EVAL_MARGIN,
+                 f"eval.timeout + {EVAL_MARGIN} s for image build and scheduling",
+                 app=dep.jobs_app,
+                 commands=[_command(["servespec", "eval", spec_path, "--url", URL_PLACEHOLDER])],
+                 on_failure=(f"the new version of {dep.app} is live and answers below its "
+                             f"expectation: roll back with `servespec rollback {spec_path}` "
+                             f"(the previous version); the scores are in runs/{dep.name}/eval-*.json"))

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from renderer import catalog
 from renderer.errors import Finding, Severity
-from renderer.rules import bench, edge, engine, general, memory, modal_runtime, model
+from renderer.rules import bench, edge, engine, evals, general, memory, modal_runtime, model
 from renderer.rules.registry import RULES, Anchor, RuleContext
 from renderer.spec.load import dotted
 
-MODULES = (general, model, memory, edge, bench, engine, modal_runtime)  # each registers its rules when imported
+# each registers its rules when imported
+MODULES = (general, model, memory, edge, bench, evals, engine, modal_runtime)
 
 
 def run_rules(ctx: RuleContext) -> list[Finding]:

@@ -38,7 +38,8 @@ def run_commands(ctx: Context, step: dict, deadline: float) -> StepResult:
         ran += 1
         ctx.display.print(f"  $ {shlex.join(argv)}")
         with ctx.display.running(step["name"]):
-            outcome = run_command(argv, deadline, lambda line: ctx.display.print(f"  │ {line}"))
+            outcome = run_command(argv, deadline, lambda line: ctx.display.print(f"  │ {line}"),
+                                  needs=credential_names(ctx, argv))
         if step["name"] == "deploy":
             learn_url(ctx, outcome.output)
         if outcome.status != "ok":
@@ -49,6 +50,15 @@ def run_commands(ctx: Context, step: dict, deadline: float) -> StepResult:
     reason = "every command was already done" if ran == 0 else ""
     return StepResult(step["name"], status, 0, start, time.time(), reason,
                       url=ctx.url if step["name"] == "deploy" else None)
+
+
+def credential_names(ctx: Context, argv: list[str]) -> list[str]:
+    """The credential variables a command reads by name: `servespec smoke` and `servespec bench`
+    send the API key and the proxy token; a modal command needs only its own token."""
+    if argv[0] != "servespec":
+        return []
+    proxy = ctx.steps_doc.get("proxy_auth") or {}
+    return [n for n in (ctx.steps_doc.get("api_key_env"), *proxy.values()) if n]
 
 
 def describe(outcome: Outcome) -> str:

@@ -144,6 +144,9 @@ def report_step(ctx: Context, result: StepResult) -> None:
         if result.tail:
             lines.append(f"  last {len(result.tail)} lines of output:")
             lines += [f"    | {line}" for line in result.tail]
+        step = next((s for s in ctx.steps_doc["steps"] if s["name"] == result.name), {})
+        if step.get("on_failure"):
+            lines.append(f"  {step['on_failure']}")
         lines.append(f"  resume with: {ctx.resume_command(result.name)}")
         ctx.display.error("\n".join(lines))
 

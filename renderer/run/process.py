@@ -15,7 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from renderer.resolve.bench import REMOTE_FLAG_VAR
+from renderer.resolve.evals import REMOTE_FLAG_VAR as EVAL_FLAG_VAR
 from renderer.run.problems import EXIT_INTERRUPTED, TIMEOUT_EXIT_CODE, Interrupted
+from renderer.runtime.redact import looks_secret
 
 TAIL_LINES = 20
 KILL_GRACE_SECONDS = 10.0  # between the polite signal and SIGKILL
@@ -39,8 +42,25 @@ def resolve(program: str) -> str | None:
     return str(local) if local.is_file() and os.access(local, os.X_OK) else None
 
 
-def child_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+# The credentials the modal CLI itself reads from the environment (modal/config.py _SETTINGS,
+# MODAL_<KEY>, modal 1.6.4); every other secret-looking variable reaches a command only when its
+# step names it (the smoke step: the API key and proxy-token variables).
+MODAL_CLIENT_SECRETS = frozenset({
+    "MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", "MODAL_OAUTH_REFRESH_TOKEN",
+    "MODAL_OAUTH_CLIENT_SECRET", "MODAL_OAUTH_JWT_KEY"})
+# Only `servespec bench` and `servespec eval` set these, for their own `modal run`: exported by
+# hand, one would make any `modal run` of the jobs app copy the proxy token into a Secret
+# (renderer/resolve/bench.py, renderer/resolve/evals.py).
+NEVER_PASSED = frozenset({REMOTE_FLAG_VAR, EVAL_FLAG_VAR})
+
+
+def child_env(needs=()) -> dict[str, str]:
+    """This environment, less NEVER_PASSED and every secret-looking variable that neither the
+    modal CLI nor the step (`needs`: names) reads."""
+    keep = MODAL_CLIENT_SECRETS | set(needs)
+    env = {name: value for name, value in os.environ.items()
+           if name not in NEVER_PASSED and (name in keep or not looks_secret(name))}
+    return {**env, "PYTHONUNBUFFERED": "1"}
 
 
 @contextlib.contextmanager
@@ -77,14 +97,15 @@ def _stop_group(proc: subprocess.Popen, first_signal: int) -> None:
     proc.wait()
 
 
-def run_command(argv: list[str], deadline: float, on_line=None) -> Outcome:
-    """Run argv in a new session, streaming lines to on_line; stop it at the deadline."""
+def run_command(argv: list[str], deadline: float, on_line=None, needs=()) -> Outcome:
+    """Run argv in a new session, streaming lines to on_line; stop it at the deadline. `needs`:
+    the secret-looking variables the command reads besides the modal CLI's own."""
     program = resolve(argv[0])
     if program is None:
         return Outcome("failed", 127, [f"{argv[0]}: command not found"], "")
     proc = subprocess.Popen([program, *argv[1:]], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, errors="replace",
-                            start_new_session=True, env=child_env())
+                            start_new_session=True, env=child_env(needs))
     lines: list[str] = []
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
 
