@@ -11,7 +11,8 @@ or spawns a grandchild when the test's config says so. Everything else in the te
 Environment:
     STANDIN_LOG     append one JSON line per call: {"prog", "argv", "pid", "env_names"}
     STANDIN_CONFIG  JSON file: {"workspace", "secrets": [names], "volumes": [names],
-                    "files": {volume: [paths]}, "rules": [rule, ...]}
+                    "files": {volume: [paths]}, "modal_url": what `servespec url` prints,
+                    "rules": [rule, ...]}
     rule = {"match": "substring of the joined args", "prog": "modal" (default any),
             "exit": 0, "lines": [...], "print_env": [NAMES], "sleep": seconds,
             "grandchild_pidfile": path}   first matching rule wins over the defaults.
@@ -96,18 +97,39 @@ def modal_default(config: dict, argv: list[str]) -> int:
                       if posixpath.dirname(f) == folder.strip("/")])
     if words[:1] == ["deploy"]:
         app = argv[argv.index("--name") + 1] if "--name" in argv else "app"
-        print("✓ Created objects.")
-        # As modal 1.6.4 prints them (modal/_output/status.py): a Server's *.modal.direct URL,
-        # a web function's *.modal.run URL, each with 🔑 when proxy auth is on.
-        if "@app.server(" in Path(argv[-1]).read_text(encoding="utf-8"):
-            print(f"├── 🔨 Created server Serve => https://{workspace}--{app}-serve.us-east"
-                  ".modal.direct 🔑")
-        else:
-            print(f"├── 🔨 Created web function serve => https://{workspace}--{app}.modal.run 🔑")
+        server = "@app.server(" in Path(argv[-1]).read_text(encoding="utf-8")
+        if server:  # a Server's *.modal.direct URL
+            url = f"https://{workspace}--{app}-serve.us-east.modal.direct"
+        else:  # a web function's *.modal.run URL
+            url = f"https://{workspace}--{app}.modal.run"
+        print_created(url, server)
         print("✓ App deployed in 1.234s! 🎉")
         return 0
     print("ok")
     return 0
+
+
+def print_created(url: str, server: bool) -> None:
+    """The object tree `modal deploy` prints, drawn by modal 1.6.4's own code
+    (modal/_output/status.py FunctionCreationStatus, rich at this process's COLUMNS) from a
+    FunctionCreateResponse as Modal's server would send it."""
+    import modal
+    from modal._output.manager import OutputManager
+    from modal._output.status import FunctionCreationStatus
+    from modal_proto import api_pb2
+
+    response = api_pb2.FunctionCreateResponse()
+    if server:
+        response.function.is_server = True
+        response.function.flash_service_urls.append(url)
+    else:
+        response.handle_metadata.web_url = url
+        response.function.webhook_config.requires_proxy_auth = True
+    with modal.enable_output():  # noqa: SIM117 - the manager exists only inside it
+        with OutputManager.get().display_object_tree():
+            with FunctionCreationStatus("server" if server else "web function",
+                                        "Serve" if server else "serve") as status:
+                status.set_response(response)
 
 
 def main() -> int:
@@ -119,6 +141,9 @@ def main() -> int:
         return apply_rule(rule)
     if prog == "modal":
         return modal_default(config, argv)
+    if argv[:1] == ["url"] and config.get("modal_url"):  # `servespec url`, Modal's answer
+        print(config["modal_url"])
+        return 0
     print("smoke: ok")
     return 0
 

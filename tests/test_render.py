@@ -195,7 +195,7 @@ def test_modal_app_matches_the_spec(spec):
         assert serve["cluster_size"] == (nodes if nodes > 1 else None)
         assert serve["rdma"] is (True if nodes > 1 else None)
         assert serve["max_concurrency"] == sc["max_inputs"]
-        assert serve["routing_region"] == (s["serving"].get("region") or "us-east")
+        assert serve["routing_region"] == s["serving"]["routing_region"]
         # in-flight requests drain, then SGLang exits, the kill wait and the commits fit
         assert serve["exit_grace_period"] >= (s["serving"]["drain_seconds"] + dep.sglang_exit_seconds
                                               + supervise.KILL_WAIT_SECONDS + 60)
@@ -222,6 +222,36 @@ def test_a_spec_can_drain_for_ten_minutes(tmp_path):
     assert "SHUTDOWN_GRACE = 620" in deploy.read_text()
     too_long = read_spec(ROOT / "tests" / "fixtures" / "rules" / "SS240-trip.yaml")
     assert too_long.failed() and any(f.rule == "SS240" for f in too_long.findings)
+
+
+def test_a_pinned_region_reaches_the_gpus_and_the_bench_and_the_price(tmp_path):
+    """hardware.region is the compute region of the server, the compile step and the bench
+    (the real modal client's view); the routing region is serving.routing_region alone; the
+    estimate's price carries Modal's 1.5x multiplier for a broad region."""
+    result = read_spec(ROOT / "tests" / "fixtures" / "rules" / "SS243-pass.yaml")
+    assert not result.failed(), [f.format() for f in result.findings]
+    files = render_files(result)
+    for name in (paths.SERVING_FILE, paths.JOBS_FILE):
+        (tmp_path / name).write_text(files[name])
+    fns = both_apps(tmp_path)
+    assert fns["Serve"]["routing_region"] == "eu-west"
+    for tag in ("Serve", "compile_deepgemm", "bench_endpoint"):
+        assert fns[tag]["regions"] == ["eu"], (tag, fns[tag]["regions"])
+    assert fns["download_weights"]["regions"] == []  # copying files goes anywhere, unpinned
+    plain = checked(ROOT / "specs" / "glm51-fp8-b200.yaml").estimate
+    assert result.estimate.usd_per_hour_replica == pytest.approx(plain.usd_per_hour_replica * 1.5)
+    assert any("1.5x region multiplier" in note for note in result.estimate.notes)
+
+
+def test_the_old_serving_region_is_the_compute_region_now(tmp_path):
+    """serving.region meant the compute region (and, wrongly, the routing region): it is read
+    as hardware.region with a rename warning; routing stays at its default."""
+    spec = tmp_path / "old.yaml"
+    spec.write_text(f"extends: {ROOT / 'specs' / 'glm51-fp8-b200.yaml'}\nserving:\n  region: us-west\n")
+    result = read_spec(spec)
+    assert result.spec["hardware"]["region"] == "us-west"
+    assert result.deployment.modal.routing_region == "us-east"
+    assert any(f.rule == "SS193" and f.position.line == 3 for f in result.findings)
 
 
 def test_the_grace_margins_are_the_runtime_s_own():

@@ -32,7 +32,7 @@ FIELDS = {
     ("engine", "image"): lambda t: "registry.example/sglang:v1" + t.replace("@", "_"),
     ("engine", "env", "SGLANG_EXTRA_NOTE"): lambda t: t,
     ("download", "ignore_patterns"): lambda t: [t],
-    ("serving", "region"): lambda t: t,
+    ("hardware", "region"): lambda t: t,
 }
 BASE = load(ROOT / "specs" / "glm51-fp8-b200.yaml").data
 

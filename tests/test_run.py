@@ -154,6 +154,7 @@ class Workspace:
 def ws(spec_dir: Path, health) -> Workspace:
     workspace = Workspace(spec_dir, health.url)
     workspace.health = health.handler
+    workspace.health_url = health.url
     return workspace
 
 
@@ -200,6 +201,74 @@ def test_steps_list_the_seven_steps_with_real_modal_commands():
                                  "token_secret_env": "MODAL_PROXY_TOKEN_SECRET"}
     checks = {c["name"]: c for c in steps["preflight"]["checks"]}
     assert checks["proxy-token-env"]["env"] == ["MODAL_PROXY_TOKEN_ID", "MODAL_PROXY_TOKEN_SECRET"]
+
+
+LONG_WORKSPACE = "acme-research-platform-inference-team-01"  # 40 characters
+LONG_URL = f"https://{LONG_WORKSPACE}--{APP}-serve.us-east.modal.direct"
+
+
+def test_the_url_comes_from_modal_after_the_deploy(ws):
+    """`servespec url SPEC` (Modal's Server.get_url()) answers after `modal deploy`; the wait
+    step polls what it gave, and the deploy record keeps it."""
+    del ws.env["SERVESPEC_ENDPOINT_URL"]
+    ws.config.update({"workspace": LONG_WORKSPACE, "modal_url": ws.health_url})
+    proc = ws.deploy()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "servespec url specs/glm51-fp8-b200.yaml" in ws.commands()
+    assert f"endpoint (from Modal): {ws.health_url}" in proc.stdout
+    deploy = next(r for r in ws.last_run() if r["name"] == "deploy")
+    assert deploy["url"] == ws.health_url
+    assert next(r for r in ws.last_run() if r["name"] == "wait")["status"] == "ok"
+
+
+def test_with_a_40_character_workspace_the_printed_url_is_still_found(ws):
+    """When Modal cannot be asked, the URL comes from `modal deploy`'s tree, drawn by modal
+    1.6.4's own rich output code (tests/standin_modal.py print_created): the runner's wide
+    COLUMNS keeps the 99-character URL on one line, and the wait step polls all of it."""
+    del ws.env["SERVESPEC_ENDPOINT_URL"]
+    ws.config["workspace"] = LONG_WORKSPACE
+    proc = ws.deploy(only_step="deploy")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "reading modal deploy's output" in proc.stdout
+    assert next(r for r in ws.last_run() if r["name"] == "deploy")["url"] == LONG_URL
+    dry = json.loads(ws.deploy(dry_run=True, fmt="json", only_step="wait").stdout)
+    assert dry["steps"][-1]["url"] == LONG_URL + "/health"
+
+
+def test_at_80_columns_modal_wraps_the_url_past_the_pattern(ws):
+    """Why the wide COLUMNS: the same real output at 80 columns breaks the URL."""
+    import re
+
+    ws.config["workspace"] = LONG_WORKSPACE
+    ws.save()
+    argv = [sys.executable, str(STANDIN), "modal", "deploy", "--name", APP,
+            str(HERE.parent / "rendered" / APP / "deploy.py")]
+    pattern = json.loads((HERE.parent / "rendered" / APP / "steps.json").read_text())[
+        "endpoint"]["deploy_output_pattern"]
+    for columns, found in (("80", None), ("1000", LONG_URL)):
+        out = subprocess.run(argv, env={**ws.env, "COLUMNS": columns}, capture_output=True,
+                             text=True, timeout=60, check=True).stdout
+        match = re.search(pattern, out)
+        assert (match.group(0) if match else None) == found, out
+
+
+def test_the_lookup_is_the_real_servespec_url_command_and_fails_in_one_sentence(tmp_path):
+    """The lookup argv parses under the real `servespec url`; run with the real modal client and
+    no token, it exits 1 with one sentence naming the app (the runner then reads the output)."""
+    from renderer.cli.main import main
+
+    doc = json.loads((HERE.parent / "rendered" / APP / "steps.json").read_text())
+    lookup = doc["endpoint"]["lookup"]["argv"]
+    assert lookup[:2] == ["servespec", "url"]
+    command = main.get_command(None, lookup[1])
+    assert command.make_context(lookup[1], lookup[2:]).params == {"spec": SPEC}
+    assert (doc["endpoint"]["app"], doc["endpoint"]["object"]) == (APP, "Serve")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_")}
+    proc = subprocess.run([sys.executable, "-m", "renderer.cli.main", *lookup[1:]], cwd=HERE.parent,
+                          env={**env, "HOME": str(tmp_path)}, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith(f"servespec url: Modal did not give the URL of Serve in app {APP}")
 
 
 def test_web_server_spec_learns_its_url_from_the_label():
@@ -717,7 +786,8 @@ def test_a_step_gets_only_the_secrets_it_reads(ws):
     secret-looking variable; `servespec smoke` gets the API key and proxy-token variables it
     names; SERVESPEC_BENCH (which makes the jobs app copy the proxy token into a Secret)
     reaches nothing."""
-    ws.env.update({"SERVESPEC_BENCH": "1", "HF_TOKEN": "hf_planted_0a1b", "OPENAI_API_KEY": "sk-x1",
+    ws.env.update({"SERVESPEC_BENCH": "1", "SERVESPEC_EVAL": "1", "HF_TOKEN": "hf_planted_0a1b",
+                   "OPENAI_API_KEY": "sk-x1",
                    "AWS_SECRET_ACCESS_KEY": "planted", "PLAIN_SETTING": "kept"})
     proc = ws.deploy()
     assert proc.returncode == 0, proc.stderr
@@ -725,7 +795,8 @@ def test_a_step_gets_only_the_secrets_it_reads(ws):
     modal_calls = [c for c in calls if c["prog"] == "modal"]
     smoke = [c for c in calls if c["prog"] == "servespec"]
     assert modal_calls and smoke
-    dropped = {"SERVESPEC_BENCH", "HF_TOKEN", "OPENAI_API_KEY", "AWS_SECRET_ACCESS_KEY"}
+    dropped = {"SERVESPEC_BENCH", "SERVESPEC_EVAL", "HF_TOKEN", "OPENAI_API_KEY",
+               "AWS_SECRET_ACCESS_KEY"}
     for call in calls:
         names = set(call["env_names"])
         assert not names & dropped, (call["argv"], names & dropped)

@@ -72,7 +72,9 @@ def describe(tag: str, fn, info) -> dict:
         "cluster_size": cells.get("cluster_size"),
         "rdma": cells.get("rdma"),
         "is_server": bool(cells.get("is_server")),
-        "regions": list(getattr(info, "regions", None) or []),
+        # FunctionInfo.regions; a Server's ServerInfo.compute_regions
+        "regions": list(getattr(info, "regions", None) or getattr(info, "compute_regions", None)
+                        or []),
         "image": image_layers(cells["image"]) if cells.get("image") is not None else [],
     }
     # Where each start-up cache goes (renderer/resolve/caches.py): the test checks it is a mounted volume.

@@ -58,6 +58,11 @@ def gpus() -> dict:
 
 
 @cache
+def regions() -> dict:
+    return _read("regions.yaml")
+
+
+@cache
 def gpu_prices() -> dict:
     table = _read("gpus.yaml")
     return {"date": table["price_date"], "source": table["price_source"]}

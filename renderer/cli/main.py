@@ -13,6 +13,7 @@ import sys
 import click
 
 from renderer import paths
+from renderer.cli import endpoint
 from renderer.cli.evals import eval_command
 from renderer.pipeline import SpecReport, read_spec, spec_paths
 
@@ -489,6 +490,8 @@ def history(spec: str, fmt: str) -> None:
 
     sys.exit(history_main(spec, fmt))
 
+
+main.add_command(endpoint.url)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from renderer import catalog
 from renderer.estimate import coldstart, kv, sglang_memory, weights
 from renderer.facts.params import FactError
+from renderer.resolve import regions
 from renderer.resolve.sglang_resolved import Resolved
 from renderer.resolve.support import capability, kv_cache_dtype, speculative_mode
 
@@ -407,10 +408,10 @@ def engine_values(spec: dict, facts: dict, arch: str, defaults: sglang_memory.Me
 def _cost_and_cold_start(spec: dict, facts: dict, usd_per_gpu_second: float, deployment,
                          draft: dict | None = None) -> dict:
     """Modal bills every GPU of every node by the second; a scale-up pays at least the cold start
-    plus one scaledown window before the replica may stop."""
+    plus one scaledown window before the replica may stop; a pinned region multiplies it all."""
     hw, sc = spec["hardware"], spec["scaling"]
     start = catalog.planning()["cold_start"]
-    replica_s = usd_per_gpu_second * hw["gpus_per_node"] * hw["nodes"]
+    replica_s = usd_per_gpu_second * regions.multiplier(spec) * hw["gpus_per_node"] * hw["nodes"]
     rate = start["volume_read_gb_per_s"]
     read = int(_need(facts, "checkpoint_bytes")) + int((draft or {}).get("checkpoint_bytes") or 0)
     read_s = read / (rate * GB)
@@ -436,10 +437,9 @@ def _cost_and_cold_start(spec: dict, facts: dict, usd_per_gpu_second: float, dep
 def _notes(spec: dict, defaults: sglang_memory.MemoryDefaults,
            resolved: Resolved | None = None) -> list[str]:
     notes = []
-    if spec["serving"].get("region"):
-        lo, hi = catalog.planning()["cost"]["region_multiplier_range"]
-        notes.append(f"serving.region is set: Modal adds a {lo}x-{hi}x region multiplier, "
-                     "not included in these prices")
+    if regions.compute_regions(spec):
+        notes.append(f"hardware.region {', '.join(regions.compute_regions(spec))}: prices include "
+                     f"Modal's {regions.multiplier(spec):g}x region multiplier")
     unset = [f"{field} {value}" for field, value, is_default in (
         ("mem_fraction_static", defaults.mem_fraction_static,
          spec["engine"].get("mem_fraction_static") is None),

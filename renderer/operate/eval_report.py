@@ -39,7 +39,8 @@ def task_row(task, outcome: dict | None, confidence: float) -> dict:
     n = outcome.get("examples") or task.examples
     row = {"task": task.name, "argv": list(task.argv), "examples_requested": task.examples,
            "examples": n, "metrics": metrics, "score": score, "error": outcome.get("error"),
-           "expect": task.expect.to_json() if task.expect else None, "interval": None}
+           "expect": task.expect.to_json() if task.expect else None, "interval": None,
+           "report": outcome.get("report")}
     if isinstance(score, (int, float)):
         low, high = wilson(float(score), n, confidence)
         row["interval"] = {"confidence": confidence, "low": round(low, 4), "high": round(high, 4)}

@@ -62,7 +62,7 @@ def request(spec: dict, base_url: str, tasks: list, data: dict, proxy_auth) -> d
             argv += [task.data_option, data[task.name]]
         runs.append({"name": task.name, "argv": argv, "model": evals.served_model(spec)})
     return {"base_url": base_url.rstrip("/"), "module": module["module"], "tasks": runs,
-            "header_env": header_env, "api_key_env": api_key_env(spec)}
+            "header_env": header_env, "api_key_env": api_key_env(spec), "report_dir": None}
 
 
 def data_files(spec: dict, tasks: list, given: tuple[str, ...]) -> dict:
@@ -149,6 +149,9 @@ def eval_main(spec_path: str, *, local_url: str | None = None, url: str | None =
         if local_url:
             _note_missing_key(spec)
             req = request(spec, local_url, tasks, files, proxy)
+            # The module's per-example HTML reports land beside the results.
+            req["report_dir"] = str((folder / f"eval-{stamp}").resolve())
+            Path(req["report_dir"]).mkdir(parents=True, exist_ok=True)
             outcomes = run_local(spec, req, log_path, timeout, redact)
             where = f"local run against {local_url}"
         else:
@@ -210,5 +213,8 @@ def _report(fmt, doc, rows, json_path, failures, redact) -> None:
     else:
         print(redact(eval_report.table(rows)))
         print(f"results: {json_path}")
+        for row in rows:
+            if row["report"]:
+                print(f"{row['task']}: every prompt, answer and score: {row['report']}")
     for failure in failures:
         print(f"servespec eval: {redact(failure)}", file=sys.stderr)

@@ -90,7 +90,7 @@ def build_steps(dep: Deployment, spec_path: str) -> dict:
         "secrets": list(dep.auth.secrets),
         "api_key_env": dep.auth.api_key_env,
         "proxy_auth": dep.auth.proxy.to_json() if dep.auth.proxy else None,
-        "endpoint": _endpoint(dep.spec),
+        "endpoint": _endpoint(dep.spec, spec_path),
         "steps": steps,
     }
     if omitted:
@@ -101,26 +101,33 @@ def build_steps(dep: Deployment, spec_path: str) -> dict:
 # --- what the spec names ---------------------------------------------------------------------
 
 
-def _endpoint(spec: dict) -> dict:
+def _endpoint(spec: dict, spec_path: str) -> dict:
     """How the runner learns the endpoint URL, which steps.json cannot know (it has no workspace).
 
-    web_server surface: @modal.web_server(label=<app>) serves at https://<workspace>--<label>.modal.run
-    (modal 1.6.4 modal/_partial_function.py:501, the `label` parameter). `modal deploy` prints
-    that URL when it creates the function (modal/_output/status.py:59-66), so the runner takes
-    it from there first; else it fills the template with the workspace `modal token info`
-    prints (modal/cli/token.py:52, "Workspace:"). `modal profile current` is no use: it prints
-    the profile name, not the workspace (modal/cli/profile.py:118-120). Outside the default
-    Modal environment the host gains an environment suffix, which the deploy output has and the
-    template lacks. The server surface (serving.surface: server, single or multi-node) is an
-    @app.server class, whose *.modal.direct URL carries a region and class name (https://modal.com/docs/guide/servers); `modal deploy`
-    prints it (modal/_output/status.py:70-76), and that output (or SERVESPEC_ENDPOINT_URL) is
-    the only source.
+    First it asks Modal, once `modal deploy` is done: "lookup" runs `servespec url SPEC`
+    (renderer/operate/endpoint.py), which reads `object` of `app` with modal 1.6.4's own
+    Server.from_name(...).get_url() or Function.from_name(...).get_web_url(). Should that fail,
+    the URL `modal deploy` printed (modal/_output/status.py FunctionCreationStatus) is matched
+    with `deploy_output_pattern`; the runner runs every command with a wide COLUMNS, as rich
+    wraps that tree at the terminal width (80 on a pipe) and a wrapped URL would not match.
+    web_server surface: @modal.web_server(label=<app>) serves at
+    https://<workspace>--<label>.modal.run (modal/_partial_function.py, `label`), so the last
+    resort is the template filled with the workspace `modal token info` prints (modal/cli/token.py,
+    "Workspace:"); outside the default Modal environment the host gains a suffix the template
+    lacks. The server surface is an @app.server class, whose *.modal.direct URL carries a region
+    and the class name (https://modal.com/docs/guide/servers): no template. SERVESPEC_ENDPOINT_URL
+    overrides all of it.
     """
     label = spec["app"]
     health = spec["serving"]["health_path"]
+    lookup = {"argv": ["servespec", "url", spec_path],
+              "description": "the endpoint URL as Modal reports it"}
     if spec["serving"]["surface"] == "server":
         return {
             "kind": "server",
+            "app": label,
+            "object": "Serve",  # the class in deploy.py (templates/parts/server.py.j2)
+            "lookup": lookup,
             "url_template": None,
             "deploy_output_pattern": r"https://[A-Za-z0-9.-]+\.modal\.direct",
             "health_path": health,
@@ -128,6 +135,9 @@ def _endpoint(spec: dict) -> dict:
         }
     return {
         "kind": "web_server",
+        "app": label,
+        "object": "serve",  # the function in deploy.py (templates/parts/web_server.py.j2)
+        "lookup": lookup,
         "label": label,
         "url_template": f"https://{{workspace}}--{label}.modal.run",
         "deploy_output_pattern": rf"https://[A-Za-z0-9-]+--{label}\.modal\.run",

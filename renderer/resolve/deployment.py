@@ -52,8 +52,6 @@ MODAL_SERVER_EXIT_GRACE_LIMIT = 3600
 # Give up on an unhealthy server a minute before Modal's start-up deadline, so the failure is
 # ours, with the server's last log lines, rather than a bare Modal timeout.
 HEALTH_MARGIN = 60
-# @app.server routes through this region unless serving.region names one (modal 1.6.4 app.py).
-ROUTING_REGION = "us-east"
 # Files every download step leaves last, so an interrupted download is resumed, not trusted.
 DOWNLOAD_MARKER = ".servespec-download-complete"
 
@@ -137,8 +135,8 @@ class ModalArgs:
     public: bool  # serving.auth.public: no proxy token at Modal's edge
     image: str
     image_key_source: str  # what keys the cache directory: the image digest, or its tag
-    region: str | None  # compute region, None lets Modal choose
-    routing_region: str  # @app.server's routing_region
+    region: str | list[str] | None  # hardware.region (compute), None lets Modal choose
+    routing_region: str  # serving.routing_region: @app.server's routing_region
     max_inputs: int
     target_inputs: int | None
     scaledown_window: int
@@ -335,7 +333,7 @@ def _modal(spec: dict, deepgemm: DeepGemm | None, public: bool) -> ModalArgs:
         serve_name="Serve (class)" if server else "serve", serve_step=3 if deepgemm else 2,
         public=public, image=image,
         image_key_source="digest" if "@sha256:" in image else "tag until pinned by digest",
-        region=serving.get("region"), routing_region=serving.get("region") or ROUTING_REGION,
+        region=spec["hardware"].get("region"), routing_region=serving["routing_region"],
         max_inputs=scaling["max_inputs"], target_inputs=scaling.get("target_inputs"),
         scaledown_window=scaling["scaledown_window"], startup_timeout=serving["startup_timeout"],
         request_timeout=serving["timeout"], exit_grace_period=exit_grace_period(serving),

@@ -1,4 +1,4 @@
-"""Rules about how Modal runs and stops the deployment's containers (SS240-SS249).
+"""Rules about where and how Modal runs and stops the deployment's containers (SS240-SS249).
 
 Facts from modal 1.6.4: a Server's exit_grace_period may not exceed 3600 s
 (modal/_server.py validate_http_server_config); App.function, and so a @modal.web_server
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from renderer.resolve import deployment as d
+from renderer.resolve import regions
 from renderer.rules.registry import Hit, RuleContext, rule
 
 DRAIN = ("serving", "drain_seconds")
@@ -45,3 +46,37 @@ def drain_on_web_server(ctx: RuleContext) -> Iterator[Hit]:
         "how long its in-flight requests may finish at shutdown (and cuts each request at 150 s "
         "anyway); only surface: server honours drain_seconds"
     )
+
+
+REGION = ("hardware", "region")
+
+
+@rule("SS242")
+def known_compute_region(ctx: RuleContext) -> Iterator[Hit]:
+    unknown = [r for r in regions.compute_regions(ctx.spec) if not regions.known(r)]
+    if unknown:
+        yield REGION, (
+            f"{', '.join(unknown)}: not a region name servespec knows (renderer/catalog/regions.yaml); "
+            "Modal rejects a name it does not know at deploy time: check "
+            "https://modal.com/docs/guide/region-selection"
+        )
+
+
+@rule("SS243")
+def routing_near_compute(ctx: RuleContext) -> Iterator[Hit]:
+    serving = ctx.spec["serving"]
+    if serving["surface"] != "server":
+        return
+    routing = serving["routing_region"]
+    want = regions.routing_area(routing)
+    far = [r for r in regions.compute_regions(ctx.spec)
+           if regions.area(r) is not None and regions.area(r) != want]
+    if far:
+        path = ("serving", "routing_region") if ("serving", "routing_region") in ctx.doc.value_pos \
+            else REGION
+        yield path, (
+            f"requests enter Modal's proxy in {routing} ({want}) but the GPUs run in "
+            f"{', '.join(far)} ({regions.area(far[0])}): every request and every streamed token "
+            "crosses between the two; set serving.routing_region to the proxy region nearest "
+            "hardware.region"
+        )

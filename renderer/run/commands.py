@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import time
@@ -40,12 +41,12 @@ def run_commands(ctx: Context, step: dict, deadline: float) -> StepResult:
         with ctx.display.running(step["name"]):
             outcome = run_command(argv, deadline, lambda line: ctx.display.print(f"  │ {line}"),
                                   needs=credential_names(ctx, argv))
-        if step["name"] == "deploy":
-            learn_url(ctx, outcome.output)
         if outcome.status != "ok":
             return StepResult(step["name"], outcome.status, outcome.exit_code, start, time.time(),
                               f"{shlex.join(argv)} {describe(outcome)}", outcome.tail,
                               shlex.join(argv))
+    if step["name"] == "deploy" and ran:
+        learn_url(ctx, outcome.output, deadline)
     status = "skipped" if ran == 0 else "ok"
     reason = "every command was already done" if ran == 0 else ""
     return StepResult(step["name"], status, 0, start, time.time(), reason,
@@ -67,7 +68,26 @@ def describe(outcome: Outcome) -> str:
     return f"exited with code {outcome.exit_code}"
 
 
-def learn_url(ctx: Context, output: str) -> None:
-    found = re.search(ctx.steps_doc["endpoint"]["deploy_output_pattern"], output)
+# The lookup is one RPC once modal has connected; it gets this long within the step's deadline.
+LOOKUP_SECONDS = 120
+URL = re.compile(r"https?://\S+")
+
+
+def learn_url(ctx: Context, deploy_output: str, deadline: float) -> None:
+    """The endpoint URL after a deploy: from Modal (the endpoint's lookup command), else the URL
+    `modal deploy` printed. Modal is not asked while the override variable gives the URL."""
+    endpoint = ctx.steps_doc["endpoint"]
+    lookup = endpoint.get("lookup")
+    if lookup and not os.environ.get(endpoint.get("override_env") or ""):
+        outcome = run_command(lookup["argv"], min(deadline, time.monotonic() + LOOKUP_SECONDS))
+        found = [line for line in outcome.output.splitlines() if URL.fullmatch(line.strip())]
+        if outcome.status == "ok" and found:
+            ctx.url = found[-1].strip()
+            ctx.display.print(f"  endpoint (from Modal): {ctx.url}")
+            return
+        ctx.display.print(f"  {lookup['description']}: not available "
+                          f"({(outcome.tail or ['no output'])[-1]}); reading modal deploy's output")
+    found = re.search(endpoint["deploy_output_pattern"], deploy_output)
     if found:
         ctx.url = found.group(0)
+        ctx.display.print(f"  endpoint (from modal deploy's output): {ctx.url}")

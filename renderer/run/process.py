@@ -15,8 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from renderer.resolve.bench import REMOTE_FLAG_VAR
-from renderer.resolve.evals import REMOTE_FLAG_VAR as EVAL_FLAG_VAR
+from renderer.resolve import bench, evals
 from renderer.run.problems import EXIT_INTERRUPTED, TIMEOUT_EXIT_CODE, Interrupted
 from renderer.runtime.redact import looks_secret
 
@@ -51,16 +50,21 @@ MODAL_CLIENT_SECRETS = frozenset({
 # Only `servespec bench` and `servespec eval` set these, for their own `modal run`: exported by
 # hand, one would make any `modal run` of the jobs app copy the proxy token into a Secret
 # (renderer/resolve/bench.py, renderer/resolve/evals.py).
-NEVER_PASSED = frozenset({REMOTE_FLAG_VAR, EVAL_FLAG_VAR})
+NEVER_PASSED = frozenset({bench.REMOTE_FLAG_VAR, evals.REMOTE_FLAG_VAR})
+
+
+# modal prints with rich, which wraps at COLUMNS (80 on a pipe: modal/_output/rich.py
+# _make_console): a URL in `modal deploy`'s tree would break across lines.
+WIDE_COLUMNS = "1000"
 
 
 def child_env(needs=()) -> dict[str, str]:
     """This environment, less NEVER_PASSED and every secret-looking variable that neither the
-    modal CLI nor the step (`needs`: names) reads."""
+    modal CLI nor the step (`needs`: names) reads; output unbuffered and never wrapped."""
     keep = MODAL_CLIENT_SECRETS | set(needs)
     env = {name: value for name, value in os.environ.items()
            if name not in NEVER_PASSED and (name in keep or not looks_secret(name))}
-    return {**env, "PYTHONUNBUFFERED": "1"}
+    return {**env, "PYTHONUNBUFFERED": "1", "COLUMNS": WIDE_COLUMNS}
 
 
 @contextlib.contextmanager

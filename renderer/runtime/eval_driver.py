@@ -13,7 +13,7 @@ and scorer do everything. The module writes its metrics to /tmp/<task>_<model>.j
 (test/run_eval.py, 0.5.10 and 0.5.23); that file is read back and removed.
 
 REQUEST = {"base_url", "module", "tasks": [{"name", "argv", "model"}], "header_env":
-           {header: VAR}, "api_key_env": VAR | null}
+           {header: VAR}, "api_key_env": VAR | null, "report_dir": DIR | null}
 Credentials never reach a command line: the module's OpenAI client reads OPENAI_API_KEY from the
 environment (openai.OpenAI(api_key=None) does), set here from the spec's variable; the proxy
 token becomes default headers of the module's own HTTP client class
@@ -21,7 +21,8 @@ token becomes default headers of the module's own HTTP client class
 The number of examples scored is the count of per-example results the module aggregated
 (simple_eval_common.aggregate_results), needed for the confidence interval. Output passes a
 redactor over the credential values. Each task ends with one stdout line:
-    SERVESPEC_EVAL_RESULT {"task": ..., "metrics": {...} | null, "examples": N | null, "error": ...}
+    SERVESPEC_EVAL_RESULT {"task": ..., "metrics": {...} | null, "examples": N | null,
+                           "report": PATH | null, "error": ...}
 """
 
 import json
@@ -64,9 +65,21 @@ def instrument_eval_module(common, headers: dict, counts: list) -> None:
     common.aggregate_results = counted
 
 
-def eval_metrics_file(task: dict) -> str:
-    """Where the module writes a task's metrics (test/run_eval.py: file_stem)."""
-    return f"/tmp/{task['name']}_{task['model'].replace('/', '_')}.json"
+def eval_metrics_file(task: dict, suffix: str = ".json") -> str:
+    """Where the module writes a task's metrics (.json) and its per-example report (.html):
+    /tmp/<file_stem> (test/run_eval.py)."""
+    return f"/tmp/{task['name']}_{task['model'].replace('/', '_')}{suffix}"
+
+
+def keep_eval_report(request: dict, task: dict):
+    """Move the module's HTML report (every prompt, answer and score) into request["report_dir"]
+    when the request names one (a local run); on Modal it stays in the container."""
+    report = eval_metrics_file(task, ".html")
+    if not request.get("report_dir") or not os.path.exists(report):
+        return None
+    kept = os.path.join(request["report_dir"], f"{task['name']}.html")
+    os.replace(report, kept)
+    return kept
 
 
 def run_eval_task(request: dict, task: dict, counts: list) -> dict:
@@ -91,7 +104,7 @@ def run_eval_task(request: dict, task: dict, counts: list) -> dict:
     if metrics is None and error is None:
         error = f"{request['module']} wrote no metrics ({path})"
     return {"task": task["name"], "metrics": metrics, "examples": counts[-1] if counts else None,
-            "error": error}
+            "report": keep_eval_report(request, task), "error": error}
 
 
 def run_eval_request_file(path: str) -> None:

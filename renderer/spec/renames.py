@@ -29,6 +29,9 @@ RENAMED: dict[tuple, tuple[tuple, dict]] = {
     # The DeepGEMM volume became the volume of every start-up cache (renderer/resolve/caches.py); under
     # its old name its mount keeps its old default, so an old spec renders the same paths.
     ("storage", "deepgemm"): (("storage", "cache"), {"mount": "/dg-cache"}),
+    # serving.region set both the compute region and the Server's routing region, but routing
+    # takes four regions only: the compute region is hardware's now, routing serving.routing_region.
+    ("serving", "region"): (("hardware", "region"), {}),
 }
 
 
@@ -46,7 +49,11 @@ def apply(doc: Document) -> None:
         if parent is None or old[-1] not in parent:
             continue
         where = doc.key_pos[old]
-        if new[-1] in parent:
+        target = _parent(doc.data, new, create=True) if new[:-1] != old[:-1] else parent
+        for depth in range(1, len(new)):  # a section the move created stands at the old key
+            doc.value_pos.setdefault(new[:depth], where)
+            doc.key_pos.setdefault(new[:depth], where)
+        if target is None or new[-1] in target:
             raise LoadError([Finding(where, ".".join(old), (
                 f"{'.'.join(old)} is the old spelling of {'.'.join(new)}, which this file also "
                 f"sets: keep only {'.'.join(new)}"), "renamed")])
@@ -55,13 +62,16 @@ def apply(doc: Document) -> None:
             value = {**old_defaults, **value}
             for key in old_defaults:
                 doc.value_pos.setdefault(old + (key,), where)
-        parent[new[-1]] = value
+        target[new[-1]] = value
         _move_positions(doc, old, new)
         doc.renamed.append(Renamed(".".join(old), ".".join(new), where))
 
 
-def _parent(data: dict, path: tuple) -> dict | None:
+def _parent(data: dict, path: tuple, create: bool = False) -> dict | None:
+    """The dict holding path's last key; with `create`, missing dicts on the way are added."""
     for part in path[:-1]:
+        if create and isinstance(data, dict) and part not in data:
+            data[part] = {}
         data = data.get(part) if isinstance(data, dict) else None
     return data if isinstance(data, dict) else None
 
