@@ -14,6 +14,7 @@ from pathlib import Path
 from renderer import catalog
 from renderer.errors import LoadError
 from renderer.resolve import sglang_args
+from renderer.resolve.support import kv_auto_is_fp8, speculative_mode
 from renderer.rules.registry import Hit, RuleContext, rule
 from renderer.runtime.redact import looks_secret
 from renderer.spec.load import dotted, load_file
@@ -80,10 +81,7 @@ def no_fp8_kv_with_eagle(ctx: RuleContext) -> Iterator[Hit]:
 
 @rule("SS104")
 def kv_dtype_explicit(ctx: RuleContext) -> Iterator[Hit]:
-    if ctx.spec["precision"]["kv_cache"] != "auto" or not _architecture_in(ctx, "dsa_kv_auto_fp8"):
-        return
-    floor = catalog.model_support()["model_rules"]["dsa_kv_auto_fp8"]["min_capability"]
-    if (ctx.facts or {}).get("indexer") and ctx.deployment.capability >= floor:
+    if ctx.spec["precision"]["kv_cache"] == "auto" and kv_auto_is_fp8(ctx.facts, ctx.deployment.capability):
         yield ("precision", "kv_cache"), (
             f"kv_cache 'auto' makes SGLang pick fp8_e4m3 for this DSA model on {ctx.deployment.gpu};"
             " write bf16 or fp8_e4m3"
@@ -341,8 +339,7 @@ def eagle_draft_tokens(ctx: RuleContext) -> Iterator[Hit]:
     """Every EAGLE-family algorithm (EAGLE, NEXTN, EAGLE3, STANDALONE: the draft-tree ones in
     catalog/model_support.yaml) goes through SGLang's _handle_eagle_family, which does this."""
     spec = ctx.spec["speculative"]
-    tree = catalog.model_support()["speculative"]["algorithms"].get(spec["algorithm"], {})
-    if tree.get("tree") and spec["eagle_topk"] == 1 \
+    if speculative_mode(ctx.spec)["tree"] and spec["eagle_topk"] == 1 \
             and spec["num_draft_tokens"] != spec["num_steps"] + 1:
         yield ("speculative", "num_draft_tokens"), (
             f"with eagle_topk 1 SGLang uses num_steps + 1 = {spec['num_steps'] + 1} draft tokens, "
