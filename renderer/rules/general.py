@@ -6,6 +6,7 @@ severity, reason and upstream link live in catalog/rules.yaml.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from functools import lru_cache
@@ -266,11 +267,12 @@ def names_valid_for_modal(ctx: RuleContext) -> Iterator[Hit]:
 @rule("SS127")
 def own_app_name(ctx: RuleContext) -> Iterator[Hit]:
     """A spec that inherits `app` from a sibling spec would deploy over the sibling's app."""
-    source = Path(ctx.doc.position(("app",)).file)
-    here = Path(ctx.doc.position(()).file)
-    if source.resolve() != here.resolve() and source.resolve().parent == here.resolve().parent:
+    written = ctx.doc.position(("app",)).file
+    source, here = _resolved(written), _resolved(ctx.doc.position(()).file)
+    if source != here and source.parent == here.parent:
         yield ("extends",) if ("extends",) in ctx.doc.key_pos else ("app",), (
-            f"app '{ctx.spec['app']}' is inherited from {source.name}, which deploys on its own:"
+            f"app '{ctx.spec['app']}' is inherited from {Path(written).name}, which deploys"
+            " on its own:"
             " deploying this spec would replace that app; give this spec its own `app:`"
         )
 
@@ -278,13 +280,22 @@ def own_app_name(ctx: RuleContext) -> Iterator[Hit]:
 @rule("SS128")
 def app_name_unique(ctx: RuleContext) -> Iterator[Hit]:
     """Two specs in one folder that name the same app would deploy over each other."""
-    here = Path(ctx.doc.position(()).file).resolve()
-    if Path(ctx.doc.position(("app",)).file).resolve() != here:
+    here = _resolved(ctx.doc.position(()).file)
+    if _resolved(ctx.doc.position(("app",)).file) != here:
         return  # inherited: SS127 speaks for inherited names
     app = ctx.spec["app"]
     for other in _app_lines(here.parent).get(app, []):
         if other != here and _own_app(other) == app:  # the loader has the last word
             yield ("app",), f"app '{app}' is also the app of {other.name}: they would replace each other"
+
+
+def _resolved(file: str) -> Path:
+    return _resolved_in(file, os.getcwd())
+
+
+@lru_cache(maxsize=1024)  # two rules ask for the same files; resolve() reads the file system
+def _resolved_in(file: str, cwd: str) -> Path:
+    return Path(cwd, file).resolve()
 
 
 _APP_LINE = re.compile(r"^app:[ \t]*[\"']?([A-Za-z0-9._-]+)[\"']?[ \t]*(?:#.*)?$", re.MULTILINE)
