@@ -61,6 +61,7 @@ class Volume:
     role: str  # "weights" or "cache"
     name: str
     mount: str
+    version: int | None = None  # Modal Volume version; None: Modal's default (v1)
 
 
 @dataclass(frozen=True)
@@ -267,7 +268,7 @@ def _cache(spec: dict, arch: str) -> Cache | None:
     if not store:
         return None
     root = caches.cache_root(store["mount"], arch, spec["engine"]["image"])
-    return Cache(Volume("cache", store["volume"], store["mount"]), root,
+    return Cache(Volume("cache", store["volume"], store["mount"], store["version"]), root,
                  tuple(caches.cache_env(root).items()))
 
 
