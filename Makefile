@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-SPEC ?= specs/glm51-fp8-b200.yaml
+# deploy / bench-endpoint: SPEC=specs/x.yaml; left out, only a repository of one spec deploys it.
+SPEC ?=
 # SGLang versions whose real argument parsers check the rendered flags (see tools/sglang-env.sh).
 SGLANG_VERSIONS ?= 0.5.23 0.5.10
 # SGLang versions whose own serving benchmark and evaluation module run locally
@@ -59,7 +60,7 @@ test-no-envs: $(VENV)/.dev ## Every test that needs no .cache/ environment (unde
 lint: $(VENV)/.dev
 	@$(BIN)/ruff check renderer servespec tests bench tools rendered
 
-deploy: $(VENV)/.dev ## Deploy SPEC (default: the GLM-5.1 B200 spec) step by step
+deploy: $(VENV)/.dev ## Deploy SPEC step by step (SPEC=specs/x.yaml; required when specs/ holds several)
 	@$(BIN)/servespec deploy $(SPEC)
 
 bench-endpoint: $(VENV)/.dev ## SGLang's serving benchmark against SPEC's deployed endpoint (servespec bench)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from renderer import catalog
 from renderer.estimate.core import GIB, fraction_for_tokens
+from renderer.resolve.support import speculative_mode
 from renderer.rules.registry import Hit, RuleContext, rule
 
 
@@ -50,8 +51,17 @@ def kv_holds_one_sequence(ctx: RuleContext) -> Iterator[Hit]:
         yield ("engine", "mem_fraction_static"), f"{head}: raise mem_fraction_static to {wanted}"
         return
     yield ("model", "context_length"), (
-        f"{head}: lower context_length to at most {est.kv_tokens:,}, or use a GPU with more memory"
+        f"{head}: lower context_length to at most {est.kv_tokens:,}, {_more_room(est)}"
     )
+
+
+def _more_room(est) -> str:
+    """MLA keeps one latent per token in every rank, so more TP adds no KV room; GQA/MHA split
+    their KV heads across TP ranks (up to one head per rank), so more GPUs do."""
+    if est.attention_kind.startswith("mla"):
+        return "or use a GPU with more memory (MLA KV is not split by tensor parallelism)"
+    return ("or use a GPU with more memory or more GPUs: raising parallelism.tensor splits the"
+            " weights and the KV heads across more GPUs")
 
 
 @rule("SS132")
@@ -75,7 +85,7 @@ def draft_has_facts(ctx: RuleContext) -> Iterator[Hit]:
     """Only when a draft model is named and the algorithm uses one (SS182 reports a draft the
     algorithm ignores)."""
     draft = (ctx.spec.get("speculative") or {}).get("draft")
-    if not draft or ctx.spec["speculative"]["algorithm"] in ("none", "NGRAM") or not ctx.facts:
+    if not draft or speculative_mode(ctx.spec)["draft"] == "none" or not ctx.facts:
         return
     if ctx.draft_facts is None:
         said = "names no facts" if not draft.get("facts") else f"facts '{draft['facts']}' do not load"
