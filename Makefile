@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-SPEC ?= specs/glm51-fp8-b200.yaml
+# deploy / bench-endpoint: SPEC=specs/x.yaml; left out, only a repository of one spec deploys it.
+SPEC ?=
 # SGLang versions whose real argument parsers check the rendered flags (see tools/sglang-env.sh).
 SGLANG_VERSIONS ?= 0.5.23 0.5.10
 # SGLang versions whose own serving benchmark and evaluation module run locally
@@ -22,7 +23,7 @@ $(VENV)/.dev: $(VENV)/.core
 	@$(PIP) -e '.[dev]' 2> >(grep -v "^WARNING: Location" >&2)
 	@touch $@
 
-.PHONY: render resolved validate verify check estimate plan test test-no-envs lint deploy bench bench-resolution bench-endpoint eval-endpoint envs clean
+.PHONY: render resolved validate verify check estimate plan test test-no-envs lint deploy bench bench-size bench-resolution bench-endpoint eval-endpoint envs clean
 render: $(VENV)/.core ## Render every specs/*.yaml into rendered/<name>/
 	@$(BIN)/servespec render
 
@@ -59,7 +60,7 @@ test-no-envs: $(VENV)/.dev ## Every test that needs no .cache/ environment (unde
 lint: $(VENV)/.dev
 	@$(BIN)/ruff check renderer servespec tests bench tools rendered
 
-deploy: $(VENV)/.dev ## Deploy SPEC (default: the GLM-5.1 B200 spec) step by step
+deploy: $(VENV)/.dev ## Deploy SPEC step by step (SPEC=specs/x.yaml; required when specs/ holds several)
 	@$(BIN)/servespec deploy $(SPEC)
 
 bench-endpoint: $(VENV)/.dev ## SGLang's serving benchmark against SPEC's deployed endpoint (servespec bench)
@@ -70,6 +71,9 @@ eval-endpoint: $(VENV)/.dev ## SGLang's own evaluation module against SPEC's dep
 
 bench: $(VENV)/.dev ## Benchmarks against check-jsonschema
 	@$(BIN)/python bench/run.py
+
+bench-size: $(VENV)/.core ## A full `servespec size` sweep per model, against one validate process per candidate
+	@$(BIN)/python bench/size.py
 
 bench-resolution: $(VENV)/.dev ## SGLang's own resolution of every shipped spec, against one process per spec
 	@$(BIN)/python bench/resolution.py

@@ -55,14 +55,16 @@ def read_spec(path: Path | str) -> SpecReport:
     return result
 
 
-def derive(result: SpecReport) -> None:
-    """Facts, resolve, estimate and rules for a loaded, schema-valid spec (result.doc/.spec)."""
+def derive(result: SpecReport, facts=None) -> None:
+    """Facts, resolve, estimate and rules for a loaded, schema-valid spec (result.doc/.spec).
+    `facts` (facts.load.Facts) when the caller has loaded them already: `servespec size` checks
+    hundreds of candidate specs of one model."""
     from renderer.facts.load import load_facts
     from renderer.resolve.deployment import resolve
     from renderer.rules.check import run_rules
     from renderer.rules.registry import RuleContext
 
-    facts = load_facts(result.doc, result.spec)
+    facts = facts or load_facts(result.doc, result.spec)
     result.facts, result.draft_facts = facts.model, facts.draft
     result.deployment = resolve(result.spec, facts.model, result.doc.name)
     result.estimate, result.estimate_error = estimate_of(result)

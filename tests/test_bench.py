@@ -162,6 +162,11 @@ def test_real_benchmark_writes_results_picture_table_and_names_the_missed_target
         assert not missing, missing
         assert run["result"]["p95_ttft_ms"] > 0 and run["result"]["output_throughput"] > 0
     assert runs["random@2"]["result"]["random_range_ratio"] == 1.0
+    # each run against the hardware floor of the spec's GPUs (renderer/operate/bench_floors.py)
+    for run in runs.values():
+        assert run["floor"]["median_tpot_vs_floor"] == pytest.approx(
+            run["result"]["median_tpot_ms"] / run["floor"]["tpot_floor_ms_at_concurrency"], rel=1e-2)
+    assert "random@2: TPOT p50" in proc.stdout and "x its floor of" in proc.stdout
     # $ per million output tokens: the estimate's hourly replica price over the measured rate.
     assert doc["usd_per_hour_replica"] > 0
     for run in runs.values():

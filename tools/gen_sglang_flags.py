@@ -52,6 +52,12 @@ HEADER = """\
 # everything else. After an edit, or to add a version:
 #   .venv/bin/python tools/gen_sglang_flags.py --write [--add-version X.Y.Z]
 # tests/test_sglang_parser.py runs `--verify` and fails on any drift.
+#
+# Every flag has one owner. `options.*.owner` names the spec field that owns the option's flags:
+# engine.extra_args refuses them pointing at that field (SS122), whether or not a spec renders
+# them. `extra_args` (hand-edited) lists the flags without a spec field that change SGLang's
+# memory accounting or parallel shape: `estimate` says where the estimate and the memory rules
+# read the value, `refused` why SS220 refuses it. Any other flag of the version passes through.
 """
 
 
@@ -174,7 +180,16 @@ def generate(table: dict, described: dict[str, dict], today: str) -> dict:
         versions[Quoted(version)] = out
     for spec in options.values():
         spec["names"] = FlowList(spec["names"])
-    return {"schema": 1, "options": options, "versions": versions}
+    extra = table.get("extra_args") or {}
+    for name, entry in extra.items():
+        if f"--{name}" not in every:
+            raise GenError(f"extra_args.{name}: --{name} is a flag of no supported version")
+        if sorted(entry) not in (["estimate"], ["refused"]):
+            raise GenError(f"extra_args.{name}: give `estimate` or `refused`, one of them")
+    out = {"schema": 1, "options": options}
+    if extra:
+        out["extra_args"] = extra
+    return {**out, "versions": versions}
 
 
 class _Dumper(yaml.SafeDumper):

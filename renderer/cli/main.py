@@ -15,6 +15,8 @@ import click
 from renderer import paths
 from renderer.cli import endpoint, report
 from renderer.cli.evals import eval_command
+from renderer.cli.one_spec import ONE_SPEC
+from renderer.cli.size import size as size_command
 from renderer.pipeline import SpecReport, read_spec, spec_paths
 
 FORMATS = click.Choice(["text", "json"])
@@ -286,7 +288,7 @@ def smoke(url: str, api_key_env: str, model: str | None, expect_reasoning: bool,
 
 
 @main.command()
-@click.argument("spec", type=click.Path(dir_okay=False))
+@ONE_SPEC
 @click.option("--replicas", default=1, show_default=True, type=click.IntRange(min=1),
               help="Replicas to start (at most the spec's scaling.max_replicas).")
 @click.option("--hold", default=0.0, show_default=True, type=click.FloatRange(min=0),
@@ -306,8 +308,7 @@ def wake(spec: str, replicas: int, hold: float, url: str | None, wait: bool,
 
 
 @main.command()
-@click.argument("spec", required=False, default="specs/glm51-fp8-b200.yaml",
-                type=click.Path(dir_okay=False))
+@ONE_SPEC
 @click.option("--dry-run", is_flag=True, help="Print every command exactly as it would run; run nothing.")
 @click.option("--from", "from_step", metavar="STEP", help="Start at STEP (after preflight).")
 @click.option("--only", "only_step", metavar="STEP", help="Run preflight and STEP only.")
@@ -340,6 +341,8 @@ def plan_alias(ctx: click.Context, specs: tuple[str, ...], fmt: str) -> None:
     """Old name of `servespec estimate`, kept for one release."""
     click.echo("servespec plan is deprecated: use `servespec estimate`", err=True)
     ctx.invoke(estimate, specs=specs, fmt=fmt)
+
+main.add_command(size_command)  # `servespec size`: renderer/cli/size.py
 
 
 @main.command()
@@ -398,7 +401,7 @@ SPEC_ARG = click.argument("spec", type=click.Path(dir_okay=False))
 
 
 @main.command()
-@SPEC_ARG
+@ONE_SPEC
 @click.option("--local-url", metavar="URL", default=None,
               help="Run the benchmark on this machine against URL (any OpenAI-compatible server) "
                    "instead of in the app's Modal CPU function.")
@@ -457,7 +460,7 @@ def rollback(spec: str, version: str | None, fmt: str) -> None:
 
 
 @main.command()
-@SPEC_ARG
+@ONE_SPEC
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 def stop(spec: str, yes: bool, fmt: str) -> None:

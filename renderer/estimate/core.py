@@ -312,7 +312,7 @@ def estimate(spec: dict, facts: dict, name: str = "", draft: dict | None = None,
     hbm_mib = float(gpu.get("hbm_mib") or gpu["hbm_gib"] * 1024)
     hbm = int(hbm_mib * (1 << 20))
     family = kv.kind(facts)
-    defaults = sglang_memory.memory_defaults(spec, hbm_mib, family.startswith("mla"))
+    defaults = sglang_memory.memory_defaults(spec, hbm_mib, family.startswith("mla"), facts)
     engine = engine_values(spec, facts, gpu["arch"], defaults, resolved)
 
     per_gpu, whole = weights_per_gpu(facts, spec, draft, deployment, engine.dtype)

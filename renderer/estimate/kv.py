@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from renderer import catalog
 from renderer.facts.params import FactError, attention_kind, need_int
+from renderer.resolve import sglang_args
 
 KVError = FactError  # a fact the KV sizing needs is missing
 
@@ -122,8 +123,10 @@ def layout(facts: dict, spec: dict, kv_dtype: str, arch: str, draft_layers: int)
         return KVLayout(cell, stage + draft_layers, stage, 0, 0.0, draft_layers, page)
     row = gqa_row_bytes(facts, kv_dtype, attn_tp)
     swa = math.ceil(sliding_layers(facts) / pp)
-    ratio = float(spec["engine"].get("swa_full_tokens_ratio") or defaults["swa_full_tokens_ratio"]) \
-        if swa else 0.0
+    # --swa-full-tokens-ratio has no spec field: engine.extra_args owns it and the estimate reads
+    # it there (catalog/sglang_flags.yaml extra_args).
+    given = sglang_args.extra_arg(spec, "swa-full-tokens-ratio")
+    ratio = float(given or defaults["swa_full_tokens_ratio"]) if swa else 0.0
     full = stage - swa
     # HybridSWAPoolConfigurator._recompute_cell_size: full rows + ratio x sliding rows.
     cell = (full + draft_layers) * row + ratio * swa * row

@@ -38,8 +38,10 @@ def prefill_capture_sizes(max_bs: int) -> list[int]:
     return [s for s in sizes if s <= max_bs]
 
 
-def memory_defaults(spec: dict, hbm_mib: float, mla: bool) -> MemoryDefaults:
-    """The values SGLang resolves for this spec on a GPU with `hbm_mib` MiB."""
+def memory_defaults(spec: dict, hbm_mib: float, mla: bool, facts: dict | None = None
+                    ) -> MemoryDefaults:
+    """The values SGLang resolves for this spec on a GPU with `hbm_mib` MiB; the model facts'
+    vision tower, if any, lowers SGLang's default fraction."""
     eng, par = spec["engine"], spec["parallelism"]
     tier = _tier(hbm_mib)
     tp, pp = int(par["tensor"]), int(par["pipeline"])
@@ -64,8 +66,21 @@ def memory_defaults(spec: dict, hbm_mib: float, mla: bool) -> MemoryDefaults:
         cuda_graph_max_bs=max_bs,
         cuda_graph_max_bs_is_default=not eng.get("cuda_graph_max_bs"),
         reserve_mib=reserve,
-        mem_fraction_static=round((hbm_mib - reserve) / hbm_mib, 3),
+        mem_fraction_static=vision_mem_fraction(round((hbm_mib - reserve) / hbm_mib, 3),
+                                                (facts or {}).get("vision")),
     )
+
+
+def vision_mem_fraction(fraction: float, vision: dict | None) -> float:
+    """adjust_mem_fraction_for_vlm (catalog/sglang_defaults.yaml vision_mem_fraction): SGLang keeps
+    more memory outside the static pool for a multimodal model's image encoder."""
+    if not vision:
+        return fraction
+    v = catalog.sglang_defaults()["vision_mem_fraction"]
+    complexity = (vision["num_hidden_layers"] * vision["hidden_size"] ** 2
+                  / (v["baseline_layers"] * v["baseline_hidden_size"] ** 2))
+    factor = max(v["min_factor"], min(v["max_factor"], 1.0 - v["sensitivity"] * (complexity - 1.0)))
+    return fraction * v["base_factor"] * factor
 
 
 def _graph_reserve_mib(spec: dict, max_bs: int, chunked: int, mla: bool) -> float:

@@ -218,7 +218,7 @@ TIMEOUT_MARGIN = 900  # `modal run` builds or pulls the image and schedules a co
 def bench_main(spec_path: str, *, local_url: str | None = None, tokenizer: str | None = None,
                url: str | None = None, proxy_auth: bool = True, fmt: str = "text") -> int:
     """Run every cell, write the results, print the table; 0 when every target is met."""
-    from renderer.operate import bench_report
+    from renderer.operate import bench_floors, bench_report
     from renderer.run import history
 
     start = history.now_iso()
@@ -253,6 +253,7 @@ def bench_main(spec_path: str, *, local_url: str | None = None, tokenizer: str |
     price = report.estimate.usd_per_hour_replica if report.estimate else None
     bench_report.add_cost(rows, price)
     workloads = settings(spec)["workloads"]
+    bench_floors.add_floors(rows, report, workloads)
     checked = bench_report.check_targets(settings(spec).get("targets") or [], rows,
                                          workloads[0]["name"])
     doc = {"spec": spec_path, "app": spec["app"], "sglang_version": spec["engine"]["version"],
@@ -281,7 +282,9 @@ def _report(fmt, doc, rows, checked, json_path, png_path, failures, redact) -> N
                                       "ok": not failures, "failures": failures}),
                          indent=2, sort_keys=True, allow_nan=False))
     else:
-        print(redact(bench_report.table(rows, checked)))
+        from renderer.operate import bench_floors
+
+        print(redact("\n".join([bench_report.table(rows, checked), *bench_floors.floor_lines(rows)])))
         print(f"results: {json_path}\npicture: {png_path}")
     for failure in failures:
         print(f"servespec bench: {redact(failure)}", file=sys.stderr)

@@ -154,18 +154,39 @@ def unknown_extra_args(spec: dict) -> list[tuple[str, tuple]]:
             if f"--{name}" not in every]
 
 
-def extra_args_conflicts(spec: dict, opts) -> list[tuple[str, tuple, tuple]]:
-    flags = table(spec["engine"]["version"])["flags"] if table(spec["engine"]["version"]) else {}
-    rendered = {flags.get(o.name): o.path for o in opts if flags.get(o.name)}
-    runtime = {flags.get(name) for name in ("api_key", "node_rank", "dist_init_addr")}
-    out = []
-    for name in sorted(_extra(spec)):
-        flag = f"--{name}"
-        if flag in rendered:
-            out.append((name, ("engine", "extra_args", name), rendered[flag]))
-        elif flag in runtime:
-            out.append((name, ("engine", "extra_args", name), ("serving", "auth")))
+def owned_flags(version: str) -> dict[str, tuple]:
+    """Every flag of `version` a spec field owns (catalog/sglang_flags.yaml options.*.owner),
+    the option's other spellings included: flag -> the field's path."""
+    every = set((table(version) or {}).get("all_flags", []))
+    out = {}
+    for option in catalog.sglang_flags()["options"].values():
+        for flag in option["names"] if option.get("owner") else ():
+            if flag in every:
+                out[flag] = tuple(option["owner"].split("."))
     return out
+
+
+def extra_args_conflicts(spec: dict, opts) -> list[tuple[str, tuple, tuple]]:
+    """extra_args flags a spec field owns, whether or not this spec renders that field."""
+    version = spec["engine"]["version"]
+    flags = (table(version) or {}).get("flags", {})
+    owned = owned_flags(version)
+    owned.update({flags.get(o.name): o.path for o in opts if flags.get(o.name)})
+    return [(name, ("engine", "extra_args", name), owned[f"--{name}"])
+            for name in sorted(_extra(spec)) if f"--{name}" in owned]
+
+
+def refused_extra_args(spec: dict) -> list[tuple[str, tuple, str]]:
+    """extra_args flags that change memory accounting or parallel shape which the estimate does
+    not read (catalog/sglang_flags.yaml extra_args.*.refused): (name, path, reason)."""
+    table_ = catalog.sglang_flags().get("extra_args") or {}
+    return [(name, ("engine", "extra_args", name), table_[name]["refused"])
+            for name in sorted(_extra(spec)) if "refused" in (table_.get(name) or {})]
+
+
+def extra_arg(spec: dict, name: str):
+    """An extra_args value the estimate reads (catalog/sglang_flags.yaml extra_args.*.estimate)."""
+    return _extra(spec).get(name)
 
 
 # --- rendering ------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ severity, reason and upstream link live in catalog/rules.yaml.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections.abc import Iterator
 from functools import lru_cache
@@ -90,17 +92,21 @@ def kv_dtype_explicit(ctx: RuleContext) -> Iterator[Hit]:
 
 @rule("SS106")
 def cache_volume_names_arch(ctx: RuleContext) -> Iterator[Hit]:
+    """Only a name that says another architecture: every directory inside the volume is keyed
+    by architecture and image (resolve/caches.py), so sharing one volume is harmless."""
     cache = ctx.deployment.cache
     if cache is None:
         return  # nothing persisted (SS192 says what that costs)
     arch, volume = ctx.deployment.arch, cache.volume.name
-    if arch not in volume.lower():
-        others = sorted({g["arch"] for g in catalog.gpus().values()} - {arch})
-        stale = [a for a in others if a in volume.lower()]
-        said = f"names {stale[0]}" if stale else "does not name an architecture"
+    if arch in volume.lower():
+        return
+    others = sorted({g["arch"] for g in catalog.gpus().values()} - {arch})
+    stale = [a for a in others if re.search(rf"(^|[^a-z0-9]){a}($|[^0-9a-z])", volume.lower())]
+    if stale:
         yield ("storage", "cache", "volume"), (
-            f"volume '{volume}' {said}, but {ctx.spec['hardware']['gpu']} kernels are {arch}: "
-            f"name it e.g. '{_with_arch(volume, arch)}'"
+            f"volume '{volume}' names {stale[0]}, but {ctx.spec['hardware']['gpu']} kernels are"
+            f" {arch} (kept under {cache.root}): rename it, e.g. '{_with_arch(volume, arch)}',"
+            " or drop the architecture from the name"
         )
 
 
@@ -147,10 +153,41 @@ def context_within_model(ctx: RuleContext) -> Iterator[Hit]:
         return
     limit = ctx.facts.get("max_position_embeddings")
     length = ctx.spec["model"]["context_length"]
-    if isinstance(limit, int) and length > limit:
+    override = _rope_override(ctx.spec)
+    if override:  # SGLang's context length is the scaled one (configs/model_config.py)
+        limit = int(override.get("original_max_position_embeddings") or limit or 0) \
+            * float(override.get("factor") or 1)
+    if isinstance(limit, (int, float)) and length > limit:
         yield ("model", "context_length"), (
-            f"context_length {length} exceeds the model's max_position_embeddings {limit}"
+            f"context_length {length} exceeds the model's max_position_embeddings {int(limit):,}"
+            + _card_scaling_hint(ctx.facts, length)
         )
+
+
+_OVERRIDE = "json-model-override-args"
+
+
+def _rope_override(spec: dict) -> dict | None:
+    """rope_scaling given through engine.extra_args json-model-override-args, if any."""
+    raw = (spec["engine"].get("extra_args") or {}).get(_OVERRIDE)
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return None
+    scaling = (value or {}).get("rope_scaling") if isinstance(value, dict) else None
+    return scaling if isinstance(scaling, dict) else None
+
+
+def _card_scaling_hint(facts: dict, length: int) -> str:
+    card = facts.get("card_rope_scaling")
+    if not card:
+        return ""
+    reach = int(card.get("original_max_position_embeddings") or facts["max_position_embeddings"]) \
+        * float(card.get("factor") or 1)
+    text = json.dumps({"rope_scaling": card}, separators=(",", ":"))
+    fits = "" if reach >= length else f" (still short of {length:,})"
+    return (f"; the model card documents {card.get('rope_type')} scaling to {int(reach):,}"
+            f" positions{fits}: set engine.extra_args {_OVERRIDE}: '{text}'")
 
 
 @rule("SS110")
@@ -266,11 +303,12 @@ def names_valid_for_modal(ctx: RuleContext) -> Iterator[Hit]:
 @rule("SS127")
 def own_app_name(ctx: RuleContext) -> Iterator[Hit]:
     """A spec that inherits `app` from a sibling spec would deploy over the sibling's app."""
-    source = Path(ctx.doc.position(("app",)).file)
-    here = Path(ctx.doc.position(()).file)
-    if source.resolve() != here.resolve() and source.resolve().parent == here.resolve().parent:
+    written = ctx.doc.position(("app",)).file
+    source, here = _resolved(written), _resolved(ctx.doc.position(()).file)
+    if source != here and source.parent == here.parent:
         yield ("extends",) if ("extends",) in ctx.doc.key_pos else ("app",), (
-            f"app '{ctx.spec['app']}' is inherited from {source.name}, which deploys on its own:"
+            f"app '{ctx.spec['app']}' is inherited from {Path(written).name}, which deploys"
+            " on its own:"
             " deploying this spec would replace that app; give this spec its own `app:`"
         )
 
@@ -278,13 +316,22 @@ def own_app_name(ctx: RuleContext) -> Iterator[Hit]:
 @rule("SS128")
 def app_name_unique(ctx: RuleContext) -> Iterator[Hit]:
     """Two specs in one folder that name the same app would deploy over each other."""
-    here = Path(ctx.doc.position(()).file).resolve()
-    if Path(ctx.doc.position(("app",)).file).resolve() != here:
+    here = _resolved(ctx.doc.position(()).file)
+    if _resolved(ctx.doc.position(("app",)).file) != here:
         return  # inherited: SS127 speaks for inherited names
     app = ctx.spec["app"]
     for other in _app_lines(here.parent).get(app, []):
         if other != here and _own_app(other) == app:  # the loader has the last word
             yield ("app",), f"app '{app}' is also the app of {other.name}: they would replace each other"
+
+
+def _resolved(file: str) -> Path:
+    return _resolved_in(file, os.getcwd())
+
+
+@lru_cache(maxsize=1024)  # two rules ask for the same files; resolve() reads the file system
+def _resolved_in(file: str, cwd: str) -> Path:
+    return Path(cwd, file).resolve()
 
 
 _APP_LINE = re.compile(r"^app:[ \t]*[\"']?([A-Za-z0-9._-]+)[\"']?[ \t]*(?:#.*)?$", re.MULTILINE)
@@ -402,7 +449,13 @@ def acknowledge_only_warnings(ctx: RuleContext) -> Iterator[Hit]:
 def extra_args_do_not_repeat_fields(ctx: RuleContext) -> Iterator[Hit]:
     for name, path, field_path in sglang_args.extra_args_conflicts(ctx.spec,
                                                                    ctx.deployment.options):
-        yield path, f"--{name} is rendered from {dotted(field_path)}; set that field instead"
+        yield path, f"--{name} belongs to {dotted(field_path)}; set that field instead"
+
+
+@rule("SS220")
+def extra_args_the_estimate_reads(ctx: RuleContext) -> Iterator[Hit]:
+    for name, path, reason in sglang_args.refused_extra_args(ctx.spec):
+        yield path, f"--{name} is not accepted in extra_args: {reason}"
 
 
 def _short(choices: list[str], limit: int = 12) -> str:

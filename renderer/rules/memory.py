@@ -51,8 +51,17 @@ def kv_holds_one_sequence(ctx: RuleContext) -> Iterator[Hit]:
         yield ("engine", "mem_fraction_static"), f"{head}: raise mem_fraction_static to {wanted}"
         return
     yield ("model", "context_length"), (
-        f"{head}: lower context_length to at most {est.kv_tokens:,}, or use a GPU with more memory"
+        f"{head}: lower context_length to at most {est.kv_tokens:,}, {_more_room(est)}"
     )
+
+
+def _more_room(est) -> str:
+    """MLA keeps one latent per token in every rank, so more TP adds no KV room; GQA/MHA split
+    their KV heads across TP ranks (up to one head per rank), so more GPUs do."""
+    if est.attention_kind.startswith("mla"):
+        return "or use a GPU with more memory (MLA KV is not split by tensor parallelism)"
+    return ("or use a GPU with more memory or more GPUs: raising parallelism.tensor splits the"
+            " weights and the KV heads across more GPUs")
 
 
 @rule("SS132")

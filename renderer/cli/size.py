@@ -1,0 +1,171 @@
+"""`servespec size MODEL`: from a model and a target to the cheapest deployment that fits.
+
+MODEL is a model-facts file, the name of one in specs/models/ (`glm-5.1-fp8`), a local folder
+with config.json, or a Hub repository (read through `servespec model-facts`). Exit codes: 0 a
+candidate passes, 1 none does or the written spec fails validation, 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from renderer.size.candidates import KV_DTYPES, PRECISIONS, Request
+
+TARGET_KEYS = ("p95_ttft_ms", "median_tpot_ms")
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_targets(text: str | None) -> dict:
+    targets = {}
+    for part in filter(None, (text or "").split(",")):
+        key, _, value = part.partition("=")
+        key = key.strip()
+        if key not in TARGET_KEYS:
+            raise UsageError(f"--target: unknown metric '{key}' (one of {', '.join(TARGET_KEYS)})")
+        try:
+            targets[key] = float(value)
+        except ValueError:
+            raise UsageError(f"--target: {key} needs a number, not '{value}'") from None
+    return targets
+
+
+def facts_path(model: str, workdir: Path, repo: str | None = None) -> Path:
+    """The facts file MODEL names, generating one from config.json for a folder or Hub repo."""
+    path = Path(model)
+    if path.is_file() and path.suffix in (".yaml", ".yml"):
+        return path
+    named = Path("specs") / "models" / f"{model}.yaml"
+    if named.is_file():
+        return named
+    from renderer.facts.generate import model_facts_main
+
+    out = workdir / (model.strip("/").replace("/", "--") + ".yaml")
+    if model_facts_main(model, None, str(out), repo=repo) != 0:
+        raise UsageError(f"cannot read model facts for '{model}' (see above)")
+    return out
+
+
+@click.command("size")
+@click.argument("model")
+@click.option("--repo", default=None, metavar="ORG/NAME",
+              help="The Hub repository a local folder holds (as for `model-facts`).")
+@click.option("--context", type=click.IntRange(min=1), default=None,
+              help="Tokens per sequence (default: the model's max_position_embeddings).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Sequences of that context served at once by one replica.")
+@click.option("--gpus", default=None, help="GPU types to consider, comma-separated (default: all).")
+@click.option("--max-gpus", type=click.IntRange(min=1), default=None, help="At most this many GPUs per replica.")
+@click.option("--nodes", type=click.IntRange(1, 2), default=1, show_default=True,
+              help="Consider up to this many nodes per replica.")
+@click.option("--precision", type=click.Choice(sorted(PRECISIONS)), default="checkpoint", show_default=True,
+              help="Weights as the checkpoint stores them, or FP8 quantized at load time.")
+@click.option("--kv-cache", type=click.Choice(sorted(KV_DTYPES)), default="bf16", show_default=True)
+@click.option("--speculative/--no-speculative", default=False,
+              help="Keep the checkpoint's MTP head for EAGLE (its memory is counted).")
+@click.option("--target", default=None, metavar="p95_ttft_ms=N,median_tpot_ms=N",
+              help="Drop candidates whose floor is above a target.")
+@click.option("--max-usd-per-hour", type=float, default=None, help="Drop replicas above this price.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--explain", is_flag=True, help="List every dropped candidate with its reason.")
+@click.option("--write", "write_to", type=click.Path(dir_okay=False), default=None,
+              help="Write the spec of the chosen row here.")
+@click.option("--pick", type=click.IntRange(min=1), default=1, show_default=True, help="The row --write writes.")
+@click.option("--extends", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="With --write: extend this spec, writing only what sizing decides.")
+def size(model: str, repo, context, concurrency, gpus, max_gpus, nodes, precision, kv_cache, speculative,
+         target, max_usd_per_hour, fmt, explain, write_to, pick, extends) -> None:
+    """Rank deployments of MODEL: every candidate checked by the rules of `validate`, costed
+    by the estimate, and measured against the hardware's floors."""
+    options = {"context": context, "concurrency": concurrency, "gpus": gpus,
+               "max_gpus": max_gpus, "nodes": nodes, "precision": precision,
+               "kv_cache": kv_cache, "speculative": speculative, "target": target,
+               "max_usd_per_hour": max_usd_per_hour, "repo": repo}
+    try:
+        sys.exit(size_main(model, options, fmt, explain, write_to, pick, extends))
+    except UsageError as exc:
+        print(f"servespec size: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def request_of(options: dict, facts: dict) -> Request:
+    from renderer import catalog
+
+    names = tuple(g.strip() for g in (options["gpus"] or "").split(",") if g.strip())
+    unknown = [g for g in names if g not in catalog.gpus()]
+    if unknown:
+        raise UsageError(f"--gpus: unknown GPU type {unknown[0]} (one of {', '.join(catalog.gpus())})")
+    context = options["context"] or int(facts.get("max_position_embeddings") or 0)
+    if not context:
+        raise UsageError("--context is needed: the facts give no max_position_embeddings")
+    return Request(context=context, concurrency=options["concurrency"], gpus=names,
+                   max_gpus=options["max_gpus"], nodes=options["nodes"],
+                   precision=options["precision"], kv_cache=options["kv_cache"],
+                   speculative=options["speculative"], targets=parse_targets(options["target"]),
+                   max_usd_per_hour=options["max_usd_per_hour"])
+
+
+def size_main(model: str, options: dict, fmt: str, explain: bool, write_to: str | None,
+              pick: int, extends: str | None) -> int:
+    import json
+
+    from renderer.errors import LoadError
+    from renderer.facts.load import facts_file
+    from renderer.size import report
+    from renderer.size.sweep import sweep
+
+    if extends and not write_to:
+        raise UsageError("--extends needs --write")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = facts_path(model, Path(tmp), options.get("repo"))
+        try:
+            facts = facts_file(path).data
+        except LoadError as exc:
+            raise UsageError(exc.findings[0].format() if exc.findings else str(exc)) from None
+        target = Path(write_to) if write_to else None
+        result = sweep(path, request_of(options, facts), target)
+        if fmt == "json":
+            print(json.dumps(report.to_json(result), indent=2, sort_keys=True))
+        else:
+            print(report.to_text(result, explain), end="")
+        if not result.ranked:
+            return 1
+        if target is not None:
+            generated = Path(tmp) in path.parents
+            return write_and_check(result, pick, target, Path(extends) if extends else None,
+                                   generated)
+    return 0
+
+
+def write_and_check(result, pick: int, target: Path, extends: Path | None,
+                    generated: bool = False) -> int:
+    """Write row `pick`, then run the written file through `validate` as a user would. Facts
+    generated from a folder or the Hub are kept beside it, in models/."""
+    from renderer.errors import Severity
+    from renderer.pipeline import read_spec
+    from renderer.size.write import write_spec
+
+    if pick > len(result.ranked):
+        raise UsageError(f"--pick {pick}: only {len(result.ranked)} candidate(s) pass")
+    if generated:
+        from renderer.files import write_atomic
+
+        kept = target.parent / "models" / result.facts_path.name
+        write_atomic(kept, result.facts_path.read_text(encoding="utf-8"))
+        result.facts_path = kept
+    command = "servespec size " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 \
+        else "servespec size"
+    cand = write_spec(result, pick, target, command, extends)
+    checked = read_spec(target)
+    errors = [f for f in checked.findings if f.severity is Severity.ERROR]
+    for finding in errors:
+        print(finding.format(), file=sys.stderr)
+    print(f"wrote {target}: {cand.shape.label}", file=sys.stderr)
+    return 1 if errors or checked.spec is None else 0
