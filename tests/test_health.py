@@ -1,16 +1,25 @@
-"""Code health over renderer/, checked on every run so it stays true as the code grows: no import
-cycle between its modules (type-only imports included), no subpackage importing a later stage,
-no module over MAX_MODULE_LINES lines, no function over MAX_FUNCTION_LINES lines. Read from the
+"""Code health over renderer/ and templates/, checked on every run so it stays true as the code
+grows: no import cycle between its modules (type-only imports included), no subpackage importing
+a later stage, the container runtime on the standard library alone, no module over
+MAX_MODULE_LINES lines, no function over MAX_FUNCTION_LINES lines, no block of REPEAT_LINES
+hand-written lines written twice, every rendered deploy.py under MAX_DEPLOY_LINES. Read from the
 source with ast; nothing is imported."""
 
 from __future__ import annotations
 
 import ast
+import re
+import sys
+from collections import defaultdict
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "renderer"
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "renderer"
+TEMPLATES = ROOT / "templates"
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
+MAX_DEPLOY_LINES = 300
+REPEAT_LINES = 6
 
 
 def modules() -> dict[str, Path]:
@@ -166,9 +175,93 @@ def test_no_function_over_the_limit():
 def test_no_citation_of_notes_outside_the_repository():
     """Sources are upstream (a URL, or a package and path at a version), never the private
     research notes this project was started from."""
-    root = PACKAGE.parent
+    root = ROOT
     needle = "shared/" + "reference"  # split, so this file does not match itself
     cited = [str(p.relative_to(root)) for top in ("servespec", "specs", "tools", "tests", "bench")
              for p in (root / top).rglob("*") if p.is_file() and p.suffix != ".pyc"
              and needle in p.read_text(encoding="utf-8", errors="replace")]
     assert not cited, f"cite the upstream source instead of {needle} in: {cited}"
+
+
+def test_the_container_runtime_uses_the_standard_library_only():
+    """renderer/runtime/ runs inside the serving image: its imports are the standard library's,
+    its own (relative) modules, and SGLang, the engine that image exists for, only inside the
+    function that drives it (the benchmark driver), so importing the runtime never needs it."""
+    foreign = []
+    for path in sorted((PACKAGE / "runtime").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top = {id(node) for node in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
+            engine = id(node) not in top and {"sglang"}
+            foreign += [f"{path.name}:{node.lineno} {n}" for n in names
+                        if n.partition(".")[0] not in sys.stdlib_module_names | (engine or set())]
+    assert not foreign, f"runtime imports beyond the standard library: {foreign}"
+
+
+def test_every_rule_module_is_registered_by_name():
+    """renderer/rules/check.py names every rule module in MODULES (importing one registers its
+    rules); a module left out would have its rules silently never run."""
+    tree = ast.parse((PACKAGE / "rules" / "check.py").read_text(encoding="utf-8"))
+    listed = next({elt.id for elt in node.value.elts} for node in tree.body
+                  if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "MODULES")
+    present = {p.stem for p in (PACKAGE / "rules").glob("*.py")} - {"__init__", "check", "registry"}
+    assert listed == present, f"rule modules not in check.MODULES: {present - listed}"
+
+
+# --- repeated blocks --------------------------------------------------------------------------
+
+# Hand-written code and templates. Left out: the scaffold's files (data written into a user's
+# repository), the catalogs (YAML tables) and what a wheel build copies in (_packaged).
+def _hand_written() -> list[Path]:
+    found = [*sorted(PACKAGE.rglob("*.py")), *sorted(TEMPLATES.rglob("*.j2"))]
+    skip = (PACKAGE / "scaffold" / "files", PACKAGE / "_packaged")
+    return [p for p in found if not any(p.is_relative_to(s) for s in skip)]
+
+
+def repeated_blocks(texts: dict[str, str], size: int = REPEAT_LINES) -> list[list[str]]:
+    """Every run of `size` consecutive non-blank lines (whitespace normalized) that occurs at
+    more than one place, as its places "file:line"; overlapping runs of one repeat each count."""
+    places: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for name, text in texts.items():
+        lines = [(n, " ".join(line.split())) for n, line in enumerate(text.splitlines(), 1)]
+        lines = [(n, line) for n, line in lines if line]
+        for i in range(len(lines) - size + 1):
+            places[tuple(line for _, line in lines[i:i + size])].append(f"{name}:{lines[i][0]}")
+    return [where for where in places.values() if len(where) > 1]
+
+
+def test_no_block_of_lines_is_written_twice():
+    texts = {str(p.relative_to(ROOT)): p.read_text(encoding="utf-8") for p in _hand_written()}
+    repeats = repeated_blocks(texts)
+    assert not repeats, (f"{len(repeats)} blocks of {REPEAT_LINES} lines written more than once "
+                         f"(make one a function, macro or table): {repeats[:5]}")
+
+
+def test_the_repeat_finder_finds_one():
+    block = "\n".join(f"x{i} = {i}" for i in range(REPEAT_LINES))
+    assert repeated_blocks({"a": block, "b": "y = 0\n\n  " + block.replace(" = ", "  =  ")}) \
+        == [["a:1", "b:3"]]
+    assert repeated_blocks({"a": block, "b": block[:-1]}) == []
+
+
+def test_no_path_into_the_old_package():
+    """renderer/ and templates/ name no file under servespec/ (the compatibility shim only
+    re-exports); `.servespec/` (a folder in the cache volume) names the tool, not the package."""
+    pattern = re.compile(r"(?<![\w.-])servespec/")
+    named = [f"{p.relative_to(ROOT)}:{n}" for p in _hand_written()
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if pattern.search(line)]
+    assert not named, f"paths into servespec/: {named}"
+
+
+def test_every_rendered_deploy_script_is_short_enough_to_review():
+    long = {str(p.relative_to(ROOT)): n for p in sorted((ROOT / "rendered").glob("*/deploy.py"))
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) >= MAX_DEPLOY_LINES}
+    assert len(list((ROOT / "rendered").glob("*/deploy.py"))) > 0
+    assert not long, f"deploy.py of {MAX_DEPLOY_LINES} lines or more: {long}"

@@ -89,3 +89,24 @@ def test_mutations_do_change_the_outcome(spec_dir):
     path.write_text(mutate(LINES, "delete", index, ""))
     assert any(f.rule == "schema/required" for f in read_spec(path).findings)
     assert ROOT.exists()
+
+
+@settings_
+@given(op=st.sampled_from(["delete", "duplicate", "retype", "rename", "splice"]),
+       index=st.integers(min_value=0, max_value=10_000),
+       payload=st.one_of(SCALARS, st.text(max_size=30)))
+def test_the_compiled_schema_never_accepts_what_jsonschema_refuses(spec_dir, op, index, payload):
+    """renderer/spec/compiled.py may send a valid spec to jsonschema, never pass an invalid one."""
+    from renderer.errors import LoadError
+    from renderer.spec import compiled
+    from renderer.spec.load import load
+    from renderer.spec.validate import _validator
+
+    path = spec_dir / "specs" / "mutant.yaml"
+    path.write_text(mutate(LINES, op, index, payload), encoding="utf-8", errors="surrogatepass")
+    try:
+        doc = load(path)
+    except LoadError:
+        return
+    if compiled.is_valid(doc.data):
+        assert not list(_validator().iter_errors(doc.data))

@@ -224,6 +224,24 @@ def test_a_spec_can_drain_for_ten_minutes(tmp_path):
     assert too_long.failed() and any(f.rule == "SS240" for f in too_long.findings)
 
 
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
+def test_only_the_download_writes_the_weights_and_caches_are_v2(spec):
+    """The real modal client's mounts: the weights volume read-only in every function but
+    download_weights, so no exit commits it; the cache volume asked for at storage.cache.version
+    (2 unless the spec keeps an old v1 volume)."""
+    s = checked(spec).spec
+    fns = both_apps(rendered(spec.stem, "deploy.py").parent)
+    weights = s["storage"]["weights"]["mount"]
+    for tag, fn in fns.items():
+        if weights in fn["volumes"]:
+            assert (weights in fn["read_only"]) is (tag != "download_weights"), tag
+        cache = s["storage"].get("cache")
+        if cache and cache["mount"] in fn["volumes"]:
+            assert cache["mount"] not in fn["read_only"], tag  # serving commits kernels to it
+            assert fn["volume_versions"][cache["mount"]] == cache["version"] == 2, tag
+        assert fn["volume_versions"].get(weights) is None, tag  # Modal's default, as created
+
+
 def test_a_pinned_region_reaches_the_gpus_and_the_bench_and_the_price(tmp_path):
     """hardware.region is the compute region of the server, the compile step and the bench
     (the real modal client's view); the routing region is serving.routing_region alone; the

@@ -179,3 +179,17 @@ def test_what_users_hit_today(case, spec, rule):
         assert not result.failed(), [f.format() for f in errors]
     else:
         assert result.failed() and {f.rule for f in errors} >= {rule}, case
+
+
+@pytest.mark.parametrize(("gpu", "fp8"), [("H200", False), ("B200", True), ("RTX-PRO-6000", True)])
+def test_kv_auto_is_decided_once_for_rule_and_estimate(tmp_path, gpu, fp8):
+    """SGLang turns kv_cache 'auto' into fp8_e4m3 for DSA models on capability >= 10.0, sm120
+    included (srt/arg_groups/overrides.py _dsa_kv_cache_dtype_default: major >= 10): SS104 warns
+    exactly where the estimate sizes an FP8 cache."""
+    spec = tmp_path / "dsa.yaml"
+    spec.write_text(f"extends: {EXAMPLES / 'deepseek-v3.2-h200.yaml'}\napp: x\n"
+                    f"hardware:\n  gpu: {gpu}\nprecision:\n  kv_cache: auto\n")
+    result = read_spec(spec)
+    assert result.estimate is not None, result.estimate_error
+    assert ("SS104" in {f.rule for f in result.findings}) is fp8
+    assert result.estimate.kv_cache_dtype == ("fp8_e4m3" if fp8 else "bf16")

@@ -371,7 +371,7 @@ def test_dry_run_lists_seven_steps_in_order_with_real_commands_and_runs_nothing(
     positions = [out.index(f". {name} (") for name in ORDER]
     assert positions == sorted(positions)
     for command in ("$ modal --version", "$ modal token info", "$ modal secret list --json",
-                    f"$ modal volume create {WEIGHTS}", f"$ modal volume create {DEEPGEMM}",
+                    f"$ modal volume create {WEIGHTS}", f"$ modal volume create --version 2 {DEEPGEMM}",
                     f"$ modal run rendered/{APP}/jobs.py::download_weights",
                     f"$ modal run rendered/{APP}/jobs.py::compile_deepgemm",
                     f"$ modal deploy --name {APP} rendered/{APP}/deploy.py",
@@ -459,7 +459,7 @@ def test_full_run_executes_steps_in_order_and_records_each(ws):
     assert_no_traceback(proc)
     assert main_commands(ws) == [
         f"modal volume create {WEIGHTS}",
-        f"modal volume create {DEEPGEMM}",
+        f"modal volume create --version 2 {DEEPGEMM}",
         f"modal run rendered/{APP}/jobs.py::download_weights",
         f"modal run rendered/{APP}/jobs.py::compile_deepgemm",
         f"modal deploy --name {APP} rendered/{APP}/deploy.py",
@@ -575,7 +575,7 @@ def test_only_runs_preflight_and_that_step(ws):
     proc = ws.deploy(only_step="volumes")
     assert proc.returncode == 0, proc.stderr
     assert main_commands(ws) == [f"modal volume create {WEIGHTS}",
-                                 f"modal volume create {DEEPGEMM}"]
+                                 f"modal volume create --version 2 {DEEPGEMM}"]
     assert [r["name"] for r in ws.last_run()] == ["preflight", "volumes"]
 
 

@@ -267,3 +267,62 @@ def test_broken_facts_field_is_named_not_a_traceback(spec_dir, old, new, reason)
     est = run_cli("estimate", str(spec), cwd=spec_dir)
     assert est.returncode == 1 and "Traceback" not in est.stderr + est.stdout
     assert reason in est.stdout + est.stderr
+
+
+# --- the compiled schema: a quick "valid", jsonschema for everything else -------------------------
+
+def _every_spec_file() -> list[Path]:
+    return sorted({*ROOT.glob("specs/*.yaml"), *ROOT.glob("specs/examples/*.yaml"),
+                   *ROOT.glob("tests/fixtures/**/*.yaml")})
+
+
+# One of each kind of schema finding (validate.py _translate), on the default spec.
+SCHEMA_BREAKS = [("  max_replicas: 3", "  max_replica: 3"), ("  port: 8000", "  port: eighty"),
+                 ("  gpu: B200", "  gpu: B300x"), ("  tensor: 8", "  tensor: 0"),
+                 ("  repo: zai-org/GLM-5.1-FP8", "  repo: not a repo"), ("  port: 8000", "  port: 8000.0")]
+
+
+def test_the_compiled_schema_agrees_with_jsonschema_on_every_spec_and_fixture(spec_dir):
+    from renderer.errors import LoadError
+    from renderer.spec import compiled
+    from renderer.spec.load import load
+    from renderer.spec.validate import _validator
+
+    broken = [write_variant(spec_dir, old, new, f"break{i}.yaml")
+              for i, (old, new) in enumerate(SCHEMA_BREAKS)]
+    verdicts = []
+    for path in [*_every_spec_file(), *broken]:
+        try:
+            doc = load(path)
+        except LoadError:
+            continue
+        valid = not any(True for _ in _validator().iter_errors(doc.data))
+        verdicts.append((path.name, compiled.is_valid(doc.data), valid))
+    assert [v for v in verdicts if v[1] != v[2]] == []
+    assert [v for v in verdicts if v[0].startswith("break") and v[2]] == []  # each one breaks it
+    assert {fast for _, fast, _ in verdicts} == {True, False}
+
+
+def test_a_whole_float_takes_jsonschemas_path(spec_dir):
+    """fastjsonschema follows draft 6, where 8000.0 is an integer; validate.py's jsonschema
+    does not accept it (the render would write --port 8000.0)."""
+    from renderer.spec import compiled
+    from renderer.spec.load import load
+
+    path = write_variant(spec_dir, "  port: 8000", "  port: 8000.0")
+    assert not compiled.is_valid(load(path).data)
+    assert "schema/type" in {f.rule for f in read_spec(path).findings}
+
+
+def test_a_valid_spec_is_checked_without_importing_jsonschema(spec_dir):
+    """The error report is jsonschema's job; saying "valid" is the compiled schema's."""
+    import subprocess
+    import sys
+
+    bad = write_variant(spec_dir, "  port: 8000", "  port: eighty", name="bad.yaml")
+    code = ("import sys; from renderer.pipeline import read_spec; r = read_spec(sys.argv[1]); "
+            "print(r.failed(), 'jsonschema' in sys.modules)")
+    for path, expected in ((ROOT / "specs/glm51-fp8-b200.yaml", "False False"), (bad, "True True")):
+        out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                             text=True, cwd=ROOT, timeout=60, check=True).stdout.split()
+        assert " ".join(out) == expected, (path, out)

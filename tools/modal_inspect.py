@@ -52,6 +52,23 @@ def image_env(layers: list[str]) -> dict[str, str]:
     return env
 
 
+# Volume name -> the version its Volume.from_name asks for (None: Modal's default, v1), read from
+# the module's Volume objects (the public VolumeMountInfo does not carry it).
+VOLUME_VERSIONS: dict[str, int | None] = {}
+
+
+def volume_versions(module, modal) -> dict:
+    from modal._utils.async_utils import synchronizer
+
+    out = {}
+    for value in vars(module).values():
+        if isinstance(value, modal.Volume):
+            cells = _cells(synchronizer._translate_in(value)._load)
+            if "name" in cells:
+                out[cells["name"]] = cells.get("version")
+    return out
+
+
 def describe(tag: str, fn, info) -> dict:
     cells = _cells(fn._load)
     autoscaler = cells.get("autoscaler_settings")
@@ -62,6 +79,11 @@ def describe(tag: str, fn, info) -> dict:
         "timeout": getattr(info, "timeout", None),
         "startup_timeout": info.startup_timeout,
         "volumes": {path: mount.name for path, mount in sorted(info.volumes.items())},
+        # with_mount_options(read_only=True) (modal/volume.py _VolumeMountOptions), and the
+        # version Volume.from_name asks for (None: Modal's default, v1)
+        "read_only": sorted(path for path, mount in info.volumes.items() if mount.read_only),
+        "volume_versions": {path: VOLUME_VERSIONS.get(mount.name)
+                            for path, mount in sorted(info.volumes.items())},
         "secrets": sorted(info.secrets),
         "autoscaler": {f.name: v for f, v in autoscaler.ListFields()} if autoscaler else {},
         "web_server_port": webhook.web_server_port if webhook and webhook.web_server_port else None,
@@ -111,6 +133,7 @@ def main(path: str) -> int:
     spec = importlib.util.spec_from_file_location("rendered_deploy", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    VOLUME_VERSIONS.update(volume_versions(module, modal))
     apps = [v for v in vars(module).values() if isinstance(v, modal.App)]
     assert len(apps) == 1, f"expected one modal.App, found {len(apps)}"
     app = apps[0]

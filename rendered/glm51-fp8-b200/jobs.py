@@ -56,13 +56,17 @@ app = modal.App(APP_NAME)
 
 WEIGHTS_MOUNT = "/model-cache"
 weights_volume = modal.Volume.from_name("glm51-fp8-weights", create_if_missing=True)
+# Only download_weights writes the weights: everywhere else they are mounted read-only, so no
+# exit commits them and no function can change them under a running server.
+weights_read_only = weights_volume.with_mount_options(read_only=True)
 CACHE_MOUNT = "/dg-cache"
 CACHE_VOLUME = "glm51-deepgemm-sm100"
 # Every cache SGLang rebuilds at start lives under /dg-cache/sm100/sglang_v0.5.23-cu129-amd64 in the cache volume: the
 # path names the GPU architecture and the image (tag until pinned by digest), so another image never reads it.
-cache_volume = modal.Volume.from_name(CACHE_VOLUME, create_if_missing=True)
+# Volume v2 (storage.cache.version): no inode limit, commits that stay fast with many small files.
+cache_volume = modal.Volume.from_name(CACHE_VOLUME, create_if_missing=True, version=2)
 # What the GPU functions mount.
-GPU_VOLUMES = {WEIGHTS_MOUNT: weights_volume, CACHE_MOUNT: cache_volume}
+GPU_VOLUMES = {WEIGHTS_MOUNT: weights_read_only, CACHE_MOUNT: cache_volume}
 
 # The runtime every function imports (supervision, volumes, the benchmark driver): one file for
 # every app rendered beside this one, attached at container start where /root is on sys.path.
@@ -160,7 +164,7 @@ bench_credentials = modal.Secret.from_dict(
 
 @app.function(
     image=sglang_image,
-    volumes={WEIGHTS_MOUNT: weights_volume},
+    volumes={WEIGHTS_MOUNT: weights_read_only},
     secrets=[api_key_secret, bench_credentials],
     timeout=3600,
 )

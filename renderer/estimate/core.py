@@ -23,6 +23,7 @@ from renderer.estimate import coldstart, kv, sglang_memory, weights
 from renderer.facts.params import FactError
 from renderer.resolve import regions
 from renderer.resolve.sglang_resolved import Resolved
+from renderer.resolve.support import capability, kv_cache_dtype, speculative_mode
 
 GIB = 1 << 30
 KIB = 1 << 10
@@ -229,8 +230,7 @@ def _draft_layers(facts: dict, spec: dict, draft: dict | None) -> int:
     """KV layers of the speculative draft: the separate draft model's layers (EAGLE3 /
     STANDALONE), else the checkpoint's own MTP layers (EAGLE / NEXTN); none without speculation
     (sglang 0.5.23 model_runner_components/spec_aux_hidden_state.py eagle_draft_num_layers)."""
-    algorithm = spec["speculative"]["algorithm"]
-    if algorithm in ("none", "NGRAM"):
+    if speculative_mode(spec)["draft"] == "none":
         return 0
     if draft:
         return int(draft.get("num_hidden_layers") or 0)
@@ -257,7 +257,7 @@ def weights_per_gpu(facts: dict, spec: dict, draft: dict | None = None,
     SGLang quantizes on the fly; without it the GPUs hold the checkpoint as it is. `dtype` is the
     one SGLang runs the unquantized weights in (ModelConfig.dtype), when it is known."""
     try:
-        mtp = spec["speculative"]["algorithm"] in ("EAGLE", "NEXTN") and not draft
+        mtp = speculative_mode(spec)["draft"] == "self" and not draft
         per_gpu, whole = weights.per_rank_weight_bytes(facts, spec, mtp_loaded=mtp,
                                                        gpu_format=_gpu_format(deployment),
                                                        dtype=dtype)
@@ -266,9 +266,6 @@ def weights_per_gpu(facts: dict, spec: dict, draft: dict | None = None,
     except FactError as exc:
         raise EstimateError(str(exc)) from None
     return per_gpu, whole
-
-
-per_rank_weight_bytes = weights_per_gpu  # the name resolve.py asks for
 
 
 def kv_layout(facts: dict, spec: dict, kv_dtype: str, arch: str,
@@ -286,21 +283,11 @@ def kv_bytes_per_token(facts: dict, spec: dict, kv_dtype: str, arch: str,
     return layout.bytes_per_token, layout.layers
 
 
-def resolved_kv_dtype(spec: dict, facts: dict, arch: str) -> str:
-    """The KV dtype SGLang 0.5.23 runs with: 'auto' means FP8 for DSA models on SM100 and above
-    (arg_groups/model_overrides/deepseek_v2.py _dsa_kv_cache_dtype_default), the model's BF16
-    otherwise."""
-    value = spec["precision"]["kv_cache"]
-    if value != "auto":
-        return value
-    return "fp8_e4m3" if kv.kind(facts) == "mla_dsa" and arch == "sm100" else "bf16"
-
-
 def _max_running_requests(spec: dict) -> int | None:
     eng = spec["engine"]
     if eng.get("max_running_requests"):
         return eng["max_running_requests"]
-    if spec["speculative"]["algorithm"] not in ("none", "NGRAM"):
+    if speculative_mode(spec)["draft"] != "none":
         return catalog.sglang_defaults()["speculative"]["default_max_running_requests"]
     return None
 
@@ -397,7 +384,7 @@ def engine_values(spec: dict, facts: dict, arch: str, defaults: sglang_memory.Me
         chunked_prefill_size=defaults.chunked_prefill_size,
         cuda_graph_max_bs=defaults.cuda_graph_max_bs,
         mem_fraction_static=spec["engine"].get("mem_fraction_static") or defaults.mem_fraction_static,
-        kv_cache_dtype=resolved_kv_dtype(spec, facts, arch), page_size=None,
+        kv_cache_dtype=kv_cache_dtype(spec, facts, capability(arch)), page_size=None,
         dtype=facts.get("torch_dtype"), max_running_requests=running,
         # the scheduler of each rank: max(1, max_running_requests // attn_dp_size)
         # (sglang 0.5.23 srt/mem_cache/kv_cache_configurator.py resolve_max_num_reqs)

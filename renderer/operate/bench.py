@@ -33,8 +33,10 @@ from pathlib import Path
 from renderer import paths
 from renderer.render.runtime_file import runtime_source
 from renderer.resolve.bench import REMOTE_FLAG_VAR, REMOTE_FUNCTION, prompt_count, settings
+from renderer.resolve.deployment import api_key_env
+from renderer.runtime.bench_driver import BENCH_RESULT_MARKER
 
-MARKER = "SERVESPEC_BENCH_RESULT "  # renderer/runtime/bench_driver.py and jobs.py print it
+MARKER = BENCH_RESULT_MARKER  # the line the bench function of jobs.py prints per cell
 BACKENDS = {"chat": "sglang-oai-chat", "completions": "sglang-oai"}
 ENV_ROOT_VAR = "SERVESPEC_SGLANG_ENV_ROOT"
 BENCH_PYTHON_VAR = "SERVESPEC_BENCH_PYTHON"  # a Python with the pinned sglang importable
@@ -105,7 +107,6 @@ def dataset_args(workload: dict, concurrency: int) -> list[str]:
 def request(spec: dict, base_url: str, tokenizer: str | None, out_dir: str | None,
             proxy_auth) -> dict:
     """What the runner of the cells gets: names of credential variables, never values."""
-    auth = spec["serving"].get("auth") or {}
     header_env = {}
     if proxy_auth is not None:
         from renderer.resolve.edge import KEY_HEADER, SECRET_HEADER
@@ -117,7 +118,7 @@ def request(spec: dict, base_url: str, tokenizer: str | None, out_dir: str | Non
         "tokenizer": tokenizer,
         "runs": [{"key": c.key, "argv": [*c.argv, *ready]} for c in cells(spec)],
         "header_env": header_env,
-        "api_key_env": auth.get("api_key_env") if auth.get("api_key_secret") else None,
+        "api_key_env": api_key_env(spec),
         "out_dir": out_dir,
     }
 
@@ -225,12 +226,12 @@ def bench_main(spec_path: str, *, local_url: str | None = None, tokenizer: str |
         report = _checked_result(spec_path)
         spec, name = report.spec, report.name
         proxy = _proxy(spec) if proxy_auth else None
-        redact = history.redactor([*(proxy.names if proxy else []), _api_key_env(spec) or ""])
+        redact = history.redactor([*(proxy.names if proxy else []), api_key_env(spec) or ""])
         stamp = datetime_stamp()
-        folder = history.RUNS_DIR / name
+        folder = paths.RUNS_DIR / name
         log_path = folder / f"bench-{stamp}.log"
         timeout = settings(spec)["timeout"] + TIMEOUT_MARGIN
-        key_env = _api_key_env(spec)
+        key_env = api_key_env(spec)
         if local_url and key_env and not os.environ.get(key_env):
             print(f"servespec bench: note: {key_env} is not set here, so the requests carry no "
                   "API key", file=sys.stderr)
@@ -309,11 +310,6 @@ def _checked_result(spec_path: str):
         first = errors[0].format().splitlines()[0] if errors else "it does not validate"
         raise BenchProblem(f"{spec_path} is not a valid spec ({first}); run `servespec validate`", 2)
     return result
-
-
-def _api_key_env(spec: dict) -> str | None:
-    auth = spec["serving"].get("auth") or {}
-    return auth.get("api_key_env") if auth.get("api_key_secret") else None
 
 
 def _proxy(spec: dict):

@@ -12,6 +12,7 @@ import json
 import math
 from pathlib import Path
 
+from renderer import paths
 from renderer.files import write_atomic
 
 PNG_SIZE_INCHES = (10.0, 4.0)
@@ -186,7 +187,7 @@ def _plot_metric(ax, rows: list[dict], metric: str) -> None:
 # --- next to the estimate -------------------------------------------------------------------
 
 
-def latest_results(spec_name: str, runs_dir: Path = Path("runs")) -> Path | None:
+def latest_results(spec_name: str, runs_dir: Path = paths.RUNS_DIR) -> Path | None:
     found = sorted((runs_dir / spec_name).glob("bench-*.json"))
     return found[-1] if found else None
 

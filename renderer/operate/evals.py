@@ -31,7 +31,6 @@ from renderer import paths
 from renderer.operate.bench import (
     ENV_ROOT_VAR,
     BenchProblem,
-    _api_key_env,
     _checked_spec,
     _endpoint_url,
     _proxy,
@@ -40,8 +39,10 @@ from renderer.operate.bench import (
 )
 from renderer.render.runtime_file import runtime_source
 from renderer.resolve import evals
+from renderer.resolve.deployment import api_key_env
+from renderer.runtime.eval_driver import EVAL_RESULT_MARKER
 
-MARKER = "SERVESPEC_EVAL_RESULT "  # renderer/runtime/eval_driver.py prints it
+MARKER = EVAL_RESULT_MARKER  # the line the eval function of jobs.py prints per task
 EVAL_PYTHON_VAR = "SERVESPEC_EVAL_PYTHON"  # a Python that imports the pinned sglang and openai
 TIMEOUT_MARGIN = 900  # `modal run` builds or pulls the image and schedules a container first
 
@@ -61,7 +62,7 @@ def request(spec: dict, base_url: str, tasks: list, data: dict, proxy_auth) -> d
             argv += [task.data_option, data[task.name]]
         runs.append({"name": task.name, "argv": argv, "model": evals.served_model(spec)})
     return {"base_url": base_url.rstrip("/"), "module": module["module"], "tasks": runs,
-            "header_env": header_env, "api_key_env": _api_key_env(spec), "report_dir": None}
+            "header_env": header_env, "api_key_env": api_key_env(spec), "report_dir": None}
 
 
 def data_files(spec: dict, tasks: list, given: tuple[str, ...]) -> dict:
@@ -140,9 +141,9 @@ def eval_main(spec_path: str, *, local_url: str | None = None, url: str | None =
         tasks = _runnable_tasks(spec)
         files = data_files(spec, tasks, data)
         proxy = _proxy(spec) if proxy_auth else None
-        redact = history.redactor([*(proxy.names if proxy else []), _api_key_env(spec) or ""])
+        redact = history.redactor([*(proxy.names if proxy else []), api_key_env(spec) or ""])
         stamp = datetime_stamp()
-        folder = history.RUNS_DIR / name
+        folder = paths.RUNS_DIR / name
         log_path = folder / f"eval-{stamp}.log"
         timeout = evals.settings(spec)["timeout"] + TIMEOUT_MARGIN
         if local_url:
@@ -192,7 +193,7 @@ def _runnable_tasks(spec: dict) -> list:
 
 
 def _note_missing_key(spec: dict) -> None:
-    key_env = _api_key_env(spec)
+    key_env = api_key_env(spec)
     if key_env and not os.environ.get(key_env):
         print(f"servespec eval: note: {key_env} is not set here, so the requests carry no API key",
               file=sys.stderr)

@@ -171,28 +171,15 @@ def _health(spec: dict, report: dict) -> str:
     if not report["url"]:
         return "not probed: no endpoint URL recorded by a deploy"
     from renderer.resolve import edge
+    from renderer.run.wait import probe
 
     proxy = edge.from_spec(spec)
     try:
         headers = proxy.headers() if proxy else {}
     except edge.ProxyTokenMissing as missing:
         return f"not probed: {missing}"
-    answer = probe_with_headers(report["url"] + spec["serving"]["health_path"], headers)
+    answer = probe(report["url"] + spec["serving"]["health_path"], HEALTH_TIMEOUT, headers)
     return "healthy" if answer == "200" else f"unhealthy ({answer})"
-
-
-def probe_with_headers(url: str, headers: dict) -> str:
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
-                                    timeout=HEALTH_TIMEOUT) as response:
-            return str(response.status)
-    except urllib.error.HTTPError as exc:
-        return f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        return type(getattr(exc, "reason", exc)).__name__
 
 
 def _matches_rendered(spec_name: str, deployed_at: str | None) -> dict:

@@ -115,7 +115,12 @@ def python_literal(value) -> str:
 def project_path(path: Path) -> str:
     """A spec's path as the project names it ("specs/x.yaml"), whatever the working directory,
     so that rendered headers do not change with where `make render` was run from."""
-    path = Path(path).resolve()
+    return _project_path(str(path), os.getcwd())
+
+
+@lru_cache(maxsize=1024)  # a render asks once per artifact; resolve() reads the file system
+def _project_path(name: str, cwd: str) -> str:
+    path = Path(cwd, name).resolve()
     for parent in path.parents:
         if parent.name == "specs":
             return "specs/" + path.relative_to(parent).as_posix()
@@ -182,12 +187,18 @@ def render_steps(checked: SpecReport) -> str:
     return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+@lru_cache(maxsize=1)
+def _dumper():
+    """libyaml's emitter (when PyYAML has it) writes the same text several times faster than
+    the pure-Python one, which was most of a render's time; its tag decisions are cached."""
+    from renderer.spec.load import memoized_resolve
+
+    return memoized_resolve(type("Dumper", (getattr(yaml, "CSafeDumper", yaml.SafeDumper),), {}))
+
+
 def render_resolved(checked: SpecReport) -> str:
     sources = [project_path(p) for p in checked.doc.sources]
-    # libyaml's emitter (when PyYAML has it) writes the same text several times faster than
-    # the pure-Python one, which was most of a render's time.
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    body = yaml.dump(checked.spec, Dumper=dumper, sort_keys=True, allow_unicode=True, width=100,
+    body = yaml.dump(checked.spec, Dumper=_dumper(), sort_keys=True, allow_unicode=True, width=100,
                      default_flow_style=False)
     lines = [header(source_name(checked)),
              "# The spec after merging " + " <- ".join(reversed(sources)) + ", every default filled in.",

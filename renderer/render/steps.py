@@ -202,7 +202,9 @@ def _volumes(dep: Deployment) -> dict:
         exists = {"argv": ["modal", "volume", "list", "--json"],
                   "json_has": {"field": "name", "equals": volume.name},
                   "description": f"volume {volume.name} exists"}
-        commands.append(_command(["modal", "volume", "create", volume.name], exists))
+        # `--version` (modal/cli/volume.py create) only where the spec sets one: the cache.
+        version = ["--version", str(volume.version)] if volume.version else []
+        commands.append(_command(["modal", "volume", "create", *version, volume.name], exists))
     what = " and ".join(v.role for v in dep.volumes)
     return _step("volumes", "commands",
                  f"Create the {what} volume{'s' if len(dep.volumes) > 1 else ''} if missing.",

@@ -8,7 +8,8 @@ template read the Deployment; none of them derives these again.
 
 Inputs beyond the spec are data: catalog/gpus.yaml (GPU architecture), catalog/sglang_flags.yaml
 (flag spellings per SGLang version) and catalog/model_support.yaml (weight formats, DeepGEMM
-conditions, speculative algorithms, each with its SGLang source).
+conditions, speculative algorithms, each with its SGLang source), read through
+renderer/resolve/support.py.
 
 resolve() never raises for a spec that passed the schema: where the facts or the flag table lack
 something, the Deployment says so (e.g. checkpoint_format None, an option with no flag) and the
@@ -25,6 +26,13 @@ from renderer import catalog
 from renderer.paths import JOBS_APP_SUFFIX, rendered_dir
 from renderer.resolve import caches, edge, sglang_args
 from renderer.resolve.sglang_args import Option
+from renderer.resolve.support import (
+    capability,
+    checkpoint_format,
+    deepgemm_applies,
+    quantization_flag,
+    speculative_mode,
+)
 
 DIST_INIT_PORT = 5757  # any free port on rank 0; SGLang's docs use 5000-5xxx
 SHUTDOWN_NOTICE_PORT = 5758  # rank 0 -> other ranks "shutdown began" (renderer/runtime/supervise.py)
@@ -53,6 +61,7 @@ class Volume:
     role: str  # "weights" or "cache"
     name: str
     mount: str
+    version: int | None = None  # Modal Volume version; None: Modal's default (v1)
 
 
 @dataclass(frozen=True)
@@ -234,85 +243,6 @@ class Deployment:
         return sglang_args.lines(self.arguments)
 
 
-# --- small derivations (each used by more than one field) --------------------------------------
-
-
-def capability(arch: str) -> int:
-    """"sm90" -> 90, "sm100" -> 100: compute capability x 10, as SGLang compares it."""
-    match = re.fullmatch(r"sm(\d+)[a-z]?", arch)
-    return int(match.group(1)) if match else 0
-
-
-def support() -> dict:
-    return catalog.model_support()
-
-
-def checkpoint_format(facts: dict | None) -> str | None:
-    """The weight format the checkpoint declares, as precision.weights names it: the
-    quant_method that renderer/estimate/weights.py reads from the facts (quantization_config, or the
-    legacy weights_dtype), mapped through catalog/model_support.yaml; for an unquantized
-    checkpoint its torch_dtype. None without facts; "unsupported:<method>" for a method no format
-    lists."""
-    if not facts:
-        return None
-    from renderer.facts.params import WeightsError
-    from renderer.facts.params import checkpoint_format as stored_format
-
-    try:
-        stored, _ = stored_format(facts)
-    except WeightsError:
-        stored = str((facts.get("quantization_config") or {}).get("quant_method"))
-    for name, info in support()["weight_formats"].items():
-        if stored in info["quant_methods"] or stored in (info.get("torch_dtype") or []):
-            return name
-    return f"unsupported:{stored}"
-
-
-def min_capability(fmt: str | None, on_the_fly: bool) -> int:
-    """The compute capability (x10) SGLang needs for weights in `fmt`: the quant config's
-    get_min_capability(), as catalog/quantization.yaml records it per quant_method."""
-    info = support()["weight_formats"].get(fmt or "")
-    if info is None:
-        return 0
-    table = catalog.quantization()
-    entry = (table.get("on_the_fly", {}).get(fmt) if on_the_fly
-             else table["formats"].get((info["quant_methods"] or [fmt])[0]))
-    return int((entry or {}).get("min_capability") or 0)
-
-
-def quantization_flag(spec: dict, checkpoint: str | None) -> str | None:
-    """--quantization only for on-the-fly quantization: the spec asks for a format the
-    checkpoint does not already have, and SGLang can produce it at load time. Without facts the
-    spec's word is all there is (SGLang treats a value equal to the checkpoint's as a no-op,
-    srt/configs/model_config.py)."""
-    wanted = spec["precision"].get("weights")
-    if not wanted or wanted == checkpoint:
-        return None
-    if checkpoint is not None and support()["weight_formats"].get(checkpoint, {}).get("quant_methods"):
-        return None  # a quantized checkpoint is never requantized here; SS186 reports a mismatch
-    return support()["weight_formats"].get(wanted, {}).get("on_the_fly")
-
-
-def deepgemm_applies(facts: dict | None, spec: dict, cap: int) -> bool:
-    """SGLang's own conditions (catalog model_support.yaml deepgemm): sm90+ and block-quantized
-    FP8 weights. Without facts, a spec that says fp8_e4m3 is taken to mean a block-FP8 checkpoint,
-    as servespec assumed before model facts existed."""
-    dg = support()["deepgemm"]
-    if cap < dg["min_capability"]:
-        return False
-    if not facts:
-        return spec["precision"].get("weights") == "fp8_e4m3"
-    qc = facts.get("quantization_config") or {}
-    if qc.get("quant_method") not in dg["quant_methods"]:
-        return False
-    return bool(qc.get("weight_block_size")) or not dg["needs_weight_block_size"]
-
-
-def speculative_mode(spec: dict) -> dict:
-    algorithm = spec["speculative"]["algorithm"]
-    return support()["speculative"]["algorithms"].get(algorithm, {"draft": "none", "tree": False})
-
-
 def _model_dir(spec: dict, repo: str, revision: str) -> str:
     """One folder per repository and revision inside the weights volume."""
     return f"{spec['storage']['weights']['mount']}/{repo}/{revision}"
@@ -338,7 +268,7 @@ def _cache(spec: dict, arch: str) -> Cache | None:
     if not store:
         return None
     root = caches.cache_root(store["mount"], arch, spec["engine"]["image"])
-    return Cache(Volume("cache", store["volume"], store["mount"]), root,
+    return Cache(Volume("cache", store["volume"], store["mount"], store["version"]), root,
                  tuple(caches.cache_env(root).items()))
 
 
@@ -358,11 +288,20 @@ def _deepgemm(spec: dict, arch: str, cache: Cache | None) -> DeepGemm | None:
                     total, total - min(COMPILE_TIMEOUT_MARGIN, total // 2))
 
 
-def _auth(spec: dict) -> Auth:
+def api_key_secret(spec: dict) -> str | None:
+    """The Modal Secret that holds SGLang's API key; None when SGLang checks no key."""
     auth = spec["serving"].get("auth") or {}
     unauthenticated = auth.get("allow_unauthenticated") and not auth.get("api_key_secret")
-    key_secret = None if unauthenticated else auth.get("api_key_secret")
-    key_env = auth.get("api_key_env") if key_secret else None
+    return None if unauthenticated else auth.get("api_key_secret")
+
+
+def api_key_env(spec: dict) -> str | None:
+    """The variable that carries the API key (inside the Secret, and on the client side)."""
+    return (spec["serving"].get("auth") or {}).get("api_key_env") if api_key_secret(spec) else None
+
+
+def _auth(spec: dict) -> Auth:
+    key_secret, key_env = api_key_secret(spec), api_key_env(spec)
     hf = spec["download"].get("hf_token_secret")
     return Auth(key_secret, key_env, hf, tuple(sorted({s for s in (hf, key_secret) if s})),
                 edge.from_spec(spec))

@@ -7,6 +7,7 @@ severity, reason and upstream link live in catalog/rules.yaml.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from functools import lru_cache
@@ -15,6 +16,7 @@ from pathlib import Path
 from renderer import catalog
 from renderer.errors import LoadError
 from renderer.resolve import sglang_args
+from renderer.resolve.support import kv_auto_is_fp8, speculative_mode
 from renderer.rules.registry import Hit, RuleContext, rule
 from renderer.runtime.redact import looks_secret
 from renderer.spec.load import dotted, load_file
@@ -81,10 +83,7 @@ def no_fp8_kv_with_eagle(ctx: RuleContext) -> Iterator[Hit]:
 
 @rule("SS104")
 def kv_dtype_explicit(ctx: RuleContext) -> Iterator[Hit]:
-    if ctx.spec["precision"]["kv_cache"] != "auto" or not _architecture_in(ctx, "dsa_kv_auto_fp8"):
-        return
-    floor = catalog.model_support()["model_rules"]["dsa_kv_auto_fp8"]["min_capability"]
-    if (ctx.facts or {}).get("indexer") and ctx.deployment.capability >= floor:
+    if ctx.spec["precision"]["kv_cache"] == "auto" and kv_auto_is_fp8(ctx.facts, ctx.deployment.capability):
         yield ("precision", "kv_cache"), (
             f"kv_cache 'auto' makes SGLang pick fp8_e4m3 for this DSA model on {ctx.deployment.gpu};"
             " write bf16 or fp8_e4m3"
@@ -304,11 +303,12 @@ def names_valid_for_modal(ctx: RuleContext) -> Iterator[Hit]:
 @rule("SS127")
 def own_app_name(ctx: RuleContext) -> Iterator[Hit]:
     """A spec that inherits `app` from a sibling spec would deploy over the sibling's app."""
-    source = Path(ctx.doc.position(("app",)).file)
-    here = Path(ctx.doc.position(()).file)
-    if source.resolve() != here.resolve() and source.resolve().parent == here.resolve().parent:
+    written = ctx.doc.position(("app",)).file
+    source, here = _resolved(written), _resolved(ctx.doc.position(()).file)
+    if source != here and source.parent == here.parent:
         yield ("extends",) if ("extends",) in ctx.doc.key_pos else ("app",), (
-            f"app '{ctx.spec['app']}' is inherited from {source.name}, which deploys on its own:"
+            f"app '{ctx.spec['app']}' is inherited from {Path(written).name}, which deploys"
+            " on its own:"
             " deploying this spec would replace that app; give this spec its own `app:`"
         )
 
@@ -316,13 +316,22 @@ def own_app_name(ctx: RuleContext) -> Iterator[Hit]:
 @rule("SS128")
 def app_name_unique(ctx: RuleContext) -> Iterator[Hit]:
     """Two specs in one folder that name the same app would deploy over each other."""
-    here = Path(ctx.doc.position(()).file).resolve()
-    if Path(ctx.doc.position(("app",)).file).resolve() != here:
+    here = _resolved(ctx.doc.position(()).file)
+    if _resolved(ctx.doc.position(("app",)).file) != here:
         return  # inherited: SS127 speaks for inherited names
     app = ctx.spec["app"]
     for other in _app_lines(here.parent).get(app, []):
         if other != here and _own_app(other) == app:  # the loader has the last word
             yield ("app",), f"app '{app}' is also the app of {other.name}: they would replace each other"
+
+
+def _resolved(file: str) -> Path:
+    return _resolved_in(file, os.getcwd())
+
+
+@lru_cache(maxsize=1024)  # two rules ask for the same files; resolve() reads the file system
+def _resolved_in(file: str, cwd: str) -> Path:
+    return Path(cwd, file).resolve()
 
 
 _APP_LINE = re.compile(r"^app:[ \t]*[\"']?([A-Za-z0-9._-]+)[\"']?[ \t]*(?:#.*)?$", re.MULTILINE)
@@ -377,8 +386,7 @@ def eagle_draft_tokens(ctx: RuleContext) -> Iterator[Hit]:
     """Every EAGLE-family algorithm (EAGLE, NEXTN, EAGLE3, STANDALONE: the draft-tree ones in
     catalog/model_support.yaml) goes through SGLang's _handle_eagle_family, which does this."""
     spec = ctx.spec["speculative"]
-    tree = catalog.model_support()["speculative"]["algorithms"].get(spec["algorithm"], {})
-    if tree.get("tree") and spec["eagle_topk"] == 1 \
+    if speculative_mode(ctx.spec)["tree"] and spec["eagle_topk"] == 1 \
             and spec["num_draft_tokens"] != spec["num_steps"] + 1:
         yield ("speculative", "num_draft_tokens"), (
             f"with eagle_topk 1 SGLang uses num_steps + 1 = {spec['num_steps'] + 1} draft tokens, "

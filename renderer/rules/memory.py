@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from renderer import catalog
 from renderer.estimate.core import GIB, fraction_for_tokens
+from renderer.resolve.support import speculative_mode
 from renderer.rules.registry import Hit, RuleContext, rule
 
 
@@ -84,7 +85,7 @@ def draft_has_facts(ctx: RuleContext) -> Iterator[Hit]:
     """Only when a draft model is named and the algorithm uses one (SS182 reports a draft the
     algorithm ignores)."""
     draft = (ctx.spec.get("speculative") or {}).get("draft")
-    if not draft or ctx.spec["speculative"]["algorithm"] in ("none", "NGRAM") or not ctx.facts:
+    if not draft or speculative_mode(ctx.spec)["draft"] == "none" or not ctx.facts:
         return
     if ctx.draft_facts is None:
         said = "names no facts" if not draft.get("facts") else f"facts '{draft['facts']}' do not load"

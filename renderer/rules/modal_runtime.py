@@ -51,6 +51,18 @@ def drain_on_web_server(ctx: RuleContext) -> Iterator[Hit]:
 REGION = ("hardware", "region")
 
 
+@rule("SS244")
+def cache_volume_v1(ctx: RuleContext) -> Iterator[Hit]:
+    cache = ctx.spec["storage"].get("cache")
+    if cache and cache["version"] == 1:
+        path = ("storage", "cache", "version")
+        yield (path if path in ctx.doc.value_pos else ("storage", "cache")), (
+            f"cache volume {cache['volume']} is a v1 Volume: at most 500k inodes, and each commit "
+            "slows with the file count while every replica commits kernels to it; v1 cannot be "
+            "converted: name a new volume (version 2, the default) and its caches build once"
+        )
+
+
 @rule("SS242")
 def known_compute_region(ctx: RuleContext) -> Iterator[Hit]:
     unknown = [r for r in regions.compute_regions(ctx.spec) if not regions.known(r)]

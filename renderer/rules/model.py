@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from renderer.resolve.deployment import min_capability, speculative_mode, support
+from renderer.resolve.support import min_capability, speculative_mode, support
 from renderer.rules.registry import Anchor, Hit, RuleContext, rule
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")

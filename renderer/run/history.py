@@ -20,11 +20,9 @@ from renderer import paths
 from renderer.run.problems import STOPPED
 from renderer.runtime.redact import Redactor
 
-RUNS_DIR = paths.RUNS_DIR
-
 
 def records_path(spec_name: str) -> Path:
-    return RUNS_DIR / f"{spec_name}.jsonl"
+    return paths.RUNS_DIR / f"{spec_name}.jsonl"
 
 
 def now_iso() -> str:

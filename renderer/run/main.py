@@ -28,8 +28,6 @@ from renderer.run.records import RunLog, StepResult, deploy_lock, read_records, 
 from renderer.run.wait import run_wait
 from renderer.runtime.redact import Redactor
 
-RUNS_DIR = paths.RUNS_DIR
-
 RUNNERS = {"internal:preflight": run_preflight, "internal:wait_healthy": run_wait,
            "commands": run_commands}
 
@@ -56,12 +54,12 @@ def deploy_main(spec_path: str, *, dry_run: bool = False, from_step: str | None 
         proxy_names = list((doc.get("proxy_auth") or {}).values())
         redact = Redactor.from_env(dict(os.environ), [doc.get("api_key_env") or "", *proxy_names])
         display = Display(fmt, redact)
-        records_path = RUNS_DIR / f"{Path(spec_path).stem}.jsonl"
+        records_path = paths.RUNS_DIR / f"{Path(spec_path).stem}.jsonl"
         ctx = Context(spec_path, doc, digest, display, redact, select(doc, from_step, only_step),
                       read_records(records_path))
         if dry_run:
             return dry_run_main(ctx, fmt)
-        with deploy_lock(RUNS_DIR / f"{doc['app']}.lock", display):
+        with deploy_lock(paths.RUNS_DIR / f"{doc['app']}.lock", display):
             return execute(ctx, records_path, fmt, resume=not (from_step or only_step),
                            from_step=from_step)
     except UsageProblem as problem:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -34,6 +35,29 @@ PathKey = tuple  # ("scaling", "min_replicas"), list indexes as ints
 # --- YAML 1.2 core scalar resolution -------------------------------------------------------
 
 
+def memoized_resolve(cls):
+    """Give a PyYAML resolver class a cache of its tag decisions. With no path resolvers
+    registered, the tag of a node depends on (kind, value, implicit) alone, and the same keys
+    and values recur in every spec: libyaml calls resolve() back in Python once per scalar,
+    which was a fifth of loading a spec and of writing spec.resolved.yaml."""
+    prototype = cls.__new__(cls)
+    yaml.resolver.BaseResolver.__init__(prototype)
+    uncached = cls.resolve
+
+    @lru_cache(maxsize=4096)
+    def cached(kind, value, implicit):
+        return uncached(prototype, kind, value, implicit)
+
+    def resolve(self, kind, value, implicit):
+        if self.yaml_path_resolvers or not isinstance(value, str) or len(value) > 200:
+            return uncached(self, kind, value, implicit)
+        return cached(kind, value, tuple(implicit) if isinstance(implicit, list) else implicit)
+
+    cls.resolve = resolve
+    return cls
+
+
+@memoized_resolve
 class _Resolver(yaml.resolver.BaseResolver):
     """Only the YAML 1.2 core schema's booleans, nulls and plain decimal numbers."""
 

@@ -27,8 +27,9 @@ class Document(Protocol):
 # old path -> (new path, what the old spelling meant when a value was left out)
 RENAMED: dict[tuple, tuple[tuple, dict]] = {
     # The DeepGEMM volume became the volume of every start-up cache (renderer/resolve/caches.py); under
-    # its old name its mount keeps its old default, so an old spec renders the same paths.
-    ("storage", "deepgemm"): (("storage", "cache"), {"mount": "/dg-cache"}),
+    # its old name its mount keeps its old default, so an old spec renders the same paths, and its
+    # volume its version: servespec created it v1, and Modal refuses version=2 for a v1 volume.
+    ("storage", "deepgemm"): (("storage", "cache"), {"mount": "/dg-cache", "version": 1}),
     # serving.region set both the compute region and the Server's routing region, but routing
     # takes four regions only: the compute region is hardware's now, routing serving.routing_region.
     ("serving", "region"): (("hardware", "region"), {}),
