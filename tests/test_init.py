@@ -29,8 +29,11 @@ def test_init_writes_the_scaffold_and_says_what_is_next(tmp_path):
     result = invoke("init", str(tmp_path / "repo"))
     assert result.exit_code == 0
     written = sorted(str(p.relative_to(tmp_path / "repo")) for p in (tmp_path / "repo").rglob("*")
-                     if p.is_file())
+                     if p.is_file() and p.parts[len(tmp_path.parts) + 1] != "rendered")
     assert written == sorted(init.FILES)
+    # The example is rendered too, so a fresh clone of the scaffold passes its CI.
+    assert (tmp_path / "repo" / "rendered" / "glm51-fp8-b200" / "deploy.py").is_file()
+    assert "FILL-IN" in (tmp_path / "repo" / "ci" / "servespec-requirement.txt").read_text()
     assert "make render" in result.output
     assert os.access(tmp_path / "repo" / "ci" / "sglang-parse.sh", os.X_OK)
     spec = (tmp_path / "repo" / "specs" / "glm51-fp8-b200.yaml").read_text()
@@ -99,3 +102,19 @@ def test_the_optional_ci_job_parses_every_args_file_with_the_real_parser(tmp_pat
     proc = subprocess.run(["bash", "ci/sglang-parse.sh"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 1 and "--no-such-flag" in proc.stdout
+
+
+def test_the_install_placeholder_fails_loudly_and_the_readme_has_the_checklist(tmp_path):
+    assert invoke("init", str(tmp_path)).exit_code == 0
+    proc = subprocess.run(["bash", "ci/install-servespec.sh"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 1 and "ci/servespec-requirement.txt" in proc.stderr
+    readme = (tmp_path / "README.md").read_text()
+    for item in ("Secrets", "API key", "Proxy auth token", "hf_token_secret", "make deploy SPEC="):
+        assert item in readme, item
+
+
+def test_init_writes_the_requirement_it_is_given(tmp_path):
+    req = "servespec @ git+https://example.org/servespec@v1.2.3"
+    assert invoke("init", str(tmp_path), "--servespec", req).exit_code == 0
+    assert req in (tmp_path / "ci" / "servespec-requirement.txt").read_text()

@@ -152,3 +152,22 @@ def test_an_editable_install_renders_every_spec_as_committed(tmp_path):
     where = run([venv / "bin" / "python", "-c", code], tmp_path, env).stdout.split()
     assert where == [str(ROOT / "templates"), str(ROOT / "specs" / "schema.json")]
     render_every_spec(venv / "bin" / "servespec", env, tmp_path)
+
+
+def test_the_scaffold_ci_passes_on_a_fresh_clone(installed, tmp_path):
+    """`servespec init --servespec <the wheel>` from the installed package, committed and cloned;
+    then what the scaffold's workflow runs: ci/install-servespec.sh, make validate, make verify."""
+    wheel = next((installed["home"] / "dist").glob("servespec-*.whl"))
+    env, bin_dir = installed["env"], installed["bin"]
+    repo, clone = tmp_path / "repo", tmp_path / "clone"
+    made = run([bin_dir / "servespec", "init", repo, "--servespec", wheel], tmp_path, env)
+    assert made.returncode == 0, made.stderr
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    for argv in (["git", "init", "-q"], [*git, "add", "-A"], [*git, "commit", "-qm", "scaffold"]):
+        assert run(argv, repo, env).returncode == 0
+    assert run(["git", "clone", "-q", repo, clone], tmp_path, env).returncode == 0
+    install = run(["bash", "ci/install-servespec.sh"], clone, {**env, "PYTHON": bin_dir / "python"})
+    assert install.returncode == 0, install.stderr
+    for target in ("validate", "verify"):
+        proc = run(["make", target, f"SERVESPEC={bin_dir / 'servespec'}"], clone, env)
+        assert proc.returncode == 0, (target, proc.stdout, proc.stderr)

@@ -15,6 +15,7 @@ import click
 from renderer import paths
 from renderer.cli import endpoint, report
 from renderer.cli.evals import eval_command
+from renderer.cli.init_command import init_command
 from renderer.cli.one_spec import ONE_SPEC
 from renderer.cli.size import size as size_command
 from renderer.pipeline import SpecReport, read_spec, spec_paths
@@ -345,30 +346,6 @@ def plan_alias(ctx: click.Context, specs: tuple[str, ...], fmt: str) -> None:
 main.add_command(size_command)  # `servespec size`: renderer/cli/size.py
 
 
-@main.command()
-@click.argument("directory", required=False, default=".", type=click.Path(file_okay=False))
-def init(directory: str) -> None:
-    """Scaffold a repository in DIRECTORY (default: here): an example spec with its schema and
-    model facts, a Makefile, the CI workflow and .gitignore. Never overwrites a file."""
-    from pathlib import Path
-
-    from renderer.scaffold.write import InitRefused, scaffold
-
-    try:
-        written = scaffold(Path(directory))
-    except InitRefused as refused:
-        click.echo(f"servespec init: {refused}", err=True)
-        sys.exit(1)
-    except OSError as exc:  # a folder that cannot be made or written (permissions, /proc, ...)
-        click.echo(f"servespec init: cannot write {exc.filename or directory}: "
-                   f"{exc.strerror or exc}", err=True)
-        sys.exit(1)
-    for rel in written:
-        click.echo(f"  wrote {Path(directory) / rel}", err=True)
-    enter = "" if Path(directory) == Path(".") else f"cd {directory} && "
-    click.echo(f"next: {enter}make render  (then commit specs/ and rendered/)", err=True)
-
-
 @main.command("model-facts")
 @click.argument("source")
 @click.option("--repo", default=None, metavar="ORG/NAME",
@@ -422,6 +399,7 @@ def bench(spec: str, local_url: str | None, tokenizer: str | None, url: str | No
 
 
 main.add_command(eval_command)  # renderer/cli/evals.py
+main.add_command(init_command)  # renderer/cli/init_command.py
 
 
 @main.command()
