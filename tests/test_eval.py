@@ -308,3 +308,18 @@ def test_driver_and_runner_agree_on_the_result_marker():
     from renderer.runtime import eval_driver
 
     assert eval_driver.EVAL_RESULT_MARKER == operate_evals.MARKER
+
+
+@pytest.mark.parametrize("spec_file,floor", [("examples/llama-3.1-8b-eagle3-h100.yaml", 0.80),
+                                             ("examples/qwen3-8b-l40s.yaml", 0.76)])
+def test_a_spec_without_expectations_takes_the_catalog_one_for_its_model(spec_file, floor):
+    """SGLang's own nightly run_eval thresholds (renderer/catalog/eval.yaml cites the files)."""
+    from renderer.pipeline import read_spec
+
+    spec = read_spec(ROOT / "specs" / spec_file).spec
+    (task,) = evals.tasks(spec)
+    assert task.expect.origin == "catalog" and task.expect.floor == pytest.approx(floor)
+    assert "github.com/sgl-project/sglang/blob/" in task.expect.source
+    # A model the catalog does not know gets no expectation: the score is only recorded.
+    spec["model"]["repo"] = "example-org/unknown-model"
+    assert evals.tasks(spec)[0].expect is None
