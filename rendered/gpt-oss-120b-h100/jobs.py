@@ -11,6 +11,7 @@ Functions, in the order `servespec deploy` runs them:
   download_weights  CPU only: snapshot the pinned revision into the weights volume (no-op if done).
   bench_endpoint    CPU only: SGLang's serving benchmark against the endpoint (`servespec bench`).
   eval_endpoint     CPU only: SGLang's own evaluation module against the endpoint (`servespec eval`).
+  prune_cache       CPU only: remove old image directories of the sm90 cache (`servespec prune-cache`).
 
 Runtime: ../_runtime/servespec_runtime.py (volumes, downloads, benchmark and evaluation drivers).
 """
@@ -155,3 +156,23 @@ def eval_endpoint(request: str) -> None:
     from servespec_runtime import run_eval_request
 
     run_eval_request(json.loads(request))
+
+
+# --- prune: `servespec prune-cache` (renderer/operate/prune.py) --------------------------------------
+# Each image adds a directory under /cache/<arch>/ and nothing removes the old ones; this
+# removes the sm90 directories other than the current image's (/cache/sm90/sglang_v0.5.23-cu129-amd64).
+CACHE_ARCH = "sm90"
+CACHE_IMAGE_KEY = "sglang_v0.5.23-cu129-amd64"
+
+
+@app.function(image=download_image, volumes={CACHE_MOUNT: cache_volume}, timeout=3600)
+def prune_cache(dry_run: bool = False) -> None:
+    """Remove the old image directories of the sm90 cache (with --dry-run: list them and their sizes)."""
+    from servespec_runtime import commit_volumes, prune_caches
+
+    cache_volume.reload()
+    results = prune_caches(CACHE_MOUNT, CACHE_ARCH, CACHE_IMAGE_KEY, dry_run=dry_run)
+    if dry_run or not any(removed for _, _, removed in results):
+        return
+    if commit_volumes({CACHE_VOLUME: cache_volume}, "after pruning"):
+        raise SystemExit(1)  # the removal is not persisted; the log line above says why

@@ -17,6 +17,7 @@ from renderer.cli import endpoint, report
 from renderer.cli.evals import eval_command
 from renderer.cli.init_command import init_command
 from renderer.cli.one_spec import ONE_SPEC
+from renderer.cli.prune import prune_cache
 from renderer.cli.size import size as size_command
 from renderer.pipeline import SpecReport, read_spec, spec_paths
 
@@ -459,6 +460,7 @@ def history(spec: str, fmt: str) -> None:
 
 
 main.add_command(endpoint.url)
+main.add_command(prune_cache)  # renderer/cli/prune.py
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -12,4 +12,4 @@ To add a module: write it here and name it in MODULES after the modules it impor
 """
 
 # The joined file's order: every module after the ones it imports.
-MODULES = ("redact", "supervise", "container", "bench_driver", "eval_driver")
+MODULES = ("redact", "supervise", "container", "cache_prune", "bench_driver", "eval_driver")
