@@ -2,7 +2,7 @@
 relative to the spec file that sets the field (renderer/facts/generate.py writes them).
 
 A facts file that does not load is reported as findings (SS126) at the facts file's own line and
-at the spec's field; the rest of the pipeline then runs without facts.
+at the spec's field; a file that does not exist, once, at the field; the rest of the pipeline then runs without facts.
 """
 
 from __future__ import annotations
@@ -31,8 +31,15 @@ def load_facts(doc: Document, spec: dict) -> Facts:
     loaded = Facts()
     ref = spec["model"].get("facts")
     if ref:
+        path = doc.file_dir(("model", "facts")) / ref
+        if not path.is_file():  # one finding, at the field: the file has no position to point at
+            loaded.findings.append(Finding(
+                doc.position(("model", "facts")), "model.facts",
+                f"model facts file '{ref}' does not exist: write it with"
+                f" `servespec model-facts SOURCE -o {path}`", "SS126", Severity.ERROR))
+            return _load_draft(doc, spec, loaded)
         try:
-            loaded.model_doc = facts_file(doc.file_dir(("model", "facts")) / ref)
+            loaded.model_doc = facts_file(path)
             loaded.model = loaded.model_doc.data
         except LoadError as exc:
             # The facts file's own position is the useful one; also point at the field naming it.
@@ -43,6 +50,10 @@ def load_facts(doc: Document, spec: dict) -> Facts:
             loaded.findings.append(Finding(doc.position(("model", "facts")), "model.facts",
                                            f"cannot use model facts '{ref}': {why}", "SS126",
                                            Severity.ERROR))
+    return _load_draft(doc, spec, loaded)
+
+
+def _load_draft(doc: Document, spec: dict, loaded: Facts) -> Facts:
     draft_ref = ((spec.get("speculative") or {}).get("draft") or {}).get("facts")
     if draft_ref:
         try:  # the speculative rules (SS160) say when a draft's facts are unusable
