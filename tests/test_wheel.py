@@ -94,14 +94,17 @@ def test_init_validate_render_estimate_from_an_empty_folder(installed, tmp_path)
 
 
 def test_the_ci_workflow_installs_the_package_and_its_steps_pass(installed, tmp_path):
-    """Every step of the scaffolded workflow's main job, run here; the install step installs the
-    released package (no checkout of servespec's source anywhere)."""
+    """Every step of the scaffolded workflow's main job after its install step, run here with the
+    wheel's servespec; a hand edit in rendered/ then fails the verify step."""
     env = installed["env"]
     assert run([installed["bin"] / "servespec", "init", tmp_path], tmp_path, env).returncode == 0
     workflow = yaml.safe_load((tmp_path / ".github/workflows/servespec.yml").read_text())
-    assert workflow["env"]["SERVESPEC"] == f"servespec=={__version__}"
+    # The install step reads ci/servespec-requirement.txt (test_the_scaffold_ci_passes_on_a_fresh_clone
+    # runs it); here servespec is already installed from the wheel.
     steps = [s["run"] for s in workflow["jobs"]["verify"]["steps"] if "run" in s]
-    assert steps[0] == 'python -m pip install "$SERVESPEC"'
+    assert steps[0] == "bash ci/install-servespec.sh"
+    env = {**env, **workflow["env"]}  # the workflow's SERVESPEC: the servespec on PATH
+    assert workflow["jobs"]["sglang-parser"]["steps"][-2]["run"] == steps[0]
     assert workflow["jobs"]["sglang-parser"]["steps"][-1]["run"] == "bash ci/sglang-parse.sh"
     assert "if" in workflow["jobs"]["sglang-parser"], "the parser job must stay optional"
     run([installed["bin"] / "servespec", "render"], tmp_path, env)
