@@ -6,7 +6,10 @@ BIN := $(VENV)/bin
 # deploy / bench-endpoint: SPEC=specs/x.yaml; left out, only a repository of one spec deploys it.
 SPEC ?=
 # SGLang versions whose real argument parsers check the rendered flags (see tools/sglang-env.sh).
-SGLANG_VERSIONS ?= 0.5.23 0.5.10
+SGLANG_VERSIONS ?= 0.5.23 0.5.10 0.5.16
+# Versions whose own resolution code resolves the rendered argvs (tools/sglang-resolve-requirements/;
+# 0.5.16, the GPU check's release, has no resolve overlay and is checked by its parser alone).
+RESOLVE_SGLANG_VERSIONS ?= 0.5.23 0.5.10
 # SGLang versions whose own serving benchmark and evaluation module run locally
 # (tools/sglang-bench-env.sh, tools/sglang-overlay-env.sh eval).
 BENCH_SGLANG_VERSIONS ?= 0.5.23
@@ -23,12 +26,12 @@ $(VENV)/.dev: $(VENV)/.core
 	@$(PIP) -e '.[dev]' 2> >(grep -v "^WARNING: Location" >&2)
 	@touch $@
 
-.PHONY: render resolved validate verify check estimate plan test test-no-envs lint deploy bench bench-size bench-resolution bench-endpoint eval-endpoint envs clean
+.PHONY: render resolved validate verify check estimate plan test test-no-envs lint deploy bench bench-size bench-resolution bench-endpoint eval-endpoint envs gpu-check clean
 render: $(VENV)/.core ## Render every specs/*.yaml into rendered/<name>/
 	@$(BIN)/servespec render
 
 resolved: $(VENV)/.core ## rendered/<name>/sglang.resolved.json: each argv resolved by the pinned SGLang's own code
-	@for v in $(SGLANG_VERSIONS); do bash tools/sglang-overlay-env.sh resolve $$v; done
+	@for v in $(RESOLVE_SGLANG_VERSIONS); do bash tools/sglang-overlay-env.sh resolve $$v; done
 	@$(BIN)/servespec render --resolve
 
 validate: $(VENV)/.core ## Schema + rule checks of every spec
@@ -46,7 +49,7 @@ plan: estimate ## Old name of estimate, kept for one release
 
 envs: $(VENV)/.dev ## The real SGLang parsers and the local OpenAI-compatible test server
 	@for v in $(SGLANG_VERSIONS); do bash tools/sglang-env.sh $$v; done
-	@for v in $(SGLANG_VERSIONS); do bash tools/sglang-overlay-env.sh resolve $$v; done
+	@for v in $(RESOLVE_SGLANG_VERSIONS); do bash tools/sglang-overlay-env.sh resolve $$v; done
 	@for v in $(BENCH_SGLANG_VERSIONS); do bash tools/sglang-bench-env.sh $$v; done
 	@for v in $(BENCH_SGLANG_VERSIONS); do bash tools/sglang-overlay-env.sh eval $$v; done
 	@bash tools/smoke-server-env.sh
@@ -77,6 +80,9 @@ bench-size: $(VENV)/.core ## A full `servespec size` sweep per model, against on
 
 bench-resolution: $(VENV)/.dev ## SGLang's own resolution of every shipped spec, against one process per spec
 	@$(BIN)/python bench/resolution.py
+
+gpu-check: $(VENV)/.dev ## Build and stage the GPU check; print its one command for the GPU machine (docs/gpu-check.md)
+	@bash tools/gpu-check
 
 clean:
 	rm -rf $(VENV) .cache

@@ -46,3 +46,28 @@ def test_without_a_cache_volume_every_cold_start_is_a_miss():
     with_ = cold_start("tests/fixtures/rules/SS192-pass.yaml")
     assert without["hit"] == pytest.approx(without["miss"])
     assert with_["hit"] < with_["miss"] == pytest.approx(without["miss"])
+
+
+def test_measured_figures_replace_assumptions_only_for_the_measured_gpu_model_and_version():
+    """catalog/coldstart.yaml's measured entries (the GPU check on an H200) hold for the tiny
+    model with SGLang 0.5.16 on an H200; every other spec keeps the labelled assumptions."""
+    from renderer import catalog
+
+    tiny = {p["name"]: p for p in cold_start("specs/examples/tiny-qwen3-h200.yaml")["phases"]}
+    entries = {e["caches"]: e for e in catalog.coldstart()["measured"]
+               if e["model"] == "servespec/tiny-qwen3-reasoner"}
+    hit, miss = entries["hit"], entries["miss"]
+    assert {n: p["basis"] for n, p in tiny.items()} == {
+        "volume_read": "documented", "engine_init": "measured", "graph_capture": "measured",
+        "autotune_and_jit": "measured"}
+    assert tiny["graph_capture"]["seconds"] == round(hit["phases"]["graph_capture"])
+    assert tiny["engine_init"]["seconds"] + tiny["graph_capture"]["seconds"] == pytest.approx(
+        hit["start_to_healthy"], abs=1)
+    assert tiny["autotune_and_jit"]["seconds"] == round(miss["start_to_healthy"]
+                                                        - hit["start_to_healthy"])
+    assert "measured on" in tiny["engine_init"]["source"]
+    # The same GPU with another model: assumptions, as before.
+    glm = cold_start("specs/glm51-fp8-h200.yaml")["phases"]
+    assert {p["basis"] for p in glm if p["name"] != "volume_read"} == {"assumed"}
+    assert catalog.coldstart()["phases"]["engine_init"]["seconds"] == next(
+        p["seconds"] for p in glm if p["name"] == "engine_init")

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_cli
 
+from renderer import catalog
 from renderer.pipeline import read_spec, spec_paths
 from renderer.render import sglang_resolution
 from renderer.resolve import sglang_resolved
@@ -182,7 +183,13 @@ def answers(resolve_env, tmp_path_factory) -> dict:
 
 
 def test_every_shipped_spec_resolves_to_its_committed_artifact(answers):
+    """Every spec whose release has a resolution entry (catalog/sglang_resolution.yaml); the GPU
+    check's spec pins 0.5.16, which has none: its argv is checked by 0.5.16's parser alone."""
     for spec in SPECS:
+        if spec.stem == "tiny-qwen3-h200":
+            assert "0.5.16" not in catalog.sglang_resolution()["versions"]
+            assert not (ROOT / "rendered" / spec.stem / sglang_resolved.ARTIFACT).exists()
+            continue
         text = answers[spec.stem]
         assert isinstance(text, str), f"{spec.stem}: {text}"
         on_disk = (ROOT / "rendered" / spec.stem / sglang_resolved.ARTIFACT).read_text()

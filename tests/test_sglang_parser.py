@@ -191,7 +191,9 @@ def test_table_deprecated_flags_are_reported(version, sglang_env, tmp_path):
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_choices_the_parser_leaves_open_are_checked_by_sglang(version, sglang_env):
-    """choice_notes mark choices read from SGLang's own resolver; check them with that resolver."""
+    """choice_notes mark choices read from SGLang's own resolver; check them with that resolver:
+    its alias hook first (NEXTN becomes EAGLE there in 0.5.16, inside from_string in 0.5.23:
+    srt/arg_groups/speculative_hook.py _resolve_speculative_algorithm_alias), then from_string."""
     notes = TABLE["versions"][version].get("choice_notes", {})
     for key in notes:
         if key != "speculative_algorithm":
@@ -200,7 +202,10 @@ def test_choices_the_parser_leaves_open_are_checked_by_sglang(version, sglang_en
         code = (
             "import json, sys\n"
             "from sglang.srt.speculative.spec_info import SpeculativeAlgorithm as S\n"
-            "ok = {c: S.from_string(c).name != 'NONE' for c in json.loads(sys.argv[1])}\n"
+            "from sglang.srt.arg_groups.speculative_hook import (\n"
+            "    _resolve_speculative_algorithm_alias as alias)\n"
+            "ok = {c: S.from_string(alias(c, None)).name != 'NONE'\n"
+            "      for c in json.loads(sys.argv[1])}\n"
             "try:\n    S.from_string('NOT_AN_ALGORITHM'); bogus = 'accepted'\n"
             "except ValueError as e:\n    bogus = str(e)\n"
             "print(json.dumps({'ok': ok, 'bogus': bogus}))\n")

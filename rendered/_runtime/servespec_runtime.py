@@ -111,7 +111,7 @@ def redact_argv(argv: Sequence[str], secrets: Iterable[str | None]) -> list[str]
 #   * waits for its /health endpoint, failing at once if it crashes meanwhile;
 #   * exits the container if it dies later (not when the container is shutting down), so Modal
 #     starts a replacement instead of routing traffic to a container with no server in it;
-#   * passes SIGTERM on to the server's whole process group on shutdown;
+#   * on shutdown, SIGTERMs the server (SGLang drains), then what of its group outlives it;
 #   * shuts a multi-node replica down in order: rank 0 tells the other ranks that shutdown
 #     began (their exit is then expected), drains, and its shutdown broadcast stops the others.
 #
@@ -122,9 +122,8 @@ SUPERVISOR_LOG_PREFIX = "[supervise] "
 SERVER_LOG_PREFIX = "[sglang] "
 # One /health request may take this long; a stalled probe must not hide a crash for long.
 HEALTH_PROBE_TIMEOUT_SECONDS = 5.0
-# How long to let the log thread catch up before reporting a dead server, so the
-# server's last words (usually a traceback) reach the dashboard first. Bounded,
-# because worker processes that outlive the server keep the pipe open.
+# How long to let the log thread catch up before reporting a dead server, so its last words
+# (usually a traceback) reach the dashboard first. Bounded: workers that outlive it keep the pipe.
 LOG_DRAIN_SECONDS = 5.0
 # Multi-node: what rank 0 sends the other ranks when shutdown begins, and how long one
 # notice may take. A non-zero rank waits the same grace period rank 0 drains in (its
@@ -264,10 +263,9 @@ def build_argv(base_args: Sequence[str], api_key_env: str | None) -> list[str]:
 # --- Logging -----------------------------------------------------------------
 
 
-# What writing a line to stdout can raise: a broken pipe (OSError), a closed
-# stream (ValueError), or a print interrupted by our SIGTERM handler printing on
-# the same thread (RuntimeError "reentrant call"). Losing that one line is
-# better than stopping the code that logs it.
+# What writing a line to stdout can raise: a broken pipe (OSError), a closed stream (ValueError),
+# or a print interrupted by our SIGTERM handler printing on the same thread (RuntimeError
+# "reentrant call"). Losing that one line is better than stopping the code that logs it.
 OUTPUT_ERRORS = (OSError, ValueError, RuntimeError)
 
 
@@ -317,8 +315,7 @@ def start(argv: Sequence[str], env: dict[str, str] | None = None) -> subprocess.
     `env` replaces the whole environment of the server; by default it inherits ours.
     """
     child_env = dict(os.environ if env is None else env)
-    # A Python server block-buffers stdout into a pipe; without this its log lines
-    # would reach the dashboard late, or never if it crashes.
+    # A Python server block-buffers stdout into a pipe: its lines would come late, or never.
     child_env.setdefault("PYTHONUNBUFFERED", "1")
     return subprocess.Popen(
         list(argv),
@@ -327,8 +324,7 @@ def start(argv: Sequence[str], env: dict[str, str] | None = None) -> subprocess.
         stdout=subprocess.PIPE,
         # One pipe keeps stdout and stderr in order and needs only one reader thread.
         stderr=subprocess.STDOUT,
-        # Its own group lets us signal the server together with the worker
-        # processes it spawns (SGLang starts one per GPU).
+        # Its own group: the worker processes it spawns (one per GPU) can be stopped with it.
         start_new_session=True,
     )
 
@@ -387,19 +383,23 @@ def _wait_at_most(process: subprocess.Popen, seconds: float) -> bool:
 
 
 def stop_process_group(process: subprocess.Popen, grace_seconds: float) -> None:
-    """SIGTERM the server's process group, wait up to `grace_seconds`, then SIGKILL it."""
+    """SIGTERM the server alone, give it `grace_seconds` to drain, SIGTERM what of its group
+    outlived it, SIGKILL the rest at the deadline. SGLang drains on SIGTERM and then stops its
+    scheduler and detokenizer itself (sglang 0.5.16 srt/managers/tokenizer_manager.py
+    sigterm_watchdog); they have no SIGTERM handler, so a group SIGTERM would cut every request
+    in flight (seen on an H200: docs/gpu-check.md)."""
     deadline = time.monotonic() + grace_seconds
-    _signal_group(process, signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(process.pid, signal.SIGTERM)
     _wait_at_most(process, grace_seconds)
-    # The grace period covers the whole group: worker processes may still be
-    # shutting down for a moment after the server itself has exited.
+    if _group_is_running(process):  # workers that outlived the server: within the same grace
+        _signal_group(process, signal.SIGTERM)
     while _group_is_running(process) and time.monotonic() < deadline:
         time.sleep(0.05)
     if _group_is_running(process):
         log(f"server processes still running {grace_seconds:g}s after SIGTERM; sending SIGKILL")
         _signal_group(process, signal.SIGKILL)
-    # Bounded, because this may run in a signal handler that interrupted
-    # another wait() on the same process.
+    # Bounded: this may run in a signal handler that interrupted another wait() on it.
     _wait_at_most(process, KILL_WAIT_SECONDS)
 
 
@@ -407,8 +407,7 @@ def stop_process_group(process: subprocess.Popen, grace_seconds: float) -> None:
 
 
 def _is_healthy(url: str, timeout: float) -> bool:
-    # No proxies: an HTTP_PROXY variable in the image must not capture a request
-    # meant for our own container.
+    # No proxies: an HTTP_PROXY in the image must not capture a request meant for us.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(url, timeout=timeout) as response:

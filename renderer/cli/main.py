@@ -268,6 +268,10 @@ def _report_orphans(root, seen) -> bool:
 @click.option("--reasoning/--no-reasoning", "expect_reasoning", default=False,
               help="Require reasoning_content (set when the spec has a reasoning parser).")
 @click.option("--tools/--no-tools", "expect_tools", default=True, help="Require a tool call.")
+@click.option("--tool-choice", type=click.Choice(["named", "auto"]), default="named",
+              show_default=True,
+              help="named: force the smoke tool (SGLang needs a grammar backend for that); "
+                   "auto: the model decides.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds per request.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--proxy-auth/--no-proxy-auth", default=True, show_default=True,
@@ -278,7 +282,7 @@ def _report_orphans(root, seen) -> bool:
 @click.option("--proxy-token-secret-env", default="MODAL_PROXY_TOKEN_SECRET", show_default=True,
               help="Environment variable holding the proxy token secret (ws-...; never printed).")
 def smoke(url: str, api_key_env: str, model: str | None, expect_reasoning: bool,
-          expect_tools: bool, timeout: float, fmt: str, proxy_auth: bool,
+          expect_tools: bool, tool_choice: str, timeout: float, fmt: str, proxy_auth: bool,
           proxy_token_id_env: str, proxy_token_secret_env: str) -> None:
     """Check a live OpenAI-compatible endpoint: health, models, streamed chat, tools, reasoning."""
     from renderer.operate.smoke import main as smoke_main
@@ -286,7 +290,8 @@ def smoke(url: str, api_key_env: str, model: str | None, expect_reasoning: bool,
 
     proxy = ProxyAuth(proxy_token_id_env, proxy_token_secret_env) if proxy_auth else None
     sys.exit(smoke_main(url, api_key_env, model, expect_reasoning, expect_tools,
-                        "json" if fmt == "json" else "table", timeout=timeout, proxy=proxy))
+                        "json" if fmt == "json" else "table", timeout=timeout, proxy=proxy,
+                        tool_choice=tool_choice))
 
 
 @main.command()

@@ -417,7 +417,8 @@ def _cost_and_cold_start(spec: dict, facts: dict, usd_per_gpu_second: float, dep
     read_s = read / (rate * GB)
     # The phases and their sources: renderer/estimate/coldstart.py (h8); the hit case is the estimate.
     # Whether DeepGEMM runs and whether a cache volume keeps its kernels: the resolved deployment.
-    phases = coldstart.phases(read, deployment.deepgemm_runs)
+    subject = coldstart.Subject(hw["gpu"], spec["model"]["repo"], spec["engine"]["version"])
+    phases = coldstart.phases(read, deployment.deepgemm_runs, subject)
     # Without a cache volume (storage.cache) every cold start is a cache miss (rule SS192).
     engine_s = coldstart.total(phases, cache_hit=deployment.cache is not None) - read_s
     return {

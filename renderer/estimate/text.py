@@ -72,6 +72,7 @@ def _money_rows(est: Estimate) -> list[tuple[str, str]]:
             else f">= {_minutes(est.cold_start_s)} at every start (no cache volume): ")
     cold = (lead + ", ".join(
                 f"{p['name'].replace('_', ' ')} {_minutes(p['seconds'])}"
+                + f" [{p.get('basis', 'assumed')}]"
                 + (" (miss only)" if p["on_cache_miss_only"] else "")
                 for p in est.cold_start_phases)
             + " (sources: servespec estimate --format json)")

@@ -243,13 +243,14 @@ def run_smoke(
     api_key_env: str = DEFAULT_API_KEY_ENV,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     proxy_headers: dict[str, str] | None = None,
+    tool_choice: str = "named",
 ) -> SmokeReport:
     """Run the smoke checks against `base_url` and return the report.
 
     `base_url` is the server root or its `/v1` base. `api_key` is the key's value (None or ""
     for no key); `api_key_env` only names where it came from, for messages. `timeout` bounds
     each request, in seconds. `proxy_headers` (Modal-Key/Modal-Secret, renderer/resolve/edge.py) go on
-    every request, the health check's and the SDK's.
+    every request, the health check's and the SDK's; `tool_choice`: smoke_checks.TOOL_CHOICES.
 
     Raises SmokeUsageError for a malformed URL and SmokeUnavailable when `openai` is missing;
     every problem with the server itself becomes a failed check instead.
@@ -285,7 +286,7 @@ def run_smoke(
             record.skip(LATER[1:], "skipped: needs a model from the models check")
             return report
         wanted = {"chat_stream": True, "tool_call": expect_tools, "reasoning": expect_reasoning}
-        _request_checks(record, client, report.model, max_tokens, wanted)
+        _request_checks(record, client, report.model, max_tokens, wanted, tool_choice)
     finally:
         close = getattr(client, "close", None)
         if callable(close):
@@ -337,7 +338,7 @@ def _check_models(record: _Recorder, client: Any, model: str | None) -> str | No
 
 
 def _request_checks(record: _Recorder, client: Any, model: str, max_tokens: int,
-                    wanted: dict[str, bool]) -> None:
+                    wanted: dict[str, bool], tool_choice: str = "named") -> None:
     """chat_stream, tool_call, reasoning: each failure is its own, the next still runs."""
     for name, run_check in (("chat_stream", chat_stream), ("tool_call", tool_call),
                             ("reasoning", reasoning)):
@@ -346,7 +347,10 @@ def _request_checks(record: _Recorder, client: Any, model: str, max_tokens: int,
             continue
         start = time.perf_counter()
         try:
-            run_check(client, model, start, max_tokens, record)
+            if run_check is tool_call:
+                tool_call(client, model, start, max_tokens, record, tool_choice)
+            else:
+                run_check(client, model, start, max_tokens, record)
         except Exception as exc:  # noqa: BLE001 - any error fails this check, not the run
             record(name, start, False, record.describe(exc))
 
@@ -389,6 +393,7 @@ def main(
     out: TextIO | None = None,
     err: TextIO | None = None,
     proxy: ProxyAuth | None = None,
+    tool_choice: str = "named",
 ) -> int:
     """The CLI's entry point for `servespec smoke` (click-free).
 
@@ -413,7 +418,8 @@ def main(
             raise SmokeUsageError(str(missing)) from None
         report = run_smoke(url, api_key=api_key, model=model or None,
                            expect_reasoning=expect_reasoning, expect_tools=expect_tools,
-                           timeout=timeout, api_key_env=env_name, proxy_headers=proxy_headers)
+                           timeout=timeout, api_key_env=env_name, proxy_headers=proxy_headers,
+                           tool_choice=tool_choice)
     except SmokeError as exc:
         print(f"servespec smoke: {redact(str(exc))}", file=err)
         return 2

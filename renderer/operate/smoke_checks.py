@@ -26,6 +26,11 @@ SMOKE_TOOL = {
     },
 }
 SMOKE_TOOL_CHOICE = {"type": "function", "function": {"name": SMOKE_TOOL_NAME}}
+# `--tool-choice`: "named" forces the smoke tool (SGLang enforces a named tool_choice with a
+# grammar, so its server needs a grammar backend: sglang 0.5.16 srt/entrypoints/openai/
+# serving_chat.py); "auto" lets the model decide, which only a model that calls tools on its
+# own passes.
+TOOL_CHOICES = {"named": SMOKE_TOOL_CHOICE, "auto": "auto"}
 
 # Where OpenAI-compatible servers put the thinking text: SGLang and most others use
 # `reasoning_content`; some newer servers name it `reasoning`.
@@ -150,9 +155,10 @@ def first_choice_message(response: Any) -> tuple[Any, Any]:
     return getattr(choices[0], "message", None), getattr(choices[0], "finish_reason", None)
 
 
-def tool_call(client: Any, model: str, start: float, max_tokens: int, record: Any) -> None:
+def tool_call(client: Any, model: str, start: float, max_tokens: int, record: Any,
+              tool_choice: str = "named") -> None:
     message, finish_reason = ask(client, model, TOOL_PROMPT, max_tokens, tools=[SMOKE_TOOL],
-                                  tool_choice=SMOKE_TOOL_CHOICE)
+                                  tool_choice=TOOL_CHOICES[tool_choice])
     if message is None:
         record("tool_call", start, False, "response has no choices")
         return
