@@ -104,8 +104,10 @@ def rules(fmt: str) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print errors and the summary line only.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
               help="json: every spec's findings and what was rendered, on stdout.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Processes that check and render (default: one per core from 48 specs on).")
 def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias: bool,
-           strict: bool, resolve_engine: bool, quiet: bool, fmt: str) -> None:
+           strict: bool, resolve_engine: bool, quiet: bool, fmt: str, jobs: int | None) -> None:
     """Render SPECS (default: every specs/*.yaml) into OUT/<spec-name>/: one line per spec and a
     summary; errors in full, warnings counted (`servespec validate` lists them)."""
     from pathlib import Path
@@ -114,28 +116,21 @@ def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias:
         click.echo("render --check is deprecated: use `servespec render --verify`", err=True)
         verify_only = True
 
+    from functools import partial
+
     from renderer.render import artifacts as stage
+    from renderer.render import batch
 
     root = Path(out_dir)
-    failed = False
     seen: dict[str, Path] = {}  # rendered/<name> -> the spec that wrote it in this run
     run = report.Run(quiet=quiet or fmt == "json")
-    results: list[SpecReport] = []
-    rendered: list[SpecReport] = []
-    for path in _paths_or_fail(specs):
-        result = read_spec(path)
-        results.append(result)
-        run.echo(result, warnings=False) if fmt == "text" else run.count(result)
-        refusal = _not_rendered(result, path, root, seen, strict)
-        if refusal:
-            run.line(refusal, always=True)
-            failed = True
-            continue
-        ok = _write_or_verify(stage, result, root, verify_only, run,
-                              note_resolution=not resolve_engine)
-        failed = not ok or failed
-        if ok and not verify_only:
-            rendered.append(result)
+    note_resolution = not resolve_engine or verify_only
+    job = batch.Job(strict, describe=estimate_summary,
+                    stale=partial(_stale_resolution, root=root) if note_resolution else None)
+    # --resolve hands the full reports to SGLang's resolution: those stay in this process.
+    outcomes = batch.outcomes(_paths_or_fail(specs), job, 1 if resolve_engine else jobs)
+    failed, results, rendered = _render_each(outcomes, stage, root, verify_only, strict, fmt,
+                                             run, seen)
     failed = _render_runtime(stage, root, verify_only, run) or failed
     if resolve_engine and not verify_only:
         failed = _resolve(rendered, root) or failed
@@ -146,6 +141,27 @@ def render(specs: tuple[str, ...], out_dir: str, verify_only: bool, check_alias:
     else:
         click.echo(run.summary("render", run.render_tail(verify_only), listed=True), err=True)
     sys.exit(1 if failed else 0)
+
+
+def _render_each(outcomes, stage, root, verify_only: bool, strict: bool, fmt: str,
+                 run: report.Run, seen: dict) -> tuple[bool, list, list]:
+    """Print and write (or verify) each spec's outcome in order: (any failed, every report,
+    the reports rendered)."""
+    failed, results, rendered = False, [], []
+    for outcome in outcomes:
+        result = outcome.report
+        results.append(result)
+        run.echo(result, warnings=False) if fmt == "text" else run.count(result)
+        refusal = _not_rendered(result, result.path, root, seen, strict)
+        if refusal:
+            run.line(refusal, always=True)
+            failed = True
+            continue
+        ok = _write_or_verify(stage, outcome, root, verify_only, run)
+        failed = not ok or failed
+        if ok and not verify_only:
+            rendered.append(result)
+    return failed, results, rendered
 
 
 def _not_rendered(result: SpecReport, path, root, seen: dict, strict: bool) -> str:
@@ -164,35 +180,35 @@ def _not_rendered(result: SpecReport, path, root, seen: dict, strict: bool) -> s
     return ""
 
 
-def _write_or_verify(stage, result: SpecReport, root, verify_only: bool, run: report.Run,
-                     note_resolution: bool) -> bool:
-    """Render one checked spec into OUT/<name>/ (or diff it there); False on a failure."""
-    try:
-        files = stage.render_files(result)
-    except stage.RenderError as error:
-        run.line(f"{error} (not rendered; earlier artifacts kept)", always=True)
+def _write_or_verify(stage, outcome, root, verify_only: bool, run: report.Run) -> bool:
+    """Write one rendered spec into OUT/<name>/ (or diff it there); False on a failure."""
+    result = outcome.report
+    if outcome.files is None:
+        run.line(f"{outcome.error} (not rendered; earlier artifacts kept)", always=True)
         return False
     target = root / result.name
     if verify_only:
-        stale = _report_stale(stage.diff_files(target, files), target, str(result.path))
-        return not (_report_stale_resolution(result, root) or stale)
-    changed = stage.write_files(target, files)
+        stale = _report_stale(stage.diff_files(target, outcome.files), target, str(result.path))
+        _echo_stale_resolution(outcome)
+        return not (outcome.stale or stale)
+    changed = stage.write_files(target, outcome.files)
     run.rendered(result, changed)
     state = f"wrote {', '.join(changed)}" if changed else "unchanged"
-    run.line(f"{target}: {state}{report.warning_count(result)} | {estimate_summary(result)}")
-    if note_resolution:  # a note, not a failure: `make resolved` needs the SGLang env
-        _report_stale_resolution(result, root)
+    run.line(f"{target}: {state}{report.warning_count(result)} | {outcome.description}")
+    _echo_stale_resolution(outcome)  # a note, not a failure: `make resolved` needs the SGLang env
     return True
 
 
-def _report_stale_resolution(result: SpecReport, root) -> bool:
-    """Say when OUT/<name>/sglang.resolved.json no longer describes the spec; True when so."""
+def _echo_stale_resolution(outcome) -> None:
+    if outcome.stale:
+        click.echo(outcome.stale, err=True)
+
+
+def _stale_resolution(result: SpecReport, root) -> str | None:
+    """Why OUT/<name>/sglang.resolved.json no longer describes the spec; None when it does."""
     from renderer.render import sglang_resolution
 
-    stale = sglang_resolution.verify(result, root)
-    if stale:
-        click.echo(stale, err=True)
-    return bool(stale)
+    return sglang_resolution.verify(result, root)
 
 
 def _resolve(reports: list[SpecReport], root) -> bool:

@@ -26,11 +26,10 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from renderer import paths
 from renderer.files import write_atomic
 from renderer.pipeline import SpecReport
+from renderer.render import emit
 from renderer.resolve import bench, evals
 
 TEMPLATES = paths.TEMPLATES
@@ -184,22 +183,12 @@ def render_steps(checked: SpecReport) -> str:
     steps = build_steps(checked.deployment, source_name(checked))
     payload = {"_generated": header(source_name(checked), comment="").replace("\n", "").strip()}
     payload.update(steps)
-    return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-@lru_cache(maxsize=1)
-def _dumper():
-    """libyaml's emitter (when PyYAML has it) writes the same text several times faster than
-    the pure-Python one, which was most of a render's time; its tag decisions are cached."""
-    from renderer.spec.load import memoized_resolve
-
-    return memoized_resolve(type("Dumper", (getattr(yaml, "CSafeDumper", yaml.SafeDumper),), {}))
+    return emit.json_text(payload) + "\n"
 
 
 def render_resolved(checked: SpecReport) -> str:
     sources = [project_path(p) for p in checked.doc.sources]
-    body = yaml.dump(checked.spec, Dumper=_dumper(), sort_keys=True, allow_unicode=True, width=100,
-                     default_flow_style=False)
+    body = emit.yaml_text(checked.spec)
     lines = [header(source_name(checked)),
              "# The spec after merging " + " <- ".join(reversed(sources)) + ", every default filled in.",
              body.rstrip("\n")]

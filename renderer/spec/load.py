@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -38,20 +37,27 @@ PathKey = tuple  # ("scaling", "min_replicas"), list indexes as ints
 def memoized_resolve(cls):
     """Give a PyYAML resolver class a cache of its tag decisions. With no path resolvers
     registered, the tag of a node depends on (kind, value, implicit) alone, and the same keys
-    and values recur in every spec: libyaml calls resolve() back in Python once per scalar,
-    which was a fifth of loading a spec and of writing spec.resolved.yaml."""
+    and values recur in every spec: libyaml calls resolve() back in Python once per scalar
+    (twice when writing), which was a fifth of loading a spec and of writing
+    spec.resolved.yaml. A plain dict, not functools.lru_cache: the call itself is the cost."""
     prototype = cls.__new__(cls)
     yaml.resolver.BaseResolver.__init__(prototype)
     uncached = cls.resolve
-
-    @lru_cache(maxsize=4096)
-    def cached(kind, value, implicit):
-        return uncached(prototype, kind, value, implicit)
+    cache: dict = {}
 
     def resolve(self, kind, value, implicit):
-        if self.yaml_path_resolvers or not isinstance(value, str) or len(value) > 200:
+        try:
+            return cache[kind, value, implicit]
+        except KeyError:
+            pass
+        except TypeError:  # a list of flags (the pure-Python parser): not a dict key
             return uncached(self, kind, value, implicit)
-        return cached(kind, value, tuple(implicit) if isinstance(implicit, list) else implicit)
+        if self.yaml_path_resolvers:
+            return uncached(self, kind, value, implicit)
+        tag = uncached(prototype, kind, value, implicit)
+        if len(cache) < 8192 and (value is None or len(value) <= 200):
+            cache[kind, value, implicit] = tag
+        return tag
 
     cls.resolve = resolve
     return cls
