@@ -19,6 +19,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from renderer import catalog, paths
@@ -95,10 +96,22 @@ def inputs(doc: Document, spec: dict, deployment) -> Inputs | str:
             "models": {k: str(v) for k, v in configs.items()}, "gpu": gpu_request(deployment),
             "env": dict(deployment.image_env), "fields": wanted["fields"],
             "volatile": wanted["volatile"]}
-    hashed = {**case, "models": {k: _sha256(v.read_bytes()) for k, v in configs.items()},
-              "sglang": version, "harness": [_sha256(p.read_bytes()) for p in HARNESS]}
+    hashed = {**case, "models": {k: file_digest(v) for k, v in configs.items()},
+              "sglang": version, "harness": [file_digest(p) for p in HARNESS]}
     digest = _sha256(json.dumps(hashed, sort_keys=True).encode())
     return Inputs(version, case, {k: _project(v) for k, v in configs.items()}, digest)
+
+
+def file_digest(path: Path) -> str:
+    """The sha256 of a file's content, read once per content: every spec of a model names
+    the same config.json, and every spec the same harness files."""
+    stat = Path(path).stat()
+    return _file_digest(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=256)
+def _file_digest(path: str, mtime_ns: int, size: int) -> str:
+    return _sha256(Path(path).read_bytes())
 
 
 def _sha256(data: bytes) -> str:

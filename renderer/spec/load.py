@@ -106,7 +106,9 @@ else:
             _Resolver.__init__(self)
 
 
+_STR = "tag:yaml.org,2002:str"
 _COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+_tuple_new = tuple.__new__
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:bool",
@@ -239,7 +241,8 @@ class _Builder:
         self.nodes = 0
 
     def pos(self, node: yaml.Node) -> Position:
-        return Position(self.name, node.start_mark.line + 1, node.start_mark.column + 1)
+        mark = node.start_mark  # tuple.__new__: one per key and value, the namedtuple call costs
+        return _tuple_new(Position, (self.name, mark.line + 1, mark.column + 1))
 
     def error(self, node: yaml.Node, path: PathKey, message: str, rule: str = "yaml") -> None:
         self.findings.append(Finding(self.pos(node), dotted(path), message, rule))
@@ -251,14 +254,15 @@ class _Builder:
         if len(path) > MAX_DEPTH:
             raise _fail(self.name, f"nested deeper than {MAX_DEPTH} levels", *self._lc(node), "yaml")
         self.value_pos[path] = self.pos(node)
-        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _COLLECTION_TAGS:
+        kind = type(node)
+        if kind is yaml.ScalarNode:
+            return self._scalar(node, path)
+        if node.tag not in _COLLECTION_TAGS:
             self.error(node, path, f"YAML tag {node.tag!r} is not supported in a spec")
             return None
-        if isinstance(node, yaml.MappingNode):
+        if kind is yaml.MappingNode:
             return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
-        return self._scalar(node, path)
+        return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
 
     def _lc(self, node: yaml.Node) -> tuple[int, int]:
         return node.start_mark.line + 1, node.start_mark.column + 1
@@ -266,15 +270,9 @@ class _Builder:
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict:
         out: dict = {}
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge" or (
-                isinstance(key_node, yaml.ScalarNode) and key_node.value == "<<" and not key_node.style
-            ):
-                self.error(key_node, path, "merge keys ('<<') are not supported; use 'extends:'")
-                continue
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
-                shown = getattr(key_node, "value", "?")
-                shown = shown if isinstance(shown, str) else type(key_node).__name__
-                self.error(key_node, path, f"key {shown!r} is not a string; quote it")
+            plain_key = type(key_node) is yaml.ScalarNode and key_node.tag == _STR
+            if not plain_key or (key_node.value == "<<" and not key_node.style):
+                self._bad_key(key_node, path)
                 continue
             key = key_node.value
             child = path + (key,)
@@ -291,6 +289,16 @@ class _Builder:
             self.key_pos[child] = self.pos(key_node)
             out[key] = self.build(value_node, child)
         return out
+
+    def _bad_key(self, key_node: yaml.Node, path: PathKey) -> None:
+        if key_node.tag == "tag:yaml.org,2002:merge" or (
+            isinstance(key_node, yaml.ScalarNode) and key_node.value == "<<" and not key_node.style
+        ):
+            self.error(key_node, path, "merge keys ('<<') are not supported; use 'extends:'")
+            return
+        shown = getattr(key_node, "value", "?")
+        shown = shown if isinstance(shown, str) else type(key_node).__name__
+        self.error(key_node, path, f"key {shown!r} is not a string; quote it")
 
     def _scalar(self, node: yaml.ScalarNode, path: PathKey):
         tag, text = node.tag, node.value
