@@ -5,11 +5,13 @@ file against a JSON Schema. It only checks the schema; servespec validate also r
 catalog, and servespec render also writes four artifacts. Both are timed as fresh processes,
 the way a user or CI runs them: interpreter start-up and imports count.
 
-Prints, per command, the fastest wall time of RUNS fresh processes (the machine may be shared:
-other load only ever adds time, so the minimum is the figure that repeats), the median, and
-the CPU time (user + system) of the fastest run beside it; then the ratio of the fastest wall
-times to the peer's and the floor the issues set:
+Prints, per command, the fastest wall time of RUNS fresh processes, the commands taking turns
+(the machine may be shared: other load only ever adds time, so the minimum is the figure that
+repeats), the median, and the CPU time (user + system) of the fastest run beside it; then the
+ratio of the fastest wall times to the peer's and the floor the issues set:
   validate <= 0.45x check-jsonschema, render <= 0.6x check-jsonschema, 500 specs in < 1.5 s.
+The 500 specs go through renderer/render/batch.py as `servespec render` runs them (over the
+machine's cores), and through one process beside it.
 """
 
 from __future__ import annotations
@@ -53,19 +55,26 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def wall(argv: list[str], runs: int = RUNS) -> Timing:
-    """`runs` fresh processes, after two warm-up runs (page cache, the user cache of parsed
-    catalogs, compiled templates and the compiled schema)."""
-    samples = []
+def _one(argv: list[str]) -> tuple[float, float]:
+    cpu, start = _children_cpu(), time.perf_counter()
+    proc = subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    elapsed, used = time.perf_counter() - start, _children_cpu() - cpu
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.decode()[-500:]}")
+    return elapsed, used
+
+
+def walls(commands: list[list[str]], runs: int = RUNS) -> list[Timing]:
+    """`runs` fresh processes of each command, after two warm-up rounds (page cache, the user
+    cache of parsed catalogs, compiled templates and the compiled schema). The commands take
+    turns, one run each per round, so a slow spell of a shared machine slows them all alike."""
+    samples: list[list[tuple[float, float]]] = [[] for _ in commands]
     for i in range(runs + 2):
-        cpu, start = _children_cpu(), time.perf_counter()
-        proc = subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
-        elapsed, used = time.perf_counter() - start, _children_cpu() - cpu
-        if proc.returncode != 0:
-            raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.decode()[-500:]}")
-        if i >= 2:
-            samples.append((elapsed, used))
-    return Timing(samples)
+        for argv, out in zip(commands, samples):
+            sample = _one(argv)
+            if i >= 2:
+                out.append(sample)
+    return [Timing(s) for s in samples]
 
 
 def bulk_specs(tmp: str, count: int) -> list[Path]:
@@ -97,20 +106,21 @@ def bulk_render(paths: list[Path], workers: int | None) -> None:
         assert outcome.files, [f.format() for f in outcome.report.findings] or outcome.error
 
 
-def bulk_timing(workers: int | None, count: int = 500,
-                repeats: int = int(os.environ.get("BENCH_BULK_RUNS", "3"))) -> Timing:
-    """bulk_render `repeats` times in this process, after one warm-up; CPU time includes the
-    worker processes'."""
-    samples = []
+def bulk_timings(count: int = 500, repeats: int = int(os.environ.get("BENCH_BULK_RUNS", "5"))
+                 ) -> tuple[Timing, Timing]:
+    """bulk_render over the cores the command would use, and in one process, taking turns
+    `repeats` times after a warm-up; CPU time includes the worker processes'."""
+    samples: dict[int | None, list] = {None: [], 1: []}
     with tempfile.TemporaryDirectory() as tmp:
         paths = bulk_specs(tmp, count)
         bulk_render(paths[:20], 1)  # imports, catalogs, compiled templates and schema
         for _ in range(repeats):
-            cpu, start = time.process_time() + _children_cpu(), time.perf_counter()
-            bulk_render(paths, workers)
-            samples.append((time.perf_counter() - start,
+            for workers, out in samples.items():
+                cpu, start = time.process_time() + _children_cpu(), time.perf_counter()
+                bulk_render(paths, workers)
+                out.append((time.perf_counter() - start,
                             time.process_time() + _children_cpu() - cpu))
-    return Timing(samples)
+    return Timing(samples[None]), Timing(samples[1])
 
 
 FLOORS = {"validate": 0.45, "render": 0.6, "bulk": 1.5}
@@ -121,8 +131,8 @@ def main() -> int:
     validate = [str(BIN / "servespec"), "validate", SPEC]
     with tempfile.TemporaryDirectory() as out:
         render = [str(BIN / "servespec"), "render", SPEC, "--out", out]
-        peer_t, validate_t, render_t = wall(peer), wall(validate), wall(render)
-    bulk, single = bulk_timing(None), bulk_timing(1)
+        peer_t, validate_t, render_t = walls([peer, validate, render])
+    bulk, single = bulk_timings()
     rows = [
         ("check-jsonschema (peer, schema only)", peer_t, None),
         ("servespec validate (schema + rules)", validate_t, FLOORS["validate"]),

@@ -56,6 +56,7 @@ def _environment():
         keep_trailing_newline=True,
         autoescape=False,  # the output is Python, where every value goes through |py
         bytecode_cache=_bytecode_cache(),
+        auto_reload=False,  # the templates do not change while a command runs: no stat per use
     )
     env.filters["py"] = python_literal
     return env

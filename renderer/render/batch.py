@@ -16,10 +16,8 @@ needs of them is computed in the worker (`describe`, `stale`).
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -55,9 +53,12 @@ def outcomes(paths: list[Path], job: Job = Job(), workers: int | None = None) ->
     available, when there are at least PARALLEL_FROM specs; 1: this process only)."""
     paths = [Path(p) for p in paths]
     count = workers or (available_cores() if len(paths) >= PARALLEL_FROM else 1)
-    if count <= 1 or len(paths) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if count <= 1 or len(paths) < 2 or not hasattr(os, "fork"):
         yield from (_outcome(p, job) for p in paths)
         return
+    import multiprocessing  # here: a few specs, the usual case, need neither
+    from concurrent.futures import ProcessPoolExecutor
+
     yield _outcome(paths[0], job)  # loads what the workers then inherit instead of reloading
     rest = paths[1:]
     tasks = [rest[i:i + SPECS_PER_TASK] for i in range(0, len(rest), SPECS_PER_TASK)]

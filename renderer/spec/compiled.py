@@ -56,11 +56,14 @@ class _NeverInstance:
     """Stands in for decimal.Decimal in the compiled function's isinstance checks."""
 
 
-def is_valid(data) -> bool:
+def is_valid(data, whole_float: bool | None = None) -> bool:
     """True when the schema accepts `data` as validate.py's jsonschema would; False when it
-    does not, or when only jsonschema can tell."""
+    does not, or when only jsonschema can tell. `whole_float`: whether data holds a float
+    like 2.0 (None: look)."""
     check = _function()
-    if check is None or _has_whole_float(data):
+    if whole_float is None:
+        whole_float = _has_whole_float(data)
+    if check is None or whole_float:
         return False
     try:
         check(data)

@@ -132,6 +132,9 @@ class Document:
     raw: dict[PathKey, str] = field(default_factory=dict)  # source text of plain scalars
     sources: list[Path] = field(default_factory=list)  # this file and its bases, child first
     renamed: list = field(default_factory=list)  # renames.Renamed: old spellings it used
+    # whether a file wrote a whole number as a float (2.0), which the compiled schema cannot
+    # tell from an integer (renderer/spec/compiled.py); None: not known, look at the data
+    whole_float: bool | None = None
 
     @property
     def name(self) -> str:
@@ -239,6 +242,7 @@ class _Builder:
         self.key_pos: dict[PathKey, Position] = {}
         self.raw: dict[PathKey, str] = {}
         self.nodes = 0
+        self.whole_float = False
 
     def pos(self, node: yaml.Node) -> Position:
         mark = node.start_mark  # tuple.__new__: one per key and value, the namedtuple call costs
@@ -314,7 +318,9 @@ class _Builder:
         if tag == "tag:yaml.org,2002:int":
             return int(text)
         if tag == "tag:yaml.org,2002:float":
-            return float(text)
+            value = float(text)
+            self.whole_float = self.whole_float or value.is_integer()
+            return value
         return text
 
 
@@ -336,7 +342,8 @@ def load_file(path: Path) -> Document:
     data = builder.build(node)
     if builder.findings:
         raise LoadError(sorted(builder.findings, key=Finding.sort_key))
-    return Document(path, data, builder.value_pos, builder.key_pos, builder.raw, [path])
+    return Document(path, data, builder.value_pos, builder.key_pos, builder.raw, [path],
+                    whole_float=builder.whole_float)
 
 
 # --- extends ---------------------------------------------------------------------------------
@@ -368,7 +375,9 @@ def load(path: Path | str, _chain: tuple[Path, ...] = ()) -> Document:
 def _merge(base: Document, child: Document) -> Document:
     """Child values win; mappings merge key by key; positions follow the value they describe."""
     merged = Document(child.path, {}, sources=child.sources + base.sources,
-                      renamed=child.renamed + base.renamed)
+                      renamed=child.renamed + base.renamed,
+                      whole_float=None if None in (child.whole_float, base.whole_float)
+                      else child.whole_float or base.whole_float)
     merged.value_pos[()] = child.value_pos[()]
     for table, source in ((merged.value_pos, child.value_pos), (merged.key_pos, child.key_pos)):
         if ("extends",) in source:  # gone from the data, still the line rules point at

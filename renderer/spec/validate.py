@@ -61,7 +61,7 @@ def _validator():
 def validate(doc: Document) -> list[Finding]:
     """Every schema finding of the document, sorted by position. A document the compiled schema
     accepts has none (renderer/spec/compiled.py); jsonschema is imported only to report."""
-    if compiled.is_valid(doc.data):
+    if compiled.is_valid(doc.data, doc.whole_float):
         return []
     findings: list[Finding] = []
     for error in _validator().iter_errors(doc.data):
