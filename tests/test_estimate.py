@@ -444,3 +444,25 @@ def test_kv_bytes_per_token_equal_sglangs_own(sglang_python, config):
     differences = {f"{gpu} {kv} {backend} TP{tp} EAGLE={eagle}": o - t
                    for (gpu, kv, backend, tp, eagle), o, t in zip(CROSS_CHECK_CASES, ours, theirs)}
     assert ours == theirs, f"ours - SGLang's, bytes per token: {differences}"
+
+
+def test_estimate_cli_prints_findings_like_validate(spec_dir):
+    # Through the real command: each finding as `file:line:col: error: field: msg [ID]`, a rule's
+    # hint once per run however many specs have it, and one summary line counting every finding.
+    from conftest import run_cli
+
+    text = (spec_dir / "specs" / "glm51-fp8-b200.yaml").read_text()
+    assert "gpu: B200" in text
+    small = text.replace("gpu: B200", "gpu: L4", 1)
+    for name in ("a", "b"):  # an app of its own each (SS128)
+        (spec_dir / "specs" / f"{name}.yaml").write_text(small.replace("\napp: ", f"\napp: {name}-", 1))
+    proc = run_cli("estimate", "specs/a.yaml", "specs/b.yaml", cwd=spec_dir)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.splitlines()
+    errors = [ln for ln in lines if ": error: hardware.gpu: " in ln]
+    assert [ln.split(":")[0] for ln in errors] == ["specs/a.yaml", "specs/b.yaml"], proc.stderr
+    assert all(ln.endswith("[SS130]") for ln in errors)
+    assert sum(ln.startswith("    hint [SS130]: ") for ln in lines) == 1, proc.stderr
+    assert lines[-1].startswith("estimate: 2 specs, 2 errors, "), proc.stderr
+    assert "SS113" not in proc.stderr  # warnings that are not the estimate's subject: counted only
+    assert "weights per GPU" in proc.stdout

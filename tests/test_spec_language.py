@@ -330,3 +330,34 @@ def test_a_valid_spec_is_checked_without_importing_jsonschema(spec_dir):
         out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
                              text=True, cwd=ROOT, timeout=60, check=True).stdout.split()
         assert " ".join(out) == expected, (path, out)
+
+
+DRAFT_SPEC = "specs/examples/llama-3.1-8b-eagle3-h100.yaml"
+
+
+@pytest.mark.parametrize("content, says", [
+    (None, ("draft facts file 'models/nope.yaml' does not exist: write it with `servespec"
+            " model-facts SOURCE -o specs/models/nope.yaml`")),
+    ("num_hidden_layers: [\n", "cannot use draft facts 'models/nope.yaml': "),
+])
+def test_draft_facts_that_do_not_load_are_one_error_at_the_field(spec_dir, content, says):
+    # One cause, one finding at speculative.draft.facts (SS126), saying why; not a second, vaguer
+    # SS160 at speculative.draft as well.
+    text = (ROOT / DRAFT_SPEC).read_text()
+    assert "facts: ../models/eagle3-llama-3.1-8b.yaml" in text
+    text = text.replace("facts: ../models/eagle3-llama-3.1-8b.yaml", "facts: models/nope.yaml")
+    text = text.replace("facts: ../models/", "facts: models/")
+    target = "llama-3.1-8b-instruct.yaml"
+    (spec_dir / "specs" / "models" / target).write_text((ROOT / "specs/models" / target).read_text())
+    if content is not None:
+        (spec_dir / "specs" / "models" / "nope.yaml").write_text(content)
+    spec = spec_dir / "specs" / "draft.yaml"
+    spec.write_text(text)
+    proc = run_cli("validate", str(spec), cwd=spec_dir)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    line = line_of(spec, "facts: models/nope.yaml")
+    at_field = [ln for ln in proc.stderr.splitlines() if f"draft.yaml:{line}:" in ln]
+    assert len(at_field) == 1, proc.stderr
+    assert f": error: speculative.draft.facts: {says}" in at_field[0], proc.stderr
+    assert at_field[0].endswith("[SS126]")
+    assert "SS160" not in proc.stderr, proc.stderr

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from renderer.errors import Severity
+from renderer.cli.report import Run
 from renderer.pipeline import SpecReport, read_spec, spec_paths
 
 MEMORY_RULES = ("SS130", "SS131", "SS132", "SS160")  # shown by estimate even as warnings: they are its subject
@@ -52,14 +52,13 @@ def estimate_main(spec_paths_arg: list[str], fmt: str) -> int:
         } for r, est, why in results]}
         print(json.dumps(payload, indent=2, sort_keys=True))
         return 1 if failed else 0
-    blocks = []
+    run, blocks = Run(), []
     for r, est, why in results:
-        shown = [f for f in r.findings if f.severity is Severity.ERROR or f.rule in MEMORY_RULES]
-        for finding in shown:
-            print(finding.format(), file=sys.stderr)
+        run.echo(r, warnings=MEMORY_RULES)  # errors, and the warnings that are the estimate's subject
         blocks.append(format_table(str(r.path), est) + measured_text(r.name, est)
                       if est is not None else f"{r.path}\n  cannot estimate: {why}")
     print("\n\n".join(blocks))
+    print(run.summary("estimate", listed=True), file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -42,9 +42,10 @@ class Run:
             else:
                 self.warnings += 1
 
-    def echo(self, result: SpecReport, warnings: bool = True) -> None:
+    def echo(self, result: SpecReport, warnings: bool | tuple[str, ...] = True) -> None:
         """Print a spec's findings not printed yet (errors always; warnings unless quiet or
-        not wanted; acknowledged warnings only in json), then count them."""
+        not wanted, or only those of the rules named; acknowledged warnings only in json),
+        then count them."""
         for finding in result.findings:
             if _key(finding) in self.shown or not self._wanted(finding, warnings):
                 continue
@@ -54,9 +55,11 @@ class Run:
                 click.echo(f"    hint [{finding.rule}]: {finding.hint}", err=True)
         self.count(result)
 
-    def _wanted(self, finding: Finding, warnings: bool) -> bool:
+    def _wanted(self, finding: Finding, warnings: bool | tuple[str, ...]) -> bool:
         if finding.severity is Severity.ERROR:
             return True
+        if isinstance(warnings, tuple):
+            warnings = finding.rule in warnings
         return warnings and not self.quiet and not finding.acknowledged
 
     def line(self, text: str, always: bool = False) -> None:

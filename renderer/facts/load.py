@@ -2,7 +2,8 @@
 relative to the spec file that sets the field (renderer/facts/generate.py writes them).
 
 A facts file that does not load is reported as findings (SS126) at the facts file's own line and
-at the spec's field; a file that does not exist, once, at the field; the rest of the pipeline then runs without facts.
+at the spec's field; a file that does not exist, once, at the field; the same for the draft's facts.
+The rest of the pipeline then runs without those facts.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from renderer.errors import Finding, LoadError, Severity
 from renderer.spec.load import Document, load_file
 
+MODEL_FACTS = ("model", "facts")
 DRAFT_FACTS = ("speculative", "draft", "facts")
 
 
@@ -29,38 +31,37 @@ class Facts:
 
 def load_facts(doc: Document, spec: dict) -> Facts:
     loaded = Facts()
-    ref = spec["model"].get("facts")
-    if ref:
-        path = doc.file_dir(("model", "facts")) / ref
-        if not path.is_file():  # one finding, at the field: the file has no position to point at
-            loaded.findings.append(Finding(
-                doc.position(("model", "facts")), "model.facts",
-                f"model facts file '{ref}' does not exist: write it with"
-                f" `servespec model-facts SOURCE -o {path}`", "SS126", Severity.ERROR))
-            return _load_draft(doc, spec, loaded)
-        try:
-            loaded.model_doc = facts_file(path)
-            loaded.model = loaded.model_doc.data
-        except LoadError as exc:
-            # The facts file's own position is the useful one; also point at the field naming it.
-            # Findings sort by file, so the facts file's own lines may print after this one: say
-            # what went wrong here too rather than "see above".
-            loaded.findings.extend(exc.findings)
-            why = exc.findings[0].message if exc.findings else str(exc)
-            loaded.findings.append(Finding(doc.position(("model", "facts")), "model.facts",
-                                           f"cannot use model facts '{ref}': {why}", "SS126",
-                                           Severity.ERROR))
-    return _load_draft(doc, spec, loaded)
-
-
-def _load_draft(doc: Document, spec: dict, loaded: Facts) -> Facts:
-    draft_ref = ((spec.get("speculative") or {}).get("draft") or {}).get("facts")
-    if draft_ref:
-        try:  # the speculative rules (SS160) say when a draft's facts are unusable
-            loaded.draft = facts_file(doc.file_dir(DRAFT_FACTS) / draft_ref).data
-        except LoadError:
-            loaded.draft = None
+    if ref := spec["model"].get("facts"):
+        loaded.model_doc = _facts_at(doc, MODEL_FACTS, ref, "model facts", loaded.findings)
+        loaded.model = loaded.model_doc.data if loaded.model_doc else None
+    if ref := ((spec.get("speculative") or {}).get("draft") or {}).get("facts"):
+        draft = _facts_at(doc, DRAFT_FACTS, ref, "draft facts", loaded.findings)
+        loaded.draft = draft.data if draft else None
     return loaded
+
+
+def _facts_at(doc: Document, where: tuple[str, ...], ref: str, what: str,
+              findings: list[Finding]) -> Document | None:
+    """The facts file `ref` at the spec's field `where`, or None with findings (SS126) saying why."""
+    field_name = ".".join(where)
+    path = doc.file_dir(where) / ref
+    if not path.is_file():  # one finding, at the field: the file has no position to point at
+        findings.append(Finding(
+            doc.position(where), field_name,
+            f"{what} file '{ref}' does not exist: write it with"
+            f" `servespec model-facts SOURCE -o {path}`", "SS126", Severity.ERROR))
+        return None
+    try:
+        return facts_file(path)
+    except LoadError as exc:
+        # The facts file's own position is the useful one; also point at the field naming it.
+        # Findings sort by file, so the facts file's own lines may print after this one: say
+        # what went wrong here too rather than "see above".
+        findings.extend(exc.findings)
+        why = exc.findings[0].message if exc.findings else str(exc)
+        findings.append(Finding(doc.position(where), field_name,
+                                f"cannot use {what} '{ref}': {why}", "SS126", Severity.ERROR))
+        return None
 
 
 def facts_file(path: Path) -> Document:

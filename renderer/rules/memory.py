@@ -83,12 +83,11 @@ def activation_headroom(ctx: RuleContext) -> Iterator[Hit]:
 @rule("SS160")
 def draft_has_facts(ctx: RuleContext) -> Iterator[Hit]:
     """Only when a draft model is named and the algorithm uses one (SS182 reports a draft the
-    algorithm ignores)."""
+    algorithm ignores), and names no facts file (SS126 reports one that is missing or broken)."""
     draft = (ctx.spec.get("speculative") or {}).get("draft")
     if not draft or speculative_mode(ctx.spec)["draft"] == "none" or not ctx.facts:
         return
-    if ctx.draft_facts is None:
-        said = "names no facts" if not draft.get("facts") else f"facts '{draft['facts']}' do not load"
+    if not draft.get("facts"):  # a named file that does not load is SS126's, at that field
         yield ("speculative", "draft"), (
-            f"draft {draft.get('repo')} {said}: its weights and KV are left out of the estimate;"
-            " write them with `servespec model-facts` and set speculative.draft.facts")
+            f"draft {draft.get('repo')} names no facts: its weights and KV are left out of the"
+            " estimate; write them with `servespec model-facts` and set speculative.draft.facts")
