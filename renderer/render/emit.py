@@ -6,6 +6,7 @@ most of its time there)."""
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 from json.encoder import encode_basestring
 
@@ -58,7 +59,139 @@ def _node(value, seen: dict) -> yaml.Node:
 def yaml_text(data: dict) -> str:
     """`data` as yaml.safe_dump(data, sort_keys=True, allow_unicode=True, width=100,
     default_flow_style=False) writes it."""
+    text = block_yaml(data)
+    if text is not None:
+        return text
     return yaml.serialize(_node(data, {}), Dumper=_dumper(), allow_unicode=True, width=100)
+
+
+# --- the common case, written here -----------------------------------------------------------
+# A spec is short keys and values of a few safe characters on lines that fit: for those the
+# emitter's choice is fixed (plain, or single-quoted where YAML 1.1 would read another type),
+# and lines are joined here several times faster than libyaml's emitter and its callbacks
+# into Python. Anything else (non-ASCII, quotes, breaks, '#', ': ', a line that would fold, a
+# list met twice) goes to the emitter whole; tests/test_emit.py holds both to PyYAML's text.
+
+WIDTH = 100  # PyYAML's best_width for width=100: a plain or quoted scalar folds past it
+_PRINTABLE = re.compile(r"[ -~]+")  # ASCII: no breaks, tabs or characters the emitter escapes
+_QUOTED_FIRST = frozenset("#,[]{}&*!|>'\"%@`")  # an indicator first: the emitter quotes
+_tags: dict[str, bool] = {}
+
+
+class _Emitter(Exception):
+    """The value needs the real emitter."""
+
+
+def _reads_as_str(text: str) -> bool:
+    """Whether YAML 1.1 (what PyYAML writes and reads) takes `text` unquoted as a string."""
+    try:
+        return _tags[text]
+    except KeyError:
+        pass
+    tag = yaml.resolver.Resolver().resolve(yaml.ScalarNode, text, (True, False))
+    if len(_tags) < 8192:
+        _tags[text] = tag == _STR
+    return tag == _STR
+
+
+def _text(value, column: int, indent: int | None) -> str:
+    """A scalar as it is written starting at `column`, its continuation lines at `indent`
+    (None: a key, which stays on its line)."""
+    kind = type(value)
+    if kind is str:
+        if (not _PRINTABLE.fullmatch(value) or ": " in value or " #" in value
+                or value[-1] in ": " or value[0] == " " or value.startswith(("---", "..."))
+                or (value[0] in "-?:" and value[1:2] in ("", " "))):
+            raise _Emitter
+        if value[0] in _QUOTED_FIRST or not _reads_as_str(value):
+            text = "'" + value.replace("'", "''") + "'"
+        else:
+            text = value
+        if indent is None or column + len(text) <= WIDTH or " " not in text:
+            return text  # a key is never folded
+        if "  " in value:
+            raise _Emitter
+        return _fold(text, column, indent)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    if kind is float:
+        return _FLOATS.represent_float(value).value
+    raise _Emitter
+
+
+def _fold(text: str, column: int, indent: int) -> str:
+    """Break at single spaces once a line has passed WIDTH, as the emitter folds a plain or
+    single-quoted scalar (libyaml's yaml_emitter_write_plain / write_single_quoted)."""
+    words = text.split(" ")
+    pieces, column = [words[0]], column + len(words[0])
+    for word in words[1:]:
+        if column > WIDTH:
+            pieces.append("\n" + " " * indent + word)
+            column = indent + len(word)
+        else:
+            pieces.append(" " + word)
+            column += 1 + len(word)
+    return "".join(pieces)
+
+
+def _mapping(data: dict, indent: int, out: list, seen: set) -> None:
+    pad = " " * indent
+    for key, value in sorted(data.items()):
+        if type(key) is not str or len(key) > 80:
+            raise _Emitter
+        head = pad + _text(key, indent, None) + ":"
+        kind = type(value)
+        if (kind is dict or kind is list) and value:
+            if id(value) in seen:
+                raise _Emitter  # an alias
+            seen.add(id(value))
+            out.append(head)
+            (_mapping if kind is dict else _sequence)(value, indent + 2 * (kind is dict), out, seen)
+        else:
+            out.append(f"{head} {_leaf(value, len(head) + 1, indent + 2, seen)}")
+
+
+def _sequence(data: list, indent: int, out: list, seen: set) -> None:
+    pad, bullet = " " * indent, " " * indent + "- "
+    for value in data:
+        kind = type(value)
+        if (kind is dict or kind is list) and value:
+            if id(value) in seen:
+                raise _Emitter
+            seen.add(id(value))
+            start = len(out)
+            (_mapping if kind is dict else _sequence)(value, indent + 2, out, seen)
+            out[start] = bullet + out[start][indent + 2:]  # the first entry shares the dash's line
+        else:
+            out.append(pad + "- " + _leaf(value, indent + 2, indent + 2, seen))
+
+
+def _leaf(value, column: int, indent: int, seen: set) -> str:
+    kind = type(value)
+    if kind is dict or kind is list:  # empty: flow style, as the emitter writes it
+        if id(value) in seen:
+            raise _Emitter
+        seen.add(id(value))
+        return "{}" if kind is dict else "[]"
+    return _text(value, column, indent)
+
+
+def block_yaml(data) -> str | None:
+    """`data` as yaml_text writes it, when every value is of the common kind; else None."""
+    if type(data) is not dict:
+        return None
+    if not data:
+        return "{}\n"
+    out: list[str] = []
+    try:
+        _mapping(data, 0, out, {id(data)})
+    except _Emitter:
+        return None
+    return "\n".join(out) + "\n"
 
 
 
