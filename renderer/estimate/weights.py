@@ -35,7 +35,7 @@ def part_bytes(facts: dict, gpu_format: dict | None = None,
     the unquantized parts in (ModelConfig.dtype; the checkpoint's own when not given)."""
     modelled = sum(stored_part_bytes(facts).values())
     scale = int(facts["checkpoint_bytes"]) / modelled if facts.get("checkpoint_bytes") else 1.0
-    held = stored_part_bytes({**facts, "torch_dtype": dtype} if dtype else facts, gpu_format)
+    held = stored_part_bytes(facts, gpu_format, dtype)
     return {p: n * scale for p, n in held.items()}
 
 

@@ -91,7 +91,23 @@ def layer_params(facts: dict) -> dict[str, int]:
 
 def model_params(facts: dict) -> dict[str, int]:
     """Parameters per part: the decoder layers' parts, embed, lm_head and the MTP layers (one
-    decoder layer each, plus the eh_proj that mixes the hidden state in)."""
+    decoder layer each, plus the eh_proj that mixes the hidden state in). Counted once per facts
+    object: a facts file is loaded once and read-only (renderer/facts/load.py), and every spec
+    naming it asks again, several times (checking 500 specs counted the same model 3,000 times)."""
+    held = _counted.get(id(facts))
+    if held is not None and held[0] is facts:
+        return dict(held[1])
+    parts = _count_params(facts)
+    if len(_counted) >= 64:
+        _counted.clear()
+    _counted[id(facts)] = (facts, parts)  # the facts kept alive, so the id stays theirs
+    return dict(parts)
+
+
+_counted: dict[int, tuple[dict, dict[str, int]]] = {}
+
+
+def _count_params(facts: dict) -> dict[str, int]:
     h, vocab = need_int(facts, "hidden_size"), need_int(facts, "vocab_size")
     parts = layer_params(facts)
     layers = need_int(facts, "num_hidden_layers")
@@ -129,11 +145,14 @@ def bytes_per_param(row: dict, part: str, dtype_bytes: int) -> float:
     return per
 
 
-def stored_part_bytes(facts: dict, row: dict | None = None) -> dict[str, float]:
-    """Bytes of each part in format `row` (default: the checkpoint's own), from the parameter
-    counts alone: not scaled to the checkpoint's real size."""
-    row = row or checkpoint_format(facts)[1]
-    dtype_bytes = DTYPE_BYTES.get(facts.get("torch_dtype") or "bf16", 2)
+def stored_part_bytes(facts: dict, row: dict | None = None,
+                      dtype: str | None = None) -> dict[str, float]:
+    """Bytes of each part in format `row` (default: the checkpoint's own), the unquantized parts
+    in `dtype` (default: the checkpoint's torch_dtype), from the parameter counts alone: not
+    scaled to the checkpoint's real size."""
+    if row is None:
+        row = checkpoint_format({**facts, "torch_dtype": dtype} if dtype else facts)[1]
+    dtype_bytes = DTYPE_BYTES.get(dtype or facts.get("torch_dtype") or "bf16", 2)
     return {p: n * bytes_per_param(row, p, dtype_bytes) for p, n in model_params(facts).items()}
 
 

@@ -76,6 +76,7 @@ WIDTH = 100  # PyYAML's best_width for width=100: a plain or quoted scalar folds
 _PRINTABLE = re.compile(r"[ -~]+")  # ASCII: no breaks, tabs or characters the emitter escapes
 _QUOTED_FIRST = frozenset("#,[]{}&*!|>'\"%@`")  # an indicator first: the emitter quotes
 _tags: dict[str, bool] = {}
+_strings: dict[str, str] = {}
 
 
 class _Emitter(Exception):
@@ -94,19 +95,27 @@ def _reads_as_str(text: str) -> bool:
     return tag == _STR
 
 
+def _string(value: str) -> str:
+    """A string's text before folding: plain, or single-quoted where the emitter quotes it."""
+    if (not _PRINTABLE.fullmatch(value) or ": " in value or " #" in value
+            or value[-1] in ": " or value[0] == " " or value.startswith(("---", "..."))
+            or (value[0] in "-?:" and value[1:2] in ("", " "))):
+        raise _Emitter
+    if value[0] in _QUOTED_FIRST or not _reads_as_str(value):
+        text = "'" + value.replace("'", "''") + "'"
+    else:
+        text = value
+    if len(_strings) < 8192:  # the same keys and values recur in every spec
+        _strings[value] = text
+    return text
+
+
 def _text(value, column: int, indent: int | None) -> str:
     """A scalar as it is written starting at `column`, its continuation lines at `indent`
     (None: a key, which stays on its line)."""
     kind = type(value)
     if kind is str:
-        if (not _PRINTABLE.fullmatch(value) or ": " in value or " #" in value
-                or value[-1] in ": " or value[0] == " " or value.startswith(("---", "..."))
-                or (value[0] in "-?:" and value[1:2] in ("", " "))):
-            raise _Emitter
-        if value[0] in _QUOTED_FIRST or not _reads_as_str(value):
-            text = "'" + value.replace("'", "''") + "'"
-        else:
-            text = value
+        text = _strings.get(value) or _string(value)
         if indent is None or column + len(text) <= WIDTH or " " not in text:
             return text  # a key is never folded
         if "  " in value:
@@ -206,14 +215,16 @@ def json_text(value, pad: str = "") -> str:
         if not value:
             return "{}"
         inner = pad + "  "
-        items = [f"{inner}{encode_basestring(k)}: {json_text(v, inner)}"
+        items = [f"{inner}{encode_basestring(k)}: "
+                 f"{encode_basestring(v) if type(v) is str else json_text(v, inner)}"
                  for k, v in sorted(value.items())]
         return "{\n" + ",\n".join(items) + "\n" + pad + "}"
     if kind is list or kind is tuple:
         if not value:
             return "[]"
         inner = pad + "  "
-        return "[\n" + ",\n".join(inner + json_text(v, inner) for v in value) + "\n" + pad + "]"
+        return "[\n" + ",\n".join(inner + (encode_basestring(v) if type(v) is str else json_text(v, inner))
+                                   for v in value) + "\n" + pad + "]"
     if value is None:
         return "null"
     if kind is bool:

@@ -20,17 +20,28 @@ MODULES = (general, model, memory, edge, bench, evals, engine, modal_runtime)
 def run_rules(ctx: RuleContext) -> list[Finding]:
     """Every rule's findings, sorted by position; a warning the spec acknowledges carries the
     spec's reason (SS221 refuses acknowledging an error or a rule that does not exist)."""
-    meta = catalog.rules()
     accepted = ctx.spec.get("acknowledge") or {}
     findings = []
-    for rule_id, fn in RULES.items():
-        info = meta[rule_id]
-        severity = Severity(info["severity"])
-        reason = accepted.get(rule_id, "") if severity is Severity.WARNING else ""
-        for path, message in fn(ctx):
+    for rule_id, fn, severity, hint in _catalogued():
+        hits = fn(ctx)
+        for path, message in hits:
             where, name = ((path.position, path.field) if isinstance(path, Anchor)
                            else (ctx.doc.position(path), dotted(path)))
-            findings.append(Finding(where, name, message, rule_id, severity, hint=info["reason"],
+            reason = accepted.get(rule_id, "") if severity is Severity.WARNING else ""
+            findings.append(Finding(where, name, message, rule_id, severity, hint=hint,
                                     acknowledged=reason))
     findings.sort(key=Finding.sort_key)
     return findings
+
+
+def _catalogued() -> list[tuple[str, object, Severity, str]]:
+    """(id, function, severity, reason) of every registered rule, read from the catalog once:
+    every spec runs every rule."""
+    if len(_RULE_ROWS) != len(RULES):
+        meta = catalog.rules()
+        _RULE_ROWS[:] = [(rule_id, fn, Severity(meta[rule_id]["severity"]), meta[rule_id]["reason"])
+                         for rule_id, fn in RULES.items()]
+    return _RULE_ROWS
+
+
+_RULE_ROWS: list[tuple[str, object, Severity, str]] = []
