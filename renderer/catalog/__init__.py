@@ -131,3 +131,9 @@ def config_defaults() -> dict:
 def evals() -> dict:
     """`servespec eval`: defaults, each release's evaluation module and tasks, and expectations."""
     return _read("eval.yaml")
+
+
+@cache
+def chat_templates() -> dict:
+    """What in a chat template shows a reasoning model (`servespec model-facts`, rule SS222)."""
+    return _read("chat_templates.yaml")

@@ -1,8 +1,8 @@
 """`servespec model-facts`: the model facts file of a checkpoint, from its config.json.
 
 SOURCE is a local folder (config.json, and model.safetensors.index.json or the *.safetensors
-files when there), a config.json file, or a Hugging Face Hub repository (renderer/facts/source.py
-reads each; only the Hub needs the network and huggingface_hub). config.json is read the way
+files and the chat templates when there), a config.json file, or a Hugging Face Hub repository
+(renderer/facts/source.py reads each; only the Hub needs the network and huggingface_hub). config.json is read the way
 transformers reads it, defaults of the model type's configuration class filled in
 (renderer/facts/config.py). A field that neither config.json nor those defaults determine is
 never written as null: the command refuses and names every such field.
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from renderer import catalog
 from renderer.facts import config as facts_config
+from renderer.facts import template as chat_template
 from renderer.facts.config import Section
 from renderer.facts.params import DTYPE_BYTES, WeightsError, model_params, stored_part_bytes
 from renderer.facts.source import (  # noqa: F401  (CONFIG, INDEX: names callers use)
@@ -95,6 +96,9 @@ def facts_from_inputs(inputs: Inputs) -> dict:
     if missing:
         raise FactsError(_refusal(missing, cfg), usage=all(m.startswith("repo ") for m in missing))
     _sizes(facts, inputs)
+    if inputs.chat_templates:  # none found: unknown, and the fact is left out
+        facts["chat_template_reasoning"], inputs.notes["chat_template_reasoning"] = \
+            chat_template.reasoning(inputs.chat_templates)
     if cfg.text.get("draft_vocab_size") or "Eagle" in str(facts["architecture"]):
         facts["draft"] = {"draft_vocab_size": cfg.text.get("draft_vocab_size")}
     return facts

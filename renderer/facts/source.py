@@ -9,6 +9,9 @@ The checkpoint's size, first found wins:
      get_safetensors_metadata reads the same headers with range requests;
   3. --checkpoint-bytes N (a size the model card states);
   4. none: the facts compute it from config.json's tensor shapes and say so.
+
+The chat templates beside config.json, when there (renderer/facts/template.py names the files):
+each optional, none of them fetched when the source is a bare config.json file.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from renderer.facts import template as chat_template
 
 CONFIG = "config.json"
 INDEX = "model.safetensors.index.json"
@@ -46,6 +51,7 @@ class Inputs:
     size_from: str | None = None  # where total_size came from, for the facts file's comment
     card_rope_scaling: dict | None = None  # the rope_scaling the model card tells users to add
     notes: dict = field(default_factory=dict)  # fact -> how it was decided, for its comment
+    chat_templates: list = field(default_factory=list)  # (where, template text) of each found
 
 
 def is_local(source: str) -> bool:
@@ -70,6 +76,9 @@ def read_local(source: str, *, index: str | None = None, repo: str | None = None
     inputs = Inputs(read_json(config_path), repo or cached_repo, revision or cached_commit)
     if (folder / CARD).is_file():
         inputs.card_rope_scaling = card_rope_scaling(_read_text(folder / CARD))
+    if path.is_dir() or path.name == CONFIG:
+        for name in chat_template.TEMPLATE_FILES:
+            _add_templates(inputs, name, folder / name)
     index_path = Path(index).expanduser() if index else folder / INDEX if path.is_dir() or \
         path.name == CONFIG else None
     if index and not index_path.is_file():
@@ -102,6 +111,15 @@ def _given_size(inputs: Inputs, checkpoint_bytes: int | None) -> None:
                          f" ({inputs.total_size})", usage=True)
     inputs.total_size = checkpoint_bytes
     inputs.size_from = inputs.size_from or "--checkpoint-bytes"
+
+
+def _add_templates(inputs: Inputs, name: str, path: Path | None) -> None:
+    """The chat templates of one optional file (absent: nothing to add)."""
+    if path is None or not path.is_file():
+        return
+    found = (chat_template.from_jinja(name, _read_text(path)) if name.endswith(".jinja")
+             else chat_template.from_json(name, read_json(path)))
+    inputs.chat_templates.extend(found)
 
 
 def safetensors_bytes(path: Path) -> int:
@@ -201,6 +219,8 @@ def read_hub(repo: str, revision: str | None, *, local_dir: str | Path | None = 
     card_path = get(CARD, optional=True)
     if card_path is not None:
         inputs.card_rope_scaling = card_rope_scaling(_read_text(card_path))
+    for name in chat_template.TEMPLATE_FILES:
+        _add_templates(inputs, name, get(name, optional=True))
     index_path = get(INDEX, optional=True)
     if index_path is not None:
         _from_index(inputs, read_json(index_path), INDEX)

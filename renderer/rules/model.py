@@ -1,5 +1,6 @@
-"""Rules that need the model: speculative drafts, checkpoint quantization, parallel shapes and
-DeepGEMM applicability (SS180-SS199).
+"""Rules that need the model: speculative drafts, checkpoint quantization, parallel shapes,
+DeepGEMM applicability (SS180-SS199) and a reasoning parser on a model whose chat template shows
+no reasoning (SS222).
 
 Each rule reads the resolved Deployment and the model facts, and repeats a check SGLang makes at
 start-up (the upstream source of each is in catalog/rules.yaml), so a spec that cannot start is
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 
 from renderer.resolve.support import min_capability, speculative_mode, support
 from renderer.rules.registry import Anchor, Hit, RuleContext, rule
+from renderer.spec.load import display
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
@@ -250,3 +252,23 @@ def renamed_field(ctx: RuleContext) -> Iterator[Hit]:
         yield Anchor(old.position, old.old), (
             f"{old.old} is deprecated: it is now {old.new} (same fields); rename it"
         )
+
+
+# --- the chat template -------------------------------------------------------------------------
+
+
+@rule("SS222")
+def reasoning_parser_without_reasoning_template(ctx: RuleContext) -> Iterator[Hit]:
+    """Only a template known to be plain warns: a facts file without the fact (no template was
+    read) says nothing either way."""
+    parser = ctx.spec["engine"].get("reasoning_parser")
+    if not parser or _facts(ctx).get("chat_template_reasoning") is not False:
+        return
+    where = ("model", "facts")
+    facts_file = display(ctx.doc.file_dir(where) / ctx.spec["model"]["facts"])
+    yield ("engine", "reasoning_parser"), (
+        f"reasoning_parser {parser} is set, so the smoke step runs `servespec smoke --reasoning`"
+        " and requires reasoning_content in a reply, but the chat template of "
+        f"{ctx.spec['model']['repo']} shows no reasoning (chat_template_reasoning: false in "
+        f"{facts_file}): a model that writes no reasoning block gives SGLang's {parser} parser "
+        "none to split off, and the smoke step fails after the deploy")
