@@ -612,6 +612,27 @@ def test_render_path_keeps_heavy_imports_away(tmp_path):
     assert proc.stdout.strip() == "[]"
 
 
+def test_commands_of_their_own_modules_load_when_run_and_only_then():
+    """`validate` leaves the size sweep, eval, init, prune-cache and url modules unimported;
+    naming one (or --help) loads it, so each still works."""
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from renderer.cli.main import main\n"
+        "from renderer.cli.commands import Commands\n"
+        "r = CliRunner().invoke(main, ['validate', '--quiet'])\n"
+        "own = [m.split(':')[0] for m in Commands.OWN_MODULES.values()]\n"
+        "print(r.exit_code, [m for m in own if m in sys.modules])\n"
+        "r = CliRunner().invoke(main, ['size', '--help'])\n"
+        "print(r.exit_code, 'renderer.cli.size' in sys.modules, 'Rank deployments' in r.output)\n"
+        "r = CliRunner().invoke(main, ['--help'])\n"
+        "print(all(name in r.output for name in Commands.OWN_MODULES))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:3] == ["0 []", "0 True True", "True"]
+
+
 def test_written_artifacts_are_readable_like_any_committed_file(workspace):
     """Atomic writes go through mkstemp, whose 0600 would hide rendered files from others."""
     import os

@@ -13,18 +13,15 @@ import sys
 import click
 
 from renderer import paths
-from renderer.cli import endpoint, report
-from renderer.cli.evals import eval_command
-from renderer.cli.init_command import init_command
+from renderer.cli import report
+from renderer.cli.commands import Commands
 from renderer.cli.one_spec import ONE_SPEC
-from renderer.cli.prune import prune_cache
-from renderer.cli.size import size as size_command
 from renderer.pipeline import SpecReport, read_spec, spec_paths
 
 FORMATS = click.Choice(["text", "json"])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="servespec", prog_name="servespec")
 def main() -> None:
     """Validate, estimate, render and deploy SGLang-on-Modal specs."""
@@ -365,7 +362,6 @@ def plan_alias(ctx: click.Context, specs: tuple[str, ...], fmt: str) -> None:
     click.echo("servespec plan is deprecated: use `servespec estimate`", err=True)
     ctx.invoke(estimate, specs=specs, fmt=fmt)
 
-main.add_command(size_command)  # `servespec size`: renderer/cli/size.py
 
 
 @main.command("model-facts")
@@ -420,8 +416,6 @@ def bench(spec: str, local_url: str | None, tokenizer: str | None, url: str | No
                         proxy_auth=proxy_auth, fmt=fmt))
 
 
-main.add_command(eval_command)  # renderer/cli/evals.py
-main.add_command(init_command)  # renderer/cli/init_command.py
 
 
 @main.command()
@@ -480,8 +474,6 @@ def history(spec: str, fmt: str) -> None:
     sys.exit(history_main(spec, fmt))
 
 
-main.add_command(endpoint.url)
-main.add_command(prune_cache)  # renderer/cli/prune.py
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from renderer import catalog
@@ -149,15 +150,27 @@ def _extra(spec: dict) -> dict:
 
 
 def unknown_extra_args(spec: dict) -> list[tuple[str, tuple]]:
-    every = set(table(spec["engine"]["version"]).get("all_flags", []))
+    if not _extra(spec):
+        return []
+    every = _all_flags(spec["engine"]["version"])
     return [(name, ("engine", "extra_args", name)) for name in sorted(_extra(spec))
             if f"--{name}" not in every]
+
+
+@cache
+def _all_flags(version: str) -> frozenset[str]:
+    return frozenset((table(version) or {}).get("all_flags", []))
 
 
 def owned_flags(version: str) -> dict[str, tuple]:
     """Every flag of `version` a spec field owns (catalog/sglang_flags.yaml options.*.owner),
     the option's other spellings included: flag -> the field's path."""
-    every = set((table(version) or {}).get("all_flags", []))
+    return dict(_owned_flags(version))
+
+
+@cache
+def _owned_flags(version: str) -> dict[str, tuple]:
+    every = _all_flags(version)
     out = {}
     for option in catalog.sglang_flags()["options"].values():
         for flag in option["names"] if option.get("owner") else ():
@@ -168,6 +181,8 @@ def owned_flags(version: str) -> dict[str, tuple]:
 
 def extra_args_conflicts(spec: dict, opts) -> list[tuple[str, tuple, tuple]]:
     """extra_args flags a spec field owns, whether or not this spec renders that field."""
+    if not _extra(spec):
+        return []
     version = spec["engine"]["version"]
     flags = (table(version) or {}).get("flags", {})
     owned = owned_flags(version)

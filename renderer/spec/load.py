@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -152,7 +153,8 @@ class Document:
             if probe in self.key_pos:
                 return self.key_pos[probe]
             probe = probe[:-1]
-        return self.value_pos.get((), Position(display(self.path), 1, 1))
+        whole = self.value_pos.get(())
+        return whole if whole is not None else Position(display(self.path), 1, 1)
 
     def _is_section(self, path: PathKey) -> bool:
         value = self.data
@@ -171,11 +173,16 @@ class Document:
 
 def display(path: Path) -> str:
     """The path as the user should read it in a message: relative to the working directory."""
+    return _display(str(path), os.getcwd())
+
+
+@lru_cache(maxsize=4096)  # every finding and position names its file; relpath is string work
+def _display(path: str, cwd: str) -> str:
     try:
-        rel = os.path.relpath(path)
+        rel = os.path.relpath(path, cwd)
     except ValueError:  # another drive on Windows
-        return str(path)
-    return str(path) if rel.startswith("..") else rel
+        return path
+    return path if rel.startswith("..") else rel
 
 
 # --- reading one file ----------------------------------------------------------------------
