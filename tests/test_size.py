@@ -116,6 +116,28 @@ def test_extends_writes_only_what_sizing_decides(tmp_path):
     assert not errors, [f.format() for f in errors]
 
 
+def test_write_reports_the_written_spec_as_validate_does(tmp_path):
+    """The written spec's findings as validate prints them (each hint once, one summary line);
+    with --format json they are in the payload, under `written`."""
+    args = ("size", "llama-3.1-8b-instruct", "--context", "8192", "--gpus", "H100")
+    proc = run_cli(*args, "--write", str(tmp_path / "a" / "llama.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if ": warning: " in line]
+    assert warnings and all(line.startswith(str(tmp_path / "a" / "llama.yaml")) for line in warnings)
+    rules = {line.rsplit("[", 1)[1] for line in warnings}
+    hints = [line for line in proc.stderr.splitlines() if line.lstrip().startswith("hint [")]
+    assert len(hints) == len(rules)
+    assert proc.stderr.splitlines()[-1] == (f"size: 1 spec, 0 errors, {len(warnings)} warning"
+                                            f"{'s' if len(warnings) != 1 else ''}; wrote "
+                                            f"{tmp_path / 'a' / 'llama.yaml'}")
+    proc = run_cli(*args, "--write", str(tmp_path / "b" / "llama.yaml"), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    written = json.loads(proc.stdout)["written"]
+    assert written["ok"] and written["file"] == str(tmp_path / "b" / "llama.yaml")
+    assert sorted(f"{f['rule']}]" for f in written["findings"]) == sorted(rules)
+    assert ": warning: " not in proc.stderr
+
+
 def test_json_is_the_documented_shape():
     proc = run_cli("size", "llama-3.1-8b-instruct", "--context", "8192", "--concurrency", "4",
                    "--format", "json")

@@ -131,24 +131,27 @@ def size_main(model: str, options: dict, fmt: str, explain: bool, write_to: str 
             raise UsageError(exc.findings[0].format() if exc.findings else str(exc)) from None
         target = Path(write_to) if write_to else None
         result = sweep(path, request_of(options, facts), target)
-        if fmt == "json":
-            print(json.dumps(report.to_json(result), indent=2, sort_keys=True))
-        else:
+        payload = report.to_json(result) if fmt == "json" else None
+        if payload is None:
             print(report.to_text(result, explain), end="")
-        if not result.ranked:
-            return 1
-        if target is not None:
+        code = 1 if not result.ranked else 0
+        if result.ranked and target is not None:
             generated = Path(tmp) in path.parents
-            return write_and_check(result, pick, target, Path(extends) if extends else None,
-                                   generated)
-    return 0
+            code, written = write_and_check(result, pick, target, Path(extends) if extends else None,
+                                            generated, text=payload is None)
+            if payload is not None:
+                payload["written"] = written
+        if payload is not None:
+            print(json.dumps(payload, indent=2, sort_keys=True))
+    return code
 
 
 def write_and_check(result, pick: int, target: Path, extends: Path | None,
-                    generated: bool = False) -> int:
-    """Write row `pick`, then run the written file through `validate` as a user would. Facts
-    generated from a folder or the Hub are kept beside it, in models/."""
-    from renderer.errors import Severity
+                    generated: bool = False, text: bool = True) -> tuple[int, dict]:
+    """Write row `pick`, then run the written file through `validate` as a user would: its
+    findings as validate prints them (each rule's hint once, a summary line) or, for --format
+    json, in the payload. Facts generated from a folder or the Hub are kept beside it, in models/."""
+    from renderer.cli.report import Run
     from renderer.pipeline import read_spec
     from renderer.size.write import write_spec
 
@@ -164,8 +167,11 @@ def write_and_check(result, pick: int, target: Path, extends: Path | None,
         else "servespec size"
     cand = write_spec(result, pick, target, command, extends)
     checked = read_spec(target)
-    errors = [f for f in checked.findings if f.severity is Severity.ERROR]
-    for finding in errors:
-        print(finding.format(), file=sys.stderr)
-    print(f"wrote {target}: {cand.shape.label}", file=sys.stderr)
-    return 1 if errors or checked.spec is None else 0
+    failed = checked.failed() or checked.spec is None
+    if text:
+        run = Run()
+        run.echo(checked)
+        run.line(f"wrote {target}: {cand.shape.label}", always=True)
+        run.line(run.summary("size", f"wrote {target}" + (" (FAILED)" if failed else "")), always=True)
+    return (1 if failed else 0), {"file": str(target), "candidate": cand.shape.label, "ok": not failed,
+                                  "findings": [f.to_json() for f in checked.findings]}
