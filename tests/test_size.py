@@ -138,6 +138,22 @@ def test_write_reports_the_written_spec_as_validate_does(tmp_path):
     assert ": warning: " not in proc.stderr
 
 
+def test_the_specs_already_in_the_folder_do_not_change_the_answer(tmp_path):
+    """A spec of the folder holding the app name a candidate would take (as the last --write
+    left it) gives that candidate a free name, instead of SS128 dropping its hardware."""
+    args = ("size", "llama-3.1-8b-instruct", "--context", "8192", "--gpus", "H100,H200")
+    first = run_cli(*args, "--write", str(tmp_path / "specs" / "first.yaml"))
+    assert first.returncode == 0, first.stderr
+    app = read_spec(tmp_path / "specs" / "first.yaml").spec["app"]
+    again = run_cli(*args, "--write", str(tmp_path / "specs" / "again.yaml"))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[:8] == first.stdout.splitlines()[:8]
+    second = read_spec(tmp_path / "specs" / "again.yaml")
+    assert second.spec["app"] == f"{app}-2"
+    assert second.spec["hardware"] == read_spec(tmp_path / "specs" / "first.yaml").spec["hardware"]
+    assert not [f for f in second.findings if f.severity is Severity.ERROR]
+
+
 def test_json_is_the_documented_shape():
     proc = run_cli("size", "llama-3.1-8b-instruct", "--context", "8192", "--concurrency", "4",
                    "--format", "json")

@@ -89,8 +89,10 @@ def sweep(facts_path: Path, request: Request, spec_path: Path | None = None) -> 
     ref = _relative(facts_path, spec_path.parent)
     facts_doc = None
     result = Sweep(request, {}, facts_path)
+    taken = apps_beside(spec_path)
     for shape in shapes(_facts_data(facts_path), request):
         cand = Candidate(shape, spec_data(_facts_data(facts_path), ref, shape, request))
+        cand.data["app"] = free_name(cand.data["app"], taken)
         if facts_doc is None:
             facts_doc = load_facts(Document(path=spec_path, data=cand.data), cand.data)
         cand.report = check(cand.data, spec_path, facts_doc, schema_first=False)
@@ -103,6 +105,37 @@ def sweep(facts_path: Path, request: Request, spec_path: Path | None = None) -> 
     result.ranked.sort(key=order)
     result.dropped.sort(key=order)
     return result
+
+
+def apps_beside(spec_path: Path) -> set[str]:
+    """The apps of the other specs in the folder the candidate is written to. A candidate named
+    like one of them would be refused by SS128 (they would replace each other), which would rank
+    the hardware by what the folder already holds: the candidate takes a free name instead."""
+    from renderer.errors import LoadError
+    from renderer.spec.load import load_file
+
+    here = spec_path.resolve()
+    apps = set()
+    for other in sorted(spec_path.parent.glob("*.yaml")):
+        if other.resolve() == here:
+            continue
+        try:
+            app = load_file(other).data.get("app")
+        except LoadError:
+            continue  # not a spec this sweep can collide with; validate reports it
+        if isinstance(app, str):
+            apps.add(app)
+    return apps
+
+
+def free_name(name: str, taken: set[str]) -> str:
+    """`name`, or `name-2`, `name-3`, ... where another spec of the folder has it."""
+    if name not in taken:
+        return name
+    n = 2
+    while f"{name}-{n}" in taken:
+        n += 1
+    return f"{name}-{n}"
 
 
 def _only_warns(report: SpecReport, rule: str) -> bool:
