@@ -66,11 +66,12 @@ def yaml_text(data: dict) -> str:
 
 
 # --- the common case, written here -----------------------------------------------------------
-# A spec is short keys and values of a few safe characters on lines that fit: for those the
-# emitter's choice is fixed (plain, or single-quoted where YAML 1.1 would read another type),
-# and lines are joined here several times faster than libyaml's emitter and its callbacks
-# into Python. Anything else (non-ASCII, quotes, breaks, '#', ': ', a line that would fold, a
-# list met twice) goes to the emitter whole; tests/test_emit.py holds both to PyYAML's text.
+# A spec is keys and values of printable ASCII: for those the emitter's choice is fixed (plain,
+# or single-quoted where YAML 1.1 would read another type or an indicator comes first, folded at
+# single spaces past the width), and lines are joined here several times faster than libyaml's
+# emitter and its callbacks into Python. Anything else (non-ASCII, breaks, tabs, ' #', ': ',
+# runs of spaces in a line that folds, a list met twice) goes to the emitter whole;
+# tests/test_emit.py holds both to PyYAML's text.
 
 WIDTH = 100  # PyYAML's best_width for width=100: a plain or quoted scalar folds past it
 _PRINTABLE = re.compile(r"[ -~]+")  # ASCII: no breaks, tabs or characters the emitter escapes
@@ -97,6 +98,8 @@ def _reads_as_str(text: str) -> bool:
 
 def _string(value: str) -> str:
     """A string's text before folding: plain, or single-quoted where the emitter quotes it."""
+    if not value:
+        return "''"
     if (not _PRINTABLE.fullmatch(value) or ": " in value or " #" in value
             or value[-1] in ": " or value[0] == " " or value.startswith(("---", "..."))
             or (value[0] in "-?:" and value[1:2] in ("", " "))):
