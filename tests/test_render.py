@@ -595,30 +595,32 @@ def test_resolved_spec_shows_the_merged_result():
         assert yaml.safe_load(text) == checked(spec).spec
 
 
+def _in_fresh_interpreter(code: str) -> str:
+    """stdout of `code`, run in a new interpreter (sys.modules as a command starts) after
+    importing the command line."""
+    prelude = "import sys\nfrom click.testing import CliRunner\nfrom renderer.cli.main import main\n"
+    proc = subprocess.run([sys.executable, "-c", prelude + code], cwd=ROOT, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
 def test_render_path_keeps_heavy_imports_away(tmp_path):
     """validate and render must not import modal, sglang, huggingface_hub, torch or openai."""
-    code = (
-        "import sys\n"
-        "from click.testing import CliRunner\n"
-        "from renderer.cli.main import main\n"
+    out = _in_fresh_interpreter(
         f"r = CliRunner().invoke(main, ['render', '--out', {str(tmp_path)!r}])\n"
         "assert r.exit_code == 0, r.output\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'modal', 'sglang', 'huggingface_hub', 'torch', 'openai', 'rich'})\n"
         "print(heavy)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[]"
+    assert out.strip() == "[]"
 
 
 def test_commands_of_their_own_modules_load_when_run_and_only_then():
     """`validate` leaves the size sweep, eval, init, prune-cache and url modules unimported;
     naming one (or --help) loads it, so each still works."""
-    code = (
-        "import sys\n"
-        "from click.testing import CliRunner\n"
-        "from renderer.cli.main import main\n"
+    out = _in_fresh_interpreter(
         "from renderer.cli.commands import Commands\n"
         "r = CliRunner().invoke(main, ['validate', '--quiet'])\n"
         "own = [m.split(':')[0] for m in Commands.OWN_MODULES.values()]\n"
@@ -628,9 +630,7 @@ def test_commands_of_their_own_modules_load_when_run_and_only_then():
         "r = CliRunner().invoke(main, ['--help'])\n"
         "print(all(name in r.output for name in Commands.OWN_MODULES))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split("\n")[:3] == ["0 []", "0 True True", "True"]
+    assert out.split("\n")[:3] == ["0 []", "0 True True", "True"]
 
 
 def test_written_artifacts_are_readable_like_any_committed_file(workspace):
