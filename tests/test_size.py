@@ -208,8 +208,30 @@ def test_a_folder_with_config_json_is_read_through_model_facts(tmp_path):
     proc = run_cli("size", str(folder), "--repo", "Qwen/Qwen3-8B", "--context", "8192",
                    "--write", str(target))
     assert proc.returncode == 0, proc.stderr
-    assert (target.parent / "models").is_dir()
+    kept = target.parent / "models" / "qwen3-8b.yaml"  # named for the model, as shipped ones are
     assert read_spec(target).facts["num_hidden_layers"] == 36
+    assert read_spec(target).spec["model"]["facts"] == "models/qwen3-8b.yaml"
+    assert f"-o {kept}" in kept.read_text()  # the regenerate command, not the temporary folder
+    wrote = [line.split()[1].rstrip(":") for line in proc.stderr.splitlines() if line.startswith("wrote ")]
+    assert wrote == [str(kept), str(target)]
+    again = run_cli("size", str(folder), "--repo", "Qwen/Qwen3-8B", "--context", "8192",
+                    "--write", str(target.parent / "again.yaml"))
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in kept.parent.iterdir()) == ["qwen3-8b.yaml"]  # the same facts, reused
+
+
+def test_a_facts_file_of_the_same_name_is_never_overwritten(tmp_path):
+    folder = tmp_path / "Qwen3-8B"
+    folder.mkdir()
+    (folder / "config.json").write_text((MODELS / "qwen3-8b.config.json").read_text())
+    mine = tmp_path / "specs" / "models" / "qwen3-8b.yaml"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("# my own facts\n")
+    proc = run_cli("size", str(folder / "config.json"), "--repo", "Qwen/Qwen3-8B", "--context",
+                   "8192", "--write", str(tmp_path / "specs" / "qwen.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    assert mine.read_text() == "# my own facts\n"
+    assert read_spec(tmp_path / "specs" / "qwen.yaml").spec["model"]["facts"] == "models/qwen3-8b-2.yaml"
 
 
 

@@ -47,10 +47,26 @@ def facts_path(model: str, workdir: Path, repo: str | None = None) -> Path:
         return named
     from renderer.facts.generate import model_facts_main
 
-    out = workdir / (model.strip("/").replace("/", "--") + ".yaml")
-    if model_facts_main(model, None, str(out), repo=repo) != 0:
+    out = workdir / facts_name(model, repo)
+    if model_facts_main(model, None, str(out), repo=repo, announce=False) != 0:
         raise UsageError(f"cannot read model facts for '{model}' (see above)")
     return out
+
+
+def facts_name(model: str, repo: str | None) -> str:
+    """The facts file's name for a folder, config.json or Hub repository, as the shipped ones
+    are named: the model's name (qwen3-8b.yaml for Qwen/Qwen3-8B or .../Qwen3-8B/config.json)."""
+    from renderer.size.candidates import slug
+
+    if repo:
+        base = repo.rsplit("/", 1)[-1]
+    else:
+        source = Path(model.rstrip("/") or "/")
+        if source.name in ("", ".", ".."):  # `size .` in the checkpoint's folder
+            source = source.resolve()
+        base = source.parent.name if source.name == "config.json" else source.name
+        base = base.removesuffix(".json").removesuffix(".config")
+    return (slug(base) or "model") + ".yaml"
 
 
 @click.command("size")
@@ -158,11 +174,7 @@ def write_and_check(result, pick: int, target: Path, extends: Path | None,
     if pick > len(result.ranked):
         raise UsageError(f"--pick {pick}: only {len(result.ranked)} candidate(s) pass")
     if generated:
-        from renderer.files import write_atomic
-
-        kept = target.parent / "models" / result.facts_path.name
-        write_atomic(kept, result.facts_path.read_text(encoding="utf-8"))
-        result.facts_path = kept
+        result.facts_path = keep_facts(result.facts_path, target.parent / "models")
     command = "servespec size " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 \
         else "servespec size"
     cand = write_spec(result, pick, target, command, extends)
@@ -175,3 +187,19 @@ def write_and_check(result, pick: int, target: Path, extends: Path | None,
         run.line(run.summary("size", f"wrote {target}" + (" (FAILED)" if failed else "")), always=True)
     return (1 if failed else 0), {"file": str(target), "candidate": cand.shape.label, "ok": not failed,
                                   "findings": [f.to_json() for f in checked.findings]}
+
+
+def keep_facts(facts: Path, folder: Path) -> Path:
+    """The generated facts file, kept in `folder` under its name, or beside a different file of
+    that name as name-2.yaml, ...: a facts file already there is the user's, never overwritten.
+    Its regenerate command names where it is kept, not the temporary folder it was made in."""
+    from renderer.files import write_atomic
+
+    made = facts.read_text(encoding="utf-8")
+    kept, n = folder / facts.name, 2
+    while kept.is_file() and kept.read_text(encoding="utf-8") != made.replace(str(facts), str(kept)):
+        kept, n = folder / f"{facts.stem}-{n}.yaml", n + 1
+    if not kept.is_file():
+        write_atomic(kept, made.replace(str(facts), str(kept)))
+        print(f"wrote {kept}", file=sys.stderr)
+    return kept

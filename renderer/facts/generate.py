@@ -408,8 +408,10 @@ def read_source(source: str, revision: str | None, *, repo: str | None = None,
 
 def model_facts_main(source: str, revision: str | None, output: str | None, *,
                      repo: str | None = None, index: str | None = None,
-                     checkpoint_bytes: int | None = None, note: str | None = None) -> int:
-    """Print the facts file of `source` (or write it atomically to `output`)."""
+                     checkpoint_bytes: int | None = None, note: str | None = None,
+                     announce: bool = True) -> int:
+    """Print the facts file of `source` (or write it atomically to `output`, saying so unless
+    `announce` is false: `size` writes one to a folder that is gone when it ends)."""
     from renderer.facts.write import command_line, to_yaml
 
     try:
@@ -430,7 +432,8 @@ def model_facts_main(source: str, revision: str | None, output: str | None, *,
     except OSError as exc:
         print(f"servespec model-facts: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    print(f"wrote {output}", file=sys.stderr)
+    if announce:
+        print(f"wrote {output}", file=sys.stderr)
     return 0
 
 
