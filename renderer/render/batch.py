@@ -29,7 +29,7 @@ from renderer.render.artifacts import RenderError, render_files
 # milliseconds each, about what one spec costs to check and render (bench/run.py).
 PARALLEL_FROM = 48
 SPECS_PER_TASK = 16  # small enough to keep every worker busy to the end
-YOUNG_THRESHOLD = 100_000  # objects allocated between collections (bench/run.py measures it)
+YOUNG_THRESHOLD = 100_000  # allocations between young collections while checking (default 700)
 
 
 @dataclass
@@ -66,7 +66,8 @@ def outcomes(paths: list[Path], job: Job = Job(), workers: int | None = None) ->
 def _fewer_collections():
     """Checking a spec allocates many short-lived containers and makes almost no cycles, so the
     default young-generation threshold (700) runs the collector every few fields: about a tenth
-    of the time. A higher one (workers inherit it) keeps the memory bound and the collector."""
+    of the time. A higher one (the workers inherit it) still collects cycles and bounds memory,
+    far less often."""
     old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, *old[1:])
     try:

@@ -23,8 +23,7 @@ def run_rules(ctx: RuleContext) -> list[Finding]:
     accepted = ctx.spec.get("acknowledge") or {}
     findings = []
     for rule_id, fn, severity, hint in _catalogued():
-        hits = fn(ctx)
-        for path, message in hits:
+        for path, message in fn(ctx):
             where, name = ((path.position, path.field) if isinstance(path, Anchor)
                            else (ctx.doc.position(path), dotted(path)))
             reason = accepted.get(rule_id, "") if severity is Severity.WARNING else ""
